@@ -1,0 +1,1 @@
+"""CLI subcommands; each module has main(argv) -> int and no logic beyond parsing."""

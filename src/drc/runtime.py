@@ -1,0 +1,148 @@
+"""Runtime helpers: device choice, precision, distributed context, derived seeds, progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from drc.errors import DrcError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto` picks CUDA when present (the local rank's GPU under torchrun), else CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise DrcError("device=cuda was asked for, but CUDA is not available on this machine")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if name == "cpu":
+        return torch.device("cpu")
+    raise DrcError(f"unknown device {name!r}; valid: auto, cpu, cuda")
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast (AMX on these CPUs, tensor cores on GPUs) or a no-op for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision != "bf16":
+        raise DrcError(f"unknown precision {precision!r}; valid: bf16, fp32")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def derived_seed(*parts: Any) -> int:
+    """A 63-bit seed from any hashable parts (seed, stage name, step, rank ...).
+
+    Seeding every training step from (seed, stage, step, rank) rather than from a running RNG makes
+    a resumed run draw exactly what the uninterrupted one would have drawn, with no RNG state to
+    save, and gives each distributed rank its own shard of randomness.
+    """
+    h = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+@dataclass
+class StepRandom:
+    """The random sources handed to one training step (all derived from `derived_seed`)."""
+
+    torch_gen: torch.Generator
+    np_rng: np.random.Generator
+
+    @staticmethod
+    def for_step(*parts: Any) -> StepRandom:
+        s = derived_seed(*parts)
+        torch.manual_seed(s)  # dropout and anything else that uses the global RNG
+        g = torch.Generator().manual_seed(s)
+        return StepRandom(g, np.random.default_rng(s))
+
+
+@dataclass
+class DistInfo:
+    """Where this process stands in a (possibly single-process) data-parallel job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def dist_info() -> DistInfo:
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return DistInfo()
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the torchrun job if this process was started by torchrun (gloo on CPU, NCCL on GPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+    return dist_info()
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+class Progress:
+    """A one-line progress bar with rate and ETA on a terminal; periodic log lines otherwise."""
+
+    def __init__(self, name: str, total: int, start: int = 0, enabled: bool = True, every: int = 50):
+        self.name, self.total, self.start = name, max(total, 1), start
+        self.enabled = enabled
+        self.every = max(every, 1)
+        self.tty = sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+        self.last_draw = 0.0
+
+    def update(self, done: int, info: str = "") -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        final = done >= self.total
+        if self.tty and not final and now - self.last_draw < 0.25:
+            return
+        if not self.tty and not final and done % self.every != 0:
+            return
+        self.last_draw = now
+        elapsed = now - self.t0
+        rate = (done - self.start) / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else 0.0
+        width = 24
+        filled = int(width * done / self.total)
+        bar = "#" * filled + "." * (width - filled)
+        line = (
+            f"[{self.name}] {bar} {done}/{self.total} {rate:5.1f} it/s "
+            f"elapsed {_fmt(elapsed)} ETA {_fmt(eta)} {info}"
+        )
+        if self.tty:
+            sys.stderr.write("\r" + line[:160].ljust(160) + ("\n" if final else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
