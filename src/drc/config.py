@@ -95,6 +95,8 @@ class Stage2Config:
     real_reference_share: float = 0.5
     trainable: str = "composer+generator"
     cond_drop: float = 0.1
+    # semantic-preserving augmentations precomputed (and tokenised) per item for references
+    n_augment: int = 6
 
 
 @dataclass

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from drc.errors import DataError
+
+if TYPE_CHECKING:  # torch is imported lazily: `drc data check` should not pay for it
+    import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
@@ -23,7 +27,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16/32-bit greyscale: scale to 8 bits by the actual range of the format
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if arr.max() > 255 else 255.0
+        # I;16 is 16-bit by definition (a dark 16-bit image must stay dark); plain "I" (32-bit) says
+        # nothing about its range, so it is read as 8-bit unless values show otherwise
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         img = Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), "L")
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
@@ -73,12 +79,15 @@ def open_image(path: str | Path, size: tuple[int, int] | None = None) -> Image.I
 
 
 def load_image(path: str | Path, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 RGB at `size` = (height, width)."""
-    return np.asarray(open_image(path, size), dtype=np.uint8)
+    """(H, W, 3) uint8 RGB at `size` = (height, width); a writable array of its own."""
+    # np.array, not np.asarray: asarray of a PIL image is read-only, and torch.from_numpy warns on it
+    return np.array(open_image(path, size), dtype=np.uint8)
 
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float32 in [-1, 1] (also (B, H, W, 3) -> (B, 3, H, W))."""
+    import torch
+
     t = torch.from_numpy(np.ascontiguousarray(arr)).float().div(127.5).sub(1.0)
     return t.permute(2, 0, 1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
 

@@ -1,11 +1,74 @@
-"""FusionNetwork (stub: the config is final, the model is being written)."""
+"""FusionNetwork: style features + semantic features -> M latent instruction tokens.
+
+`M` learned queries attend over the concatenation of the style features and the semantic features
+(each tagged with a learned type embedding, so the queries can tell the two apart); a few blocks of
+self-attention among the queries, cross-attention to the features and an FFN; then a projection to
+the generator's width `d_lmm`. The output length is fixed (`n_queries`), whatever the history length:
+that is what keeps the generator's prefix short and its cost independent of `k`.
+
+`ComposerConfig` lives here (the config module composes it into `RunConfig`); it sizes the towers,
+the fusion and, for the baselines, nothing but their width (see `composers.py`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+from torch import Tensor, nn
+
+from drc.models.towers import Attention, CrossBlock
+
 
 @dataclass
 class ComposerConfig:
-    d_model: int = 128
+    d_model: int = 128  # width of the towers and the fusion
     n_heads: int = 4
+    n_queries: int = 16  # M: latent instruction tokens produced by the FusionNetwork
+    tower_layers: int = 1  # cross-attention + FFN blocks per tower (the paper: one)
+    fusion_layers: int = 2
+    ffn_mult: int = 4
+    dropout: float = 0.0
+
+
+class FusionBlock(nn.Module):
+    """Queries talk to each other (self-attention), then read the features (CrossBlock: attn + FFN)."""
+
+    def __init__(self, d_model: int, n_heads: int, ffn_mult: int, dropout: float) -> None:
+        super().__init__()
+        self.ln_self = nn.LayerNorm(d_model)
+        self.self_attn = Attention(d_model, n_heads, dropout)
+        self.cross = CrossBlock(d_model, n_heads, ffn_mult, dropout)
+
+    def forward(self, q: Tensor, mem: Tensor) -> Tensor:
+        h = self.ln_self(q)
+        q = q + self.self_attn(h, h)
+        return self.cross(q, mem)
+
+
+class FusionNetwork(nn.Module):
+    """`(style (B, Ns, D), sem (B, Nm, D)) -> (B, M, d_lmm)` latent instruction tokens."""
+
+    STYLE, SEM = 0, 1
+
+    def __init__(self, cfg: ComposerConfig, d_lmm: int) -> None:
+        super().__init__()
+        D = cfg.d_model
+        self.queries = nn.Parameter(torch.randn(cfg.n_queries, D) * 0.02)
+        self.type_embed = nn.Parameter(torch.randn(2, D) * 0.02)
+        self.blocks = nn.ModuleList(
+            FusionBlock(D, cfg.n_heads, cfg.ffn_mult, cfg.dropout) for _ in range(cfg.fusion_layers)
+        )
+        self.ln_out = nn.LayerNorm(D)
+        self.proj = nn.Linear(D, d_lmm)
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.queries.shape[0])
+
+    def forward(self, style: Tensor, sem: Tensor) -> Tensor:
+        mem = torch.cat([style + self.type_embed[self.STYLE], sem + self.type_embed[self.SEM]], dim=1)
+        q = self.queries.unsqueeze(0).expand(style.shape[0], -1, -1).to(mem.dtype)
+        for blk in self.blocks:
+            q = blk(q, mem)
+        return self.proj(self.ln_out(q))

@@ -1,0 +1,199 @@
+"""The public Python API: train a run, load it, generate, evaluate. The CLI is a thin layer over it.
+
+Example::
+
+    import drc.api as drc
+
+    drc.train("data/stickers", "runs/drc", preset="tiny")
+    model = drc.load("runs/drc")
+    out = model.generate(history=["a.png", "b.png", "c.png"], reference="ref.png", n=4, seed=0)
+    out.images[0]           # (H, W, 3) uint8
+    out.weights             # importance weight of each history image
+    report = drc.evaluate("runs/drc", "data/stickers")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from drc.config import RunConfig, load_yaml
+from drc.data.images import load_image, to_tensor
+from drc.errors import DrcError
+from drc.models.conditioning import LatentInstruction
+from drc.pipeline import RunInfo, RunPaths, train_run
+from drc.runtime import resolve_device
+
+ImageLike = str | Path | np.ndarray | Image.Image
+
+__all__ = ["DrcModel", "Generation", "load", "train", "evaluate"]
+
+
+def train(data: str | Path, out: str | Path, method: str = "drc", preset: str = "default", **kw: Any) -> RunPaths:
+    """Train (or resume) a run; see `drc.pipeline.train_run` for the options."""
+    return train_run(data, out, method=method, preset=preset, **kw)
+
+
+@dataclass
+class Generation:
+    """Images generated for one (history, reference) input."""
+
+    images: list[np.ndarray]  # n images, each (H, W, 3) uint8
+    weights: list[float]  # importance weight of each history image (oldest first)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+class DrcModel:
+    """A trained run, ready to generate: tokenizer + composer + generator."""
+
+    def __init__(self, paths: RunPaths, cfg: RunConfig, tokenizer, generator, composer, instruction: str, device):
+        self.paths, self.cfg = paths, cfg
+        self.tokenizer, self.generator, self.composer = tokenizer, generator, composer
+        self.instruction = instruction
+        self.device = device
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return (self.cfg.data.image_height, self.cfg.data.image_width)
+
+    @classmethod
+    def load(cls, run: str | Path, device: str = "auto") -> DrcModel:
+        from drc.models.composers import build_composer
+        from drc.train.pretrain import load_generator, load_tokenizer
+        from drc.weights import load_module_weights
+
+        paths = RunPaths(Path(run))
+        if not paths.root.is_dir():
+            raise DrcError(f"{paths.root}: run folder not found")
+        if not paths.config.is_file():
+            raise DrcError(f"{paths.root}: not a drc run (config.yaml missing)")
+        for d in (paths.tokenizer, paths.generator, paths.composer):
+            if not (d / "model.safetensors").is_file():
+                raise DrcError(f"{paths.root}: run is not finished ({d.name}/model.safetensors missing); rerun drc train")
+        cfg = load_yaml(RunConfig, paths.config)
+        dev = resolve_device(device if device != "auto" else cfg.device)
+        tokenizer = load_tokenizer(paths.tokenizer).to(dev).eval()
+        generator = load_generator(paths.generator).to(dev).eval()
+        composer = build_composer(
+            cfg.method,
+            cfg.composer,
+            code_dim=tokenizer.config.code_dim,
+            d_lmm=generator.config.d_model,
+            n_visual=generator.config.n_visual,
+            history_len=cfg.data.history_len,
+        )
+        load_module_weights(composer, paths.composer)
+        composer = composer.to(dev).eval()
+        info = RunInfo.load(paths.info) if paths.info.is_file() else None
+        instruction = (info.instruction if info else "") or cfg.data.instruction or "an image"
+        return cls(paths, cfg, tokenizer, generator, composer, instruction, dev)
+
+    # ------------------------------------------------------------------ building blocks
+    @torch.no_grad()
+    def tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, 3, H, W) -> visual tokens long (B, N)."""
+        x = images.to(self.device).float().div(127.5).sub(1.0)
+        return self.tokenizer.encode(x).flatten(1)
+
+    @torch.no_grad()
+    def compose(self, hist_tokens: torch.Tensor, hist_mask: torch.Tensor, ref_tokens: torch.Tensor) -> LatentInstruction:
+        """(B, k, N) history tokens + (B, k) mask + (B, N) reference tokens -> the latent instruction."""
+        from drc.train.batches import condition
+
+        return condition(
+            self.composer, self.tokenizer, hist_tokens.to(self.device), hist_mask.to(self.device), ref_tokens.to(self.device)
+        )
+
+    @torch.no_grad()
+    def sample(self, instr: LatentInstruction, texts: Sequence[str], seed: int = 0) -> torch.Tensor:
+        """Generate one image per instruction row: uint8 (B, 3, H, W)."""
+        from drc.models.text import ByteTokenizer
+
+        s = self.cfg.sample
+        ids, mask = ByteTokenizer().encode(list(texts), self.generator.config.max_text_len)
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        idx = self.generator.generate(
+            ids.to(self.device),
+            mask.to(self.device),
+            instr,
+            temperature=s.temperature,
+            top_k=s.top_k,
+            cfg_scale=s.cfg_scale,
+            generator=gen,
+        )
+        h, w = self.tokenizer.grid(*self.image_size)
+        images = self.tokenizer.decode_code(idx.view(-1, h, w))
+        return images.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
+
+    # ------------------------------------------------------------------ the user-facing call
+    def load_images(self, images: Sequence[ImageLike]) -> torch.Tensor:
+        """Paths / arrays / PIL images -> uint8 (B, 3, H, W) at the run's resolution."""
+        out = []
+        for im in images:
+            if isinstance(im, (str, Path)):
+                arr = load_image(im, self.image_size)
+            elif isinstance(im, Image.Image):
+                from drc.data.images import to_rgb
+
+                h, w = self.image_size
+                arr = np.asarray(to_rgb(im).resize((w, h), Image.Resampling.LANCZOS))
+            else:
+                arr = np.asarray(im, dtype=np.uint8)
+            out.append(to_tensor(arr).add(1).mul(127.5).round().to(torch.uint8))
+        return torch.stack(out)
+
+    def generate(
+        self,
+        history: Sequence[ImageLike],
+        reference: ImageLike,
+        prompt: str | None = None,
+        n: int = 4,
+        seed: int = 0,
+    ) -> Generation:
+        """n images in the style of `history` (oldest first) showing what `reference` shows."""
+        if len(history) == 0:
+            raise DrcError("generate needs at least one history image")
+        k = self.cfg.data.history_len
+        hist = list(history)[-k:]  # the most recent k images, as in training
+        hist_tok = self.tokens(self.load_images(hist))  # (L, N)
+        ref_tok = self.tokens(self.load_images([reference]))  # (1, N)
+        L, N = hist_tok.shape
+        padded = torch.zeros(1, k, N, dtype=torch.long, device=hist_tok.device)
+        padded[0, :L] = hist_tok
+        mask = torch.zeros(1, k, dtype=torch.bool)
+        mask[0, :L] = True
+        instr = self.compose(padded, mask, ref_tok)
+        text = prompt if prompt is not None else self.instruction
+        images = self.sample(instr.repeat_interleave(n), [text] * n, seed=seed)
+        weights = [] if instr.weights is None else [round(float(w), 4) for w in instr.weights[0, :L]]
+        settings = {"prompt": text, "n": n, "seed": seed, "run": str(self.paths.root), **_asdict(self.cfg.sample)}
+        return Generation([im.permute(1, 2, 0).numpy() for im in images], weights, settings)
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    from drc.config import to_dict
+
+    return to_dict(obj)
+
+
+def load(run: str | Path, device: str = "auto") -> DrcModel:
+    """Load a finished run for generation."""
+    return DrcModel.load(run, device)
+
+
+def evaluate(run: str | Path, data: str | Path, encoder: str | Path | None = None, **kw: Any) -> dict[str, Any]:
+    """Evaluate a run on a dataset's test users; returns the metrics dict (also written to RUN/eval)."""
+    from drc.eval.evaluate import evaluate_run
+
+    result = evaluate_run(load(run), data, encoder=encoder, **kw)
+    out = Path(run) / "eval"
+    out.mkdir(exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result["metrics"], indent=1))
+    return result

@@ -1,0 +1,59 @@
+"""`drc train [WHAT] --data DIR --out RUN [--preset P] [--config FILE] [--base RUN] [key=value ...]`.
+
+WHAT is `all` (default: every stage of `drc`), `tokenizer`, `generator` (tokenizer + text-to-image
+pretraining: the shared base), or a method name (drc, a baseline or an ablation) to train that
+method's stages on top of the base (its own, or `--base`'s). Rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from drc.config import METHODS, PRESETS, parse_overrides
+from drc.errors import DrcError
+
+TARGETS = ("all", "tokenizer", "generator", *METHODS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="drc train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", nargs="?", default="all", help=f"one of: {', '.join(TARGETS)}")
+    p.add_argument("--data", required=True, help="dataset folder (items.jsonl, users.jsonl, images)")
+    p.add_argument("--out", required=True, help="run folder (created; an existing run with the same config resumes)")
+    p.add_argument("--preset", default="default", choices=PRESETS)
+    p.add_argument("--config", default=None, help="YAML file with config overrides")
+    p.add_argument("--base", default=None, help="run folder whose tokenizer and pretrained generator to reuse")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. stage2.train.steps=400")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    # argparse puts key=value words into `what` when WHAT is omitted: sort them out first
+    words = [a for a in argv if "=" in a and not a.startswith("-")]
+    rest = [a for a in argv if a not in words]
+    args = build_parser().parse_args(rest)
+    if args.what not in TARGETS:
+        raise DrcError(f"unknown training target {args.what!r}; valid: {', '.join(TARGETS)}")
+    from drc.pipeline import train_run
+
+    method = "drc" if args.what in ("all", "tokenizer", "generator") else args.what
+    stages: tuple[str, ...] = {
+        "tokenizer": ("tokenizer",),
+        "generator": ("tokenizer", "pretrain"),
+    }.get(args.what, ("tokenizer", "pretrain", "method"))
+    t0 = time.perf_counter()
+    paths = train_run(
+        args.data,
+        args.out,
+        method=method,
+        preset=args.preset,
+        config_file=args.config,
+        overrides=parse_overrides(words),
+        base=args.base,
+        stages=stages,
+        progress=not args.quiet,
+    )
+    print(f"drc train: {args.what} finished in {time.perf_counter() - t0:.1f}s -> {paths.root}")
+    return 0

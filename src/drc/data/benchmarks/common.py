@@ -1,0 +1,511 @@
+"""Shared pieces of the built-in benchmarks (stickers, posters).
+
+A benchmark is a grid of style themes x semantics labels. This module does everything that does
+not depend on what an image looks like:
+- `choose_held_out`: the theme x semantics pairs that never occur in training;
+- `plan_users`: users, their split, their theme and the semantics of each item in their history;
+- `build_benchmark`: renders every planned item through a benchmark's `render` function, writes the
+  dataset (DESIGN.md section 3) and a contact sheet, refusing to overwrite foreign folders;
+- `benchmark_cli`: the `drc data <name> --out DIR` command line;
+- drawing helpers both benchmarks use (patterns, frame masks, halos, posed pasting).
+
+Images are drawn at `SUPERSAMPLE` times the output size and reduced at the end: thin lines and
+rotated art stay smooth at 64 px instead of aliasing into noise that a tokenizer would have to learn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from drc.data.manifest import INFO_FILE, ITEMS_FILE, USERS_FILE, Item, User, write_dataset
+from drc.errors import DrcError
+
+BUILDER = "drc.data.benchmarks"  # marks dataset.json of a built-in benchmark: such a folder may be rebuilt
+CONTACT_SHEET = "contact_sheet.png"
+IMAGES_DIR = "images"
+SUPERSAMPLE = 2
+SPLIT_ORDER = ("train", "valid", "test")
+_TMP_STEMS = [f.split(".") for f in (ITEMS_FILE, USERS_FILE, INFO_FILE)]
+
+# A render function draws one image: (theme, semantics, rng or None for the canonical look, size
+# (H, W)) -> (RGB image of that size, caption). rng is the item's own random source for jitter.
+RenderFn = Callable[[str, str, "np.random.Generator | None", tuple[int, int]], tuple[Image.Image, str]]
+
+
+# ---------------------------------------------------------------------------------------------
+# planning: held-out pairs, users, splits
+
+
+@dataclass(frozen=True)
+class UserPlan:
+    """One user before rendering: their theme and the semantics label of each history item."""
+
+    id: str
+    theme: str
+    split: str
+    semantics: tuple[str, ...]
+
+
+def rng_for(seed: int, *keys: int) -> np.random.Generator:
+    """An independent generator for (seed, keys): an item's look does not depend on build order."""
+    return np.random.default_rng(np.random.SeedSequence([seed, *keys]))
+
+
+def choose_held_out(themes: Sequence[str], semantics: Sequence[str], seed: int) -> list[tuple[str, str]]:
+    """Theme x semantics pairs kept out of training: 1 or 2 per theme (about 12% of all pairs).
+
+    Each pick takes a least-held-out semantics label, so every label stays seen in most themes and
+    every label is held out somewhere when there are enough themes (composition is tested on all).
+    """
+    rng = rng_for(seed, 101)
+    count = {s: 0 for s in semantics}
+    pairs: list[tuple[str, str]] = []
+    order = rng.permutation(len(themes))
+    for rank, t in enumerate(order):
+        n = 2 if rank % 2 == 1 else 1
+        chosen: list[str] = []
+        for _ in range(n):
+            free = [s for s in semantics if s not in chosen]
+            low = min(count[s] for s in free)
+            cands = [s for s in free if count[s] == low]
+            pick = cands[int(rng.integers(len(cands)))]
+            chosen.append(pick)
+            count[pick] += 1
+        pairs += [(themes[int(t)], s) for s in chosen]
+    # a fixed order (theme order, then semantics order) keeps dataset.json stable and readable
+    return sorted(pairs, key=lambda p: (themes.index(p[0]), semantics.index(p[1])))
+
+
+def _deck_draw(deck: list[str], refill: Callable[[], list[str]], avoid: str | None) -> str:
+    """Next label from a shuffled deck (refilled when empty), not equal to `avoid` if possible."""
+    if not deck:
+        deck.extend(refill())
+    for i in range(len(deck) - 1, -1, -1):
+        if deck[i] != avoid:
+            return deck.pop(i)
+    deck.extend(refill())  # only `avoid` left in the deck: take another shuffle's card
+    return _deck_draw(deck, refill, avoid)
+
+
+def split_counts(n_users: int, n_themes: int, n_held_out: int) -> dict[str, int]:
+    """Users per split: test covers every held-out pair, valid ~10%, every theme has a train user."""
+    n_test = max(n_held_out, round(0.25 * n_users))
+    n_valid = max(1, round(0.1 * n_users))
+    n_train = n_users - n_test - n_valid
+    need = n_themes + n_held_out + 1
+    if n_train < n_themes:
+        raise DrcError(
+            f"--users {n_users} is too few: {n_themes} themes and {n_held_out} held-out pairs need at "
+            f"least {need} users (a train user per theme, a test user per held-out pair, a valid user)"
+        )
+    return {"train": n_train, "valid": n_valid, "test": n_test}
+
+
+def plan_users(
+    themes: Sequence[str],
+    semantics: Sequence[str],
+    held_out: Sequence[tuple[str, str]],
+    n_users: int,
+    seed: int,
+    history_len: int = 5,
+    length: tuple[int, int] = (8, 12),
+) -> list[UserPlan]:
+    """Users of all splits, each keeping one theme for their whole history.
+
+    - train and valid users see only non-held-out pairs; their history length is drawn from `length`
+      (inclusive), so sliding windows of `history_len` + target give several samples each. Within a
+      theme the semantics come from one shuffled deck, so the theme's users together cover every
+      seen pair before any repeats.
+    - test users have exactly `history_len` seen items (distinct semantics) and then one target whose
+      pair is held out: their single window measures composition, and a held-out pair never appears
+      in a history (it would hand the model the answer's look). Test users cycle over the held-out
+      pairs, so each pair is a target at least once.
+    """
+    if length[0] < history_len + 1:
+        raise DrcError(f"user histories of {length[0]} items are too short for k={history_len} + a target")
+    rng = rng_for(seed, 202)
+    counts = split_counts(n_users, len(themes), len(held_out))
+    hidden = set(held_out)
+    seen = {t: [s for s in semantics if (t, s) not in hidden] for t in themes}
+    decks: dict[str, list[str]] = {t: [] for t in themes}
+
+    def refill(t: str) -> Callable[[], list[str]]:
+        return lambda: [seen[t][int(i)] for i in rng.permutation(len(seen[t]))]
+
+    plans: list[UserPlan] = []
+    for split in ("train", "valid"):
+        order = [themes[int(i)] for i in rng.permutation(len(themes))]
+        for j in range(counts[split]):
+            theme = order[j % len(themes)]
+            n = int(rng.integers(length[0], length[1] + 1))
+            labels: list[str] = []
+            for _ in range(n):
+                labels.append(_deck_draw(decks[theme], refill(theme), labels[-1] if labels else None))
+            plans.append(UserPlan(f"u{len(plans):04d}", theme, split, tuple(labels)))
+    pairs = [held_out[int(i)] for i in rng.permutation(len(held_out))]
+    for j in range(counts["test"]):
+        theme, target = pairs[j % len(pairs)]
+        hist = [seen[theme][int(i)] for i in rng.choice(len(seen[theme]), history_len, replace=False)]
+        plans.append(UserPlan(f"u{len(plans):04d}", theme, "test", (*hist, target)))
+    return plans
+
+
+# ---------------------------------------------------------------------------------------------
+# the output folder
+
+
+def prepare_out(out: Path, name: str) -> None:
+    """Make `out` ready for a build of benchmark `name`.
+
+    An empty or missing folder is used as is. A folder holding a previous built-in benchmark (its
+    dataset.json says so, and it holds nothing a build does not write) is emptied of the build's
+    files. Anything else is refused: a build never overwrites the user's data.
+    """
+    if out.exists() and not out.is_dir():
+        raise DrcError(f"--out {str(out)!r} is a file; give a folder (new or empty) for the {name} benchmark")
+    if not out.exists() or not any(out.iterdir()):
+        out.mkdir(parents=True, exist_ok=True)
+        return
+    ours = {ITEMS_FILE, USERS_FILE, INFO_FILE, CONTACT_SHEET, IMAGES_DIR}
+    info: Any = None
+    try:
+        info = json.loads((out / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    # manifest.write_dataset's temporary files (".items.jsonl.*.tmp") may remain after an interrupted build
+    leftovers = [p for p in out.iterdir() if p.name.endswith(".tmp") and p.name.split(".")[1:3] in _TMP_STEMS]
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in ours and p not in leftovers)
+    images = out / IMAGES_DIR
+    if images.is_dir():
+        foreign += sorted(f"{IMAGES_DIR}/{p.name}" for p in images.iterdir() if p.suffix != ".png" or p.is_dir())
+    elif images.exists():
+        foreign.append(IMAGES_DIR)
+    if not isinstance(info, dict) or info.get("builder") != BUILDER or foreign:
+        why = f"it holds {', '.join(foreign[:3])}" if foreign else "it is not a built-in benchmark folder"
+        raise DrcError(
+            f"refusing to write the {name} benchmark into non-empty folder {str(out)!r}: {why}; "
+            "give a new or empty folder"
+        )
+    for f in (ITEMS_FILE, USERS_FILE, INFO_FILE, CONTACT_SHEET):
+        (out / f).unlink(missing_ok=True)
+    for p in leftovers:
+        p.unlink()
+    if images.is_dir():
+        shutil.rmtree(images)
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+
+def build_benchmark(
+    out: Path,
+    *,
+    name: str,
+    instruction: str,
+    themes: Sequence[str],
+    semantics: Sequence[str],
+    render: RenderFn,
+    n_users: int,
+    seed: int,
+    size: tuple[int, int],
+    info: dict[str, Any] | None = None,
+    history_len: int = 5,
+) -> dict[str, Any]:
+    """Plan, render and write a benchmark into `out`; returns counts and timings."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    prepare_out(out, name)
+    held_out = choose_held_out(themes, semantics, seed)
+    plans = plan_users(themes, semantics, held_out, n_users, seed, history_len=history_len)
+    meta = {
+        "name": name,
+        "instruction": instruction,
+        "themes": list(themes),
+        "semantics": list(semantics),
+        "held_out": [list(p) for p in held_out],
+        "builder": BUILDER,
+        "seed": seed,
+        "size": list(size),
+        "history_len": history_len,
+        "splits": {
+            "train": "seen theme x semantics pairs only",
+            "valid": "seen pairs only (new users)",
+            "test": f"{history_len} seen items, then a target whose pair is held out",
+        },
+        **(info or {}),
+    }
+    # dataset.json first: it marks the folder as a build, so an interrupted build can be redone
+    (out / INFO_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (out / IMAGES_DIR).mkdir()
+    items: list[Item] = []
+    users: list[User] = []
+    for ui, plan in enumerate(plans):
+        ids = []
+        for j, sem in enumerate(plan.semantics):
+            iid = f"{plan.id}-{j:02d}"
+            img, text = render(plan.theme, sem, rng_for(seed, 303, ui, j), size)
+            rel = f"{IMAGES_DIR}/{iid}.png"
+            img.save(out / rel, format="PNG")
+            items.append(Item(iid, rel, text, style=plan.theme, semantics=sem))
+            ids.append(iid)
+        users.append(User(plan.id, tuple(ids), plan.split))
+    write_dataset(out, items, users, meta)
+    t_items = time.perf_counter() - t0
+    cells = {(t, s): render(t, s, None, size)[0] for t in themes for s in semantics}
+    contact_sheet(cells, themes, semantics, set(held_out), out / CONTACT_SHEET)
+    return {
+        "name": name,
+        "out": str(out),
+        "themes": len(themes),
+        "semantics": len(semantics),
+        "held_out_pairs": len(held_out),
+        "items": len(items),
+        "users": len(users),
+        "users_per_split": {s: sum(p.split == s for p in plans) for s in SPLIT_ORDER},
+        "samples": sum(max(0, len(u.history) - history_len) for u in users),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "seconds_items": round(t_items, 2),
+    }
+
+
+def contact_sheet(
+    cells: dict[tuple[str, str], Image.Image],
+    rows: Sequence[str],
+    cols: Sequence[str],
+    held_out: set[tuple[str, str]],
+    path: Path,
+    gap: int = 2,
+) -> Image.Image:
+    """A row per theme, a column per semantics label; held-out cells get a red corner triangle.
+
+    Labels are drawn with Pillow's built-in bitmap font so the sheet needs no font files.
+    """
+    h, w = next(iter(cells.values())).size[::-1]
+    left, top = 90, 14
+    sheet = Image.new("RGB", (left + len(cols) * (w + gap), top + len(rows) * (h + gap)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, col in enumerate(cols):
+        draw.text((left + c * (w + gap) + 1, 2), col[: max(1, w // 6)], fill="black")
+    for r, row in enumerate(rows):
+        y = top + r * (h + gap)
+        draw.text((2, y + h // 2 - 5), row[:14], fill="black")
+        for c, col in enumerate(cols):
+            x = left + c * (w + gap)
+            sheet.paste(cells[(row, col)], (x, y))
+            if (row, col) in held_out:
+                k = max(6, w // 6)
+                draw.polygon([(x, y), (x + k, y), (x, y + k)], fill=(230, 0, 0))
+    sheet.save(path, format="PNG")
+    return sheet
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'64' -> (64, 64); '96x64' -> (96, 64) as (height, width)."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 16 or max(parts) > 1024:
+        raise DrcError(f"--size {text!r} is not a size: give N or HxW with 16..1024 pixels, e.g. 64 or 96x64")
+    return parts[0], parts[1]
+
+
+def benchmark_cli(
+    argv: list[str], name: str, build: Callable[..., dict[str, Any]], default_users: int, default_size: str
+) -> int:
+    """`drc data <name> --out DIR [--users N] [--seed S] [--size S]`: build and print counts."""
+    p = argparse.ArgumentParser(prog=f"drc data {name}", description=f"Build the {name} benchmark.")
+    p.add_argument("--out", required=True, type=Path, help="a new or empty folder (or a previous build)")
+    p.add_argument("--users", type=int, default=default_users, help=f"number of users (default {default_users})")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes")
+    p.add_argument("--size", default=default_size, help=f"image size N or HxW (default {default_size})")
+    args = p.parse_args(argv)
+    stats = build(args.out, users=args.users, seed=args.seed, size=parse_size(args.size))
+    per = stats["users_per_split"]
+    print(
+        f"{name}: {stats['items']} items, {stats['users']} users "
+        f"(train {per['train']}, valid {per['valid']}, test {per['test']}), {stats['samples']} samples (k=5), "
+        f"{stats['themes']} themes x {stats['semantics']} semantics, {stats['held_out_pairs']} held-out pairs"
+    )
+    print(f"wrote {stats['out']} in {stats['seconds']:.1f} s (contact sheet: {Path(stats['out']) / CONTACT_SHEET})")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# drawing helpers (all on RGBA images at supersampled resolution)
+
+Colour = tuple[int, int, int]
+
+
+def hex_rgb(h: str) -> Colour:
+    h = h.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def pattern(kind: str, size: tuple[int, int], c1: str, c2: str, period: float) -> Image.Image:
+    """A full-canvas background, RGB. kind: solid, stripes (diagonal), hstripes, dots, checker,
+    gradient (vertical, c1 top to c2 bottom), rays (a sunburst from the centre)."""
+    h, w = size
+    a, b = np.array(hex_rgb(c1), np.float32), np.array(hex_rgb(c2), np.float32)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    if kind == "solid":
+        t = np.zeros((h, w), np.float32)
+    elif kind == "stripes":
+        t = (((x + y) / period) % 1.0 < 0.5).astype(np.float32)
+    elif kind == "hstripes":
+        t = ((y / period) % 1.0 < 0.5).astype(np.float32)
+    elif kind == "checker":
+        t = ((np.floor(x / period) + np.floor(y / period)) % 2).astype(np.float32)
+    elif kind == "dots":
+        # hexagonal dot lattice: every other row shifted by half a period
+        row = np.floor(y / period)
+        fx = (x / period + 0.5 * (row % 2)) % 1.0 - 0.5
+        fy = (y / period) % 1.0 - 0.5
+        t = (fx * fx + fy * fy < 0.22**2).astype(np.float32)
+    elif kind == "gradient":
+        t = y / max(1, h - 1)
+    elif kind == "rays":
+        ang = np.arctan2(y - h / 2, x - w / 2)
+        t = ((ang / (2 * math.pi) * period) % 1.0 < 0.5).astype(np.float32)
+    else:
+        raise ValueError(f"unknown pattern {kind!r}")
+    rgb = a[None, None, :] * (1 - t[..., None]) + b[None, None, :] * t[..., None]
+    return Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
+def shape_mask(kind: str, size: tuple[int, int], inset: float, angle: float = 0.0) -> Image.Image:
+    """An 'L' mask of a frame shape filling the canvas less `inset` pixels.
+
+    kind: full (the whole canvas), circle, rounded, hexagon, octagon, stamp (scalloped edge),
+    bubble (rounded box with a speech tail at the lower left), tilted (rounded square turned `angle`).
+    """
+    h, w = size
+    m = Image.new("L", (w, h), 0)
+    d = ImageDraw.Draw(m)
+    x0, y0, x1, y1 = inset, inset, w - 1 - inset, h - 1 - inset
+    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    r = min(rx, ry)
+    if kind == "full":
+        d.rectangle((0, 0, w, h), fill=255)
+    elif kind == "circle":
+        d.ellipse((x0, y0, x1, y1), fill=255)
+    elif kind == "rounded":
+        d.rounded_rectangle((x0, y0, x1, y1), radius=r * 0.38, fill=255)
+    elif kind in ("hexagon", "octagon"):
+        n, off = (6, 0.0) if kind == "hexagon" else (8, math.pi / 8)
+        pts = [(cx + rx * math.cos(off + 2 * math.pi * i / n), cy + ry * math.sin(off + 2 * math.pi * i / n)) for i in range(n)]
+        d.polygon(pts, fill=255)
+    elif kind == "stamp":
+        bump = r * 0.13
+        d.rectangle((x0 + bump, y0 + bump, x1 - bump, y1 - bump), fill=255)
+        n = 7
+        for i in range(n + 1):
+            for px, py in ((x0 + bump + (x1 - x0 - 2 * bump) * i / n, y0 + bump), (x0 + bump + (x1 - x0 - 2 * bump) * i / n, y1 - bump),
+                           (x0 + bump, y0 + bump + (y1 - y0 - 2 * bump) * i / n), (x1 - bump, y0 + bump + (y1 - y0 - 2 * bump) * i / n)):
+                d.ellipse((px - bump, py - bump, px + bump, py + bump), fill=255)
+    elif kind == "bubble":
+        d.rounded_rectangle((x0, y0, x1, y1 - r * 0.22), radius=r * 0.45, fill=255)
+        d.polygon([(x0 + r * 0.25, y1 - r * 0.4), (x0 + r * 0.75, y1 - r * 0.3), (x0 + r * 0.05, y1)], fill=255)
+    elif kind == "tilted":
+        s = r * 0.84
+        d.rounded_rectangle((cx - s, cy - s, cx + s, cy + s), radius=s * 0.2, fill=255)
+        return m.rotate(angle, resample=Image.Resampling.BICUBIC, center=(cx, cy))
+    else:
+        raise ValueError(f"unknown frame {kind!r}")
+    return m
+
+
+def _odd(x: float) -> int:
+    n = max(1, int(round(x)))
+    return n if n % 2 == 1 else n + 1
+
+
+def grow(mask: Image.Image, px: float) -> Image.Image:
+    """Dilate an 'L' mask by about `px` pixels (a square max filter, then a slight blur to round it)."""
+    if px <= 0:
+        return mask
+    return mask.filter(ImageFilter.MaxFilter(_odd(2 * px + 1))).filter(ImageFilter.GaussianBlur(px * 0.25))
+
+
+def shrink(mask: Image.Image, px: float) -> Image.Image:
+    """Erode an 'L' mask by about `px` pixels."""
+    if px <= 0:
+        return mask
+    return mask.filter(ImageFilter.MinFilter(_odd(2 * px + 1)))
+
+
+def with_halo(art: Image.Image, rings: Sequence[tuple[float, str]]) -> Image.Image:
+    """Put outline rings behind RGBA `art`: rings [(width px, colour), ...] from inner to outer.
+
+    The image is padded by the total width so the rings are never cut off.
+    """
+    pad = int(math.ceil(sum(w for w, _ in rings))) + 2
+    base = Image.new("RGBA", (art.width + 2 * pad, art.height + 2 * pad), (0, 0, 0, 0))
+    base.alpha_composite(art, (pad, pad))
+    alpha = base.getchannel("A").point(lambda v: 255 if v > 40 else 0)
+    layers = []
+    total = 0.0
+    for width, colour in rings:
+        total += width
+        layers.append((grow(alpha, total), colour))
+    out = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    for m, colour in reversed(layers):
+        out.paste(Image.new("RGBA", base.size, hex_rgb(colour) + (255,)), (0, 0), m)
+    out.alpha_composite(base)
+    return out
+
+
+def posed(art: Image.Image, scale_x: float, scale_y: float, angle: float, flip: bool) -> Image.Image:
+    """`art` (RGBA) flipped left-right if `flip`, resized by (scale_x, scale_y), turned `angle`
+    degrees counter-clockwise (the canvas grows to hold it)."""
+    if flip:
+        art = art.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    w, h = max(1, round(art.width * scale_x)), max(1, round(art.height * scale_y))
+    if (w, h) != art.size:
+        art = art.resize((w, h), Image.Resampling.BICUBIC)
+    if abs(angle) > 0.01:
+        art = art.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+    return art
+
+
+def paste_center(canvas: Image.Image, art: Image.Image, cx: float, cy: float) -> None:
+    """Alpha-composite `art` onto RGBA `canvas` with its centre at (cx, cy), clipped to the canvas."""
+    x, y = int(round(cx - art.width / 2)), int(round(cy - art.height / 2))
+    x0, y0 = max(0, -x), max(0, -y)
+    x1, y1 = min(art.width, canvas.width - x), min(art.height, canvas.height - y)
+    if x1 <= x0 or y1 <= y0:
+        return
+    canvas.alpha_composite(art.crop((x0, y0, x1, y1)), (x + x0, y + y0))
+
+
+def shadow(mask: Image.Image, dx: float, dy: float, blur: float, opacity: int = 90) -> Image.Image:
+    """An RGBA drop shadow of an 'L' mask, moved by (dx, dy) and blurred."""
+    m = mask.transform(mask.size, Image.Transform.AFFINE, (1, 0, -dx, 0, 1, -dy))
+    m = m.filter(ImageFilter.GaussianBlur(blur)).point(lambda v: v * opacity // 255)
+    out = Image.new("RGBA", mask.size, (0, 0, 0, 0))
+    out.putalpha(m)
+    return out
+
+
+def finish(canvas: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The supersampled RGBA canvas reduced to the output size, RGB."""
+    h, w = size
+    return canvas.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)

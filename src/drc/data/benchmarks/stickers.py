@@ -1,0 +1,251 @@
+"""The sticker benchmark: `drc data stickers --out DIR [--users N] [--seed S] [--size 64]`.
+
+STYLE is the look of a user's sticker set, a *theme*: the character (an OpenMoji animal or face
+drawn large), its colours (a remap of the artwork's own palette), its line colour and width, an
+outer contour, the background colour or pattern, the frame (die-cut) shape, its border and a drop
+shadow. SEMANTICS is an *intent* (love, sad, sleepy, ...): a big OpenMoji symbol in the intent's
+own colour and place (a pink heart at the top right, a blue tear at the left, ...) together with a
+pose of the character that goes with it (lean, slump, squash, stretch, jump).
+
+Everything is chosen to survive a VQ tokenizer with 8x8-pixel tokens at 64 px: themes differ in
+large areas (background colour, frame, character colour), intents in a 20-28 px symbol of a
+distinct colour/shape at a distinct place plus a whole-character pose. Fine detail (the face's
+expression) is never needed to tell anything apart.
+
+Artwork: OpenMoji (https://openmoji.org), CC BY-SA 4.0.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from drc.data.benchmarks import common
+from drc.data.benchmarks.common import SUPERSAMPLE as SS
+from drc.data.benchmarks.openmoji import ATTRIBUTION, render_emoji
+from drc.errors import DrcError
+
+NAME = "stickers"
+INSTRUCTION = "a sticker"
+DEFAULT_USERS = 144
+DEFAULT_SIZE = "64"
+CHAR_BOX = 44.0  # the character's emoji box, in pixels of a 64 px sticker
+BASE = 64.0  # all geometry below is in pixels of a 64 px sticker
+
+
+@dataclass(frozen=True)
+class Theme:
+    """The look of one sticker set (the style label is `name`). Lengths are pixels at 64 px."""
+
+    name: str
+    char: str  # OpenMoji code of the character
+    char_name: str  # used in captions: "a cat sticker, love"
+    fills: tuple[tuple[str, str], ...]  # palette remap of the character's own fill colours
+    line: str  # colour of the artwork's lines
+    line_w: float  # their width in SVG units (OpenMoji draws 2)
+    contour: tuple[tuple[float, str], ...]  # outline rings around the character, inner first
+    bg: tuple[str, str, str, float]  # background (pattern kind, colour 1, colour 2, period)
+    frame: str  # frame shape, see common.shape_mask; "diecut" = the character's own contour
+    border: tuple[float, str]  # frame border (width, colour); width 0 for none
+    canvas: str  # colour outside the frame
+    shadow: bool  # drop shadow under the frame (or the die-cut character)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One semantics label: a symbol in fixed colours and places, and a pose of the character."""
+
+    name: str
+    symbol: str  # OpenMoji code
+    recolor: tuple[tuple[str, str], ...]  # raw SVG substitutions: the symbol's colour and line width
+    spots: tuple[tuple[float, float, float], ...]  # (x, y, box size) per copy of the symbol
+    dx: float = 0.0  # character offset, away from the symbol
+    dy: float = 0.0
+    sx: float = 1.0  # character squash / stretch
+    sy: float = 1.0
+    angle: float = 0.0  # character lean, degrees counter-clockwise
+    flip: bool = False
+
+
+def _solid_lines(colour: str, width: float | None = None) -> tuple[tuple[str, str], ...]:
+    """SVG substitutions turning OpenMoji's black strokes/fills into `colour` (and stroke width)."""
+    pairs = [('"#000000"', f'"{colour}"'), ('"#000"', f'"{colour}"'), ('"#3f3f3f"', f'"{colour}"')]
+    if width is not None:
+        pairs += [(f'stroke-width="{w}"', f'stroke-width="{width}"') for w in ("2", "1.75", "6", "4.6452")]
+    return tuple(pairs)
+
+
+# Intents: each has its own symbol colour; two intents share a place only when their colours and
+# shapes differ strongly (love: pink heart / sleepy: purple zzz at the top right; angry: red
+# anger mark / question: blue "?" at the top left; celebrate: party popper / cold: cyan snowflake
+# at the bottom left), and their poses differ too.
+TL, TR, TC = (15.0, 14.0), (49.0, 14.0), (32.0, 11.0)
+ML, MR, BL, BR, BC = (12.0, 35.0), (52.0, 35.0), (15.0, 50.0), (49.0, 50.0), (32.0, 51.0)
+INTENTS: tuple[Intent, ...] = (
+    Intent("love", "2764", (('"#d22f27"', '"#FF3E9E"'),), ((*TR, 28),), dx=-4, dy=4, angle=-12),
+    Intent("sad", "1F4A7", (), ((*ML, 26),), dx=5, dy=6, sy=0.86, angle=8),
+    Intent("angry", "1F4A2", (('"#ea5a47"', '"#E3120B"'),), ((*TL, 28),), dx=4, dy=5, sx=1.14, sy=0.86),
+    Intent("sleepy", "1F4A4", _solid_lines("#7B2CBF"), ((*TR, 28),), dx=-3, dy=5, angle=24),
+    Intent(
+        "surprised", "2757", (('"#D22F27"', '"#1A1A1A"'),), ((12.0, 16.0, 26), (52.0, 16.0, 26)), dy=5, sx=0.86, sy=1.12
+    ),
+    Intent("happy", "2728", (), ((10.0, 31.0, 25), (54.0, 31.0, 25)), dy=-1, sx=1.06, sy=1.06, angle=-6),
+    Intent("music", "1F3B6", _solid_lines("#1FA84A", 3), ((*MR, 28),), dx=-5, dy=2, angle=12, flip=True),
+    Intent("question", "2753", (('"#d22f27"', '"#1E5BFF"'),), ((*BC, 28),), dy=-8, sx=0.92, sy=0.92, angle=-18, flip=True),
+    Intent("celebrate", "1F389", (), ((*BL, 28),), dx=5, dy=-5, angle=-10),
+    Intent("idea", "1F4A1", (), ((*TC, 30),), dy=8, sx=0.95, sy=0.95),
+    Intent(
+        "hot",
+        "1F525",
+        (('"#FCEA2B"', '"#FFB000"'), ('"#F1B31C"', '"#FF4A00"')),
+        ((*BR, 28),),
+        dx=-4,
+        dy=-1,
+        sx=1.08,
+        sy=0.84,
+    ),
+    Intent("cold", "2744", _solid_lines("#00C8F0", 5), ((*BL, 28),), dx=5, dy=-3, sx=0.84, sy=0.84),
+)
+
+NO_BORDER = (0.0, "#000000")
+THEMES: tuple[Theme, ...] = (
+    Theme("sky_cat", "1F431", "cat", (), "#000000", 2, (), ("solid", "#7CC6FE", "#7CC6FE", 1), "circle",
+          (3, "#FFFFFF"), "#FFFFFF", True),
+    Theme("navy_dog", "1F436", "dog", (('"#f4aa41"', '"#F2F2F2"'), ('"#ea5a47"', '"#FF6F91"')), "#14213D", 3,
+          ((2, "#FFFFFF"),), ("dots", "#1D3557", "#F1FAEE", 12), "rounded", NO_BORDER, "#FFFFFF", False),
+    Theme("pink_frog", "1F438", "frog", (), "#1B4332", 2, (), ("stripes", "#FF8FB1", "#FFC4D6", 14), "hexagon",
+          (2.5, "#2D6A4F"), "#FFFFFF", False),
+    Theme("red_panda", "1F43C", "panda", (), "#000000", 3, (), ("solid", "#E63946", "#E63946", 1), "full",
+          (3, "#111111"), "#FFFFFF", False),
+    Theme("teal_fox", "1F98A", "fox", (), "#4A2500", 2, ((1.5, "#4A2500"),), ("checker", "#2A9D8F", "#3FBFAF", 10),
+          "octagon", (2, "#FFFFFF"), "#F4F1DE", False),
+    Theme("grape_pig", "1F437", "pig", (), "#5A189A", 2, (), ("gradient", "#C8B6FF", "#6A4C93", 1), "circle",
+          (3, "#FFD6E8"), "#FFFFFF", True),
+    Theme("mint_bear", "1F43B", "bear", (), "#000000", 3, ((4, "#FFFFFF"),), ("solid", "#B7F0D8", "#B7F0D8", 1),
+          "diecut", NO_BORDER, "#B7F0D8", True),
+    Theme("neon_tiger", "1F42F", "tiger", (('"#e27022"', '"#FF4FA0"'), ('"#fff"', '"#FFE3F1"')), "#FFFFFF", 2, (),
+          ("rays", "#1A1A1A", "#333333", 12), "rounded", (3, "#FF9F1C"), "#FFFFFF", False),
+    Theme("lemon_bunny", "1F430", "rabbit", (('"#fff"', '"#FFF0F6"'), ('"#3f3f3f"', '"#FF5C8A"')), "#C9184A", 2, (),
+          ("dots", "#FFD60A", "#FFFFFF", 11), "stamp", NO_BORDER, "#FFFFFF", True),
+    Theme("lime_smiley", "1F642", "smiley", (('"#FCEA2B"', '"#7BE35A"'),), "#000000", 4, ((2, "#000000"),),
+          ("solid", "#FF7F11", "#FF7F11", 1), "bubble", (2, "#000000"), "#FFFFFF", False),
+    Theme("kraft_unicorn", "1F984", "unicorn", (), "#3D2314", 2, (), ("hstripes", "#C68B59", "#B07445", 10), "full",
+          (4, "#3D2314"), "#FFFFFF", False),
+    Theme("plum_monkey", "1F435", "monkey", (('"#f4aa41"', '"#C77DFF"'),), "#3C096C", 3, ((2, "#FFFFFF"),),
+          ("solid", "#B5E550", "#B5E550", 1), "tilted", (3, "#2B7A0B"), "#FFFFFF", True),
+)
+THEME_BY_NAME = {t.name: t for t in THEMES}
+INTENT_BY_NAME = {i.name: i for i in INTENTS}
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering (cached pieces: everything but the per-item pose, jitter and placement)
+
+
+@functools.lru_cache(maxsize=256)
+def _character(theme: str, size: int) -> Image.Image:
+    """The theme's character with its palette, lines and contour rings, RGBA at supersampled scale."""
+    t = THEME_BY_NAME[theme]
+    u = size * SS / BASE
+    lines = (('"#000000"', f'"{t.line}"'), ('"#000"', f'"{t.line}"'), ('stroke-width="2"', f'stroke-width="{t.line_w}"'))
+    art = render_emoji(t.char, round(CHAR_BOX * u), t.fills + lines)
+    rings = [(w * u, c) for w, c in t.contour]
+    return common.with_halo(art, rings) if rings else art
+
+
+@functools.lru_cache(maxsize=256)
+def _symbol(intent: str, box: float, size: int) -> Image.Image:
+    """The intent's symbol with a white then dark ring so it reads on any background."""
+    i = INTENT_BY_NAME[intent]
+    u = size * SS / BASE
+    art = render_emoji(i.symbol, round(box * u), i.recolor)
+    return common.with_halo(art, [(1.6 * u, "#FFFFFF"), (0.8 * u, "#222222")])
+
+
+@functools.lru_cache(maxsize=64)
+def _backdrop(theme: str, size: int) -> tuple[Image.Image, Image.Image]:
+    """(RGBA canvas with shadow, frame, border and background; frame mask) for a theme."""
+    t = THEME_BY_NAME[theme]
+    u = size * SS / BASE
+    hw = (size * SS, size * SS)
+    canvas = Image.new("RGBA", (hw[1], hw[0]), common.hex_rgb(t.canvas) + (255,))
+    kind, c1, c2, period = t.bg
+    if t.frame == "diecut":
+        mask = Image.new("L", canvas.size, 0)
+        return canvas, mask
+    mask = common.shape_mask(t.frame, hw, inset=(0 if t.frame == "full" else 2.5 * u), angle=8)
+    if t.shadow:
+        canvas.alpha_composite(common.shadow(mask, 1.5 * u, 2 * u, 1.2 * u))
+    bw, bc = t.border
+    inner = common.shrink(mask, bw * u) if bw > 0 else mask
+    if bw > 0:
+        canvas.paste(Image.new("RGBA", canvas.size, common.hex_rgb(bc) + (255,)), (0, 0), mask)
+    canvas.paste(common.pattern(kind, hw, c1, c2, period * u).convert("RGBA"), (0, 0), inner)
+    return canvas, mask
+
+
+def _j(rng: np.random.Generator | None, scale: float) -> float:
+    """A jitter value in [-scale, scale]; 0 for the canonical (contact sheet) rendering."""
+    return 0.0 if rng is None else float(rng.uniform(-scale, scale))
+
+
+def render(theme: str, intent: str, rng: np.random.Generator | None, size: tuple[int, int]) -> tuple[Image.Image, str]:
+    """One sticker of `theme` showing `intent`: (RGB image of `size`, caption).
+
+    rng None draws the canonical sticker (no jitter); otherwise positions move by up to 1.5 px,
+    sizes by 4-5% and angles by 4-6 degrees, so a user's stickers are alike but never identical.
+    """
+    t, i = THEME_BY_NAME[theme], INTENT_BY_NAME[intent]
+    n = size[0]
+    u = n * SS / BASE
+    base, _ = _backdrop(theme, n)
+    canvas = base.copy()
+    s = 1.0 + _j(rng, 0.04)
+    char = common.posed(_character(theme, n), i.sx * s, i.sy * s, i.angle + _j(rng, 4), i.flip)
+    cx, cy = (32 + i.dx + _j(rng, 1.5)) * u, (34 + i.dy + _j(rng, 1.5)) * u
+    if t.frame == "diecut" and t.shadow:
+        sh = Image.new("L", canvas.size, 0)
+        sh.paste(char.getchannel("A"), (int(round(cx - char.width / 2)), int(round(cy - char.height / 2))))
+        canvas.alpha_composite(common.shadow(sh, 1.5 * u, 2 * u, 1.2 * u))
+    common.paste_center(canvas, char, cx, cy)
+    for x, y, box in i.spots:
+        sym = common.posed(_symbol(intent, box, n), 1.0 + _j(rng, 0.05), 1.0, _j(rng, 6), False)
+        common.paste_center(canvas, sym, (x + _j(rng, 1.5)) * u, (y + _j(rng, 1.5)) * u)
+    return common.finish(canvas, size), f"a {t.char_name} sticker, {intent}"
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+
+def build(out: Path, users: int = DEFAULT_USERS, seed: int = 0, size: tuple[int, int] | int = 64) -> dict[str, Any]:
+    """Build the sticker benchmark into `out`; returns counts and seconds (see common.build_benchmark)."""
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if hw[0] != hw[1]:
+        raise DrcError(f"stickers are square: --size {hw[0]}x{hw[1]} has height != width")
+    return common.build_benchmark(
+        Path(out),
+        name=NAME,
+        instruction=INSTRUCTION,
+        themes=[t.name for t in THEMES],
+        semantics=[i.name for i in INTENTS],
+        render=render,
+        n_users=users,
+        seed=seed,
+        size=(hw[0], hw[1]),
+        info={
+            "style": "theme: character, palette, line, contour, background, frame, border, shadow",
+            "semantic": "intent: symbol (colour, shape, place) and character pose",
+            "characters": {t.name: t.char_name for t in THEMES},
+            "attribution": ATTRIBUTION,
+        },
+    )
+
+
+def cli(argv: list[str]) -> int:
+    return common.benchmark_cli(argv, NAME, build, DEFAULT_USERS, DEFAULT_SIZE)

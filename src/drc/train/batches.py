@@ -1,0 +1,97 @@
+"""Batch helpers shared by Stage 1, Stage 2, generation and evaluation.
+
+Conventions:
+- a history batch is `(B, k, ...)`, oldest first; a history shorter than k (cold start) is
+  **right-aligned**: its most recent image sits at index k-1 and the missing ones are at the front,
+  with `hist_mask` False there (their token ids are 0 and never read);
+- embedding uses the frozen tokenizer's codebook (`embed(idx) -> (B, N, code_dim)`), never with a
+  gradient into the tokenizer. Anything with an `embed` method works: a `VQTokenizer` or a
+  `TokenBank` (which carries the tokenizer's codebook).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from drc.models.composers import Composer
+from drc.models.conditioning import LatentInstruction
+
+
+def embed_tokens(embedder: Any, tokens: Tensor) -> Tensor:
+    """`(..., N)` long -> `(..., N, code_dim)` codebook vectors, without gradient."""
+    lead = tokens.shape[:-1]
+    flat = tokens.reshape(-1, tokens.shape[-1])
+    with torch.no_grad():
+        e = embedder.embed(flat)
+    return e.reshape(*lead, tokens.shape[-1], e.shape[-1]).detach()
+
+
+def history_rows(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
+    """Item-id histories -> (rows (B, k) long into `bank`, mask (B, k) bool), right-aligned.
+
+    A history longer than k keeps its last k items; a shorter one is padded at the front.
+    """
+    B = len(histories)
+    rows = torch.zeros(B, k, dtype=torch.long)
+    mask = torch.zeros(B, k, dtype=torch.bool)
+    for b, hist in enumerate(histories):
+        hist = list(hist)[-k:] if k > 0 else []
+        if hist:
+            rows[b, k - len(hist) :] = bank.rows(hist)
+            mask[b, k - len(hist) :] = True
+    return rows, mask
+
+
+def history_tokens(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
+    """Item-id histories -> (tokens (B, k, N) long, mask (B, k) bool) on the bank's device."""
+    rows, mask = history_rows(bank, histories, k)
+    dev = bank.tokens.device
+    tokens = bank.tokens[rows.to(dev)] * mask.to(dev)[..., None]  # padding -> token 0
+    return tokens, mask.to(dev)
+
+
+def embed_history(
+    tokenizer: Any, bank: Any, histories: Sequence[Sequence[str]], k: int
+) -> tuple[Tensor, Tensor]:
+    """Item-id histories -> (hist (B, k, N, code_dim), mask (B, k) bool)."""
+    tokens, mask = history_tokens(bank, histories, k)
+    return embed_tokens(tokenizer, tokens), mask
+
+
+def condition(
+    composer: Composer, tokenizer: Any, hist_tokens: Tensor, hist_mask: Tensor, ref_tokens: Tensor
+) -> LatentInstruction:
+    """The one call generation and evaluation use: tokens in, latent instruction out.
+
+    hist_tokens (B, k, N) long, hist_mask (B, k) bool (False = missing), ref_tokens (B, N) long.
+    """
+    dev = next(composer.parameters()).device
+    hist = embed_tokens(tokenizer, hist_tokens).to(dev)
+    ref = embed_tokens(tokenizer, ref_tokens).to(dev)
+    return composer(hist, hist_mask.to(dev), ref)
+
+
+def instruction_for(
+    composer: Composer, tokenizer: Any, bank: Any, histories: Sequence[Sequence[str]], ref_tokens: Tensor
+) -> LatentInstruction:
+    """Item-id histories + reference tokens (B, N) -> LatentInstruction (k = composer.history_len)."""
+    tokens, mask = history_tokens(bank, histories, composer.history_len)
+    return condition(composer, tokenizer, tokens, mask, ref_tokens)
+
+
+def random_mask(batch: int, n: int, ratio: float, gen: torch.Generator) -> Tensor:
+    """`(B, N)` bool, each position True (masked) with probability `ratio` (drawn from `gen`, on CPU)."""
+    return torch.rand(batch, n, generator=gen) < ratio
+
+
+def encode_text(text: str, batch: int, max_len: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """One instruction string for the whole batch -> (ids (B, L) long, mask (B, L) bool) on `device`."""
+    from drc.models.text import ByteTokenizer  # local: keeps this module importable on its own
+
+    ids, mask = ByteTokenizer().encode([text], max_len)
+    ids, mask = torch.as_tensor(ids), torch.as_tensor(mask).bool()
+    return ids.expand(batch, -1).to(device), mask.expand(batch, -1).to(device)

@@ -1,0 +1,145 @@
+"""TokenBank: every image the stages need, tokenised once.
+
+Encoding images is the expensive part of a composer training step; the tokenizer is frozen in
+Stages 1 and 2, so each real item is encoded once, and so are `A` semantic-preserving augmentations
+of it (Stage 1's unlabelled `x_m`, Stage 2's references). A training step then only indexes token
+tensors and looks up codebook vectors.
+
+The tokenizer's codebook is captured too (`codebook (V, code_dim)`), so `bank.embed(tokens)` equals
+`tokenizer.embed(tokens)` without needing the tokenizer in the training loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from drc.errors import DrcError
+
+
+@dataclass
+class TokenBank:
+    ids: list[str]
+    index: dict[str, int]
+    tokens: Tensor  # long (n_items, N): visual tokens of each real item
+    aug_tokens: Tensor  # long (n_items, A, N): tokens of A augmentations of each item (A may be 0)
+    styles: list[str | None]
+    semantics: list[str | None]
+    texts: list[str]
+    codebook: Tensor | None = None  # float (V, code_dim): the frozen tokenizer's codebook vectors
+    grid: tuple[int, int] | None = None  # the (h, w) token grid, h * w = N
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_items(self) -> int:
+        return len(self.ids)
+
+    @property
+    def n_aug(self) -> int:
+        return int(self.aug_tokens.shape[1])
+
+    @property
+    def n_visual(self) -> int:
+        return int(self.tokens.shape[1])
+
+    @property
+    def labelled(self) -> bool:
+        """True when every item has a style and a semantics label."""
+        return bool(self.ids) and all(self.styles) and all(self.semantics)
+
+    def rows(self, ids: list[str]) -> Tensor:
+        """Item ids -> `(len,)` long row indices; unknown ids are a DrcError."""
+        missing = [i for i in ids if i not in self.index]
+        if missing:
+            raise DrcError(f"token bank has no item {missing[0]!r} ({len(missing)} missing)")
+        return torch.tensor([self.index[i] for i in ids], dtype=torch.long)
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """`(..., N) long -> (..., N, code_dim)` codebook vectors (no gradient: the tokenizer is frozen)."""
+        if self.codebook is None:
+            raise DrcError("this token bank holds no codebook; build it with TokenBank.build")
+        return F.embedding(tokens.to(self.codebook.device), self.codebook)
+
+    def to(self, device: torch.device | str) -> TokenBank:
+        cb = None if self.codebook is None else self.codebook.to(device)
+        moved = {"tokens": self.tokens.to(device), "aug_tokens": self.aug_tokens.to(device), "codebook": cb}
+        return dataclasses.replace(self, **moved)
+
+    # ------------------------------------------------------------------ building
+    @staticmethod
+    @torch.no_grad()
+    def build(
+        bank: Any,
+        tokenizer: Any,
+        ds_items: Mapping[str, Any],
+        n_aug: int,
+        seed: int,
+        device: torch.device | str,
+        augment_fn: Callable[[Any, np.random.Generator], Any] | None = None,
+        batch_size: int = 64,
+    ) -> TokenBank:
+        """Tokenise every image of `bank` (an `ImageBank`: ids, index, images uint8 (n, 3, H, W)).
+
+        ds_items: item id -> Item (for `style`, `semantics`, `text`; ids absent get None / "").
+        n_aug: augmentations per item; augmentation `a` of the chunk starting at row `c` is drawn
+            with `np.random.default_rng([seed, a, c])`, so the bank depends only on the seed.
+        augment_fn: `(uint8 (B, 3, H, W), rng) -> uint8 (B, 3, H, W)`; default `augment_batch`.
+        """
+        if n_aug < 0:
+            raise DrcError(f"n_aug must be >= 0, got {n_aug}")
+        if augment_fn is None and n_aug > 0:
+            from drc.data.augment import augment_batch  # local: only needed when augmenting
+
+            augment_fn = augment_batch
+        device = torch.device(device)
+        was_training = tokenizer.training
+        tokenizer.eval()
+        images = torch.as_tensor(bank.images)
+        n = images.shape[0]
+        grid: tuple[int, int] | None = None
+
+        def encode(chunk: Tensor) -> Tensor:
+            nonlocal grid
+            x = chunk.to(device).float().div(127.5).sub(1.0)
+            idx = tokenizer.encode(x)  # (B, h, w)
+            grid = (int(idx.shape[1]), int(idx.shape[2]))
+            return idx.flatten(1).long()
+
+        tok_chunks, aug_chunks = [], []
+        for c in range(0, n, batch_size):
+            chunk = images[c : c + batch_size]
+            tok_chunks.append(encode(chunk))
+            augs = []
+            for a in range(n_aug):
+                out = augment_fn(chunk, np.random.default_rng([seed, a, c]))  # type: ignore[misc]
+                augs.append(encode(torch.as_tensor(np.asarray(out))))
+            if augs:
+                aug_chunks.append(torch.stack(augs, 1))
+        if not tok_chunks:
+            raise DrcError("cannot build a token bank from an empty image bank")
+        tokens = torch.cat(tok_chunks)
+        N = tokens.shape[1]
+        aug = torch.cat(aug_chunks) if aug_chunks else torch.zeros(n, 0, N, dtype=torch.long, device=device)
+        V = int(tokenizer.cfg.codebook_size)
+        codebook = tokenizer.embed(torch.arange(V, device=device)[None])[0].float().detach()
+        tokenizer.train(was_training)
+        ids = list(bank.ids)
+        items = [ds_items.get(i) for i in ids]
+        return TokenBank(
+            ids=ids,
+            index={i: r for r, i in enumerate(ids)},
+            tokens=tokens,
+            aug_tokens=aug,
+            styles=[getattr(it, "style", None) for it in items],
+            semantics=[getattr(it, "semantics", None) for it in items],
+            texts=[getattr(it, "text", "") or "" for it in items],
+            codebook=codebook,
+            grid=grid,
+        )
