@@ -94,6 +94,8 @@ def to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:
     """(3, H, W) or (B, 3, H, W) float in [-1, 1] -> uint8 (H, W, 3) or (B, H, W, 3)."""
+    import torch
+
     t = t.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
     return (t.permute(1, 2, 0) if t.ndim == 3 else t.permute(0, 2, 3, 1)).numpy()
 

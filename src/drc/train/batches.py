@@ -11,11 +11,14 @@ Conventions:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from drc.errors import DrcError
 
 from drc.models.composers import Composer
 from drc.models.conditioning import LatentInstruction
@@ -95,3 +98,30 @@ def encode_text(text: str, batch: int, max_len: int, device: torch.device) -> tu
     ids, mask = ByteTokenizer().encode([text], max_len)
     ids, mask = torch.as_tensor(ids), torch.as_tensor(mask).bool()
     return ids.expand(batch, -1).to(device), mask.expand(batch, -1).to(device)
+
+
+# --------------------------------------------------------------------------- which modules train
+
+TRAINABLE = ("composer", "composer+generator")
+
+
+@contextmanager
+def trainable_scope(composer: nn.Module, generator: nn.Module, mode: str) -> Iterator[list[nn.Parameter]]:
+    """Freeze what `mode` does not train, for the duration; yields the parameters that train.
+
+    "composer": towers + fusion (or a baseline's projections) only; the generator's parameters get
+    requires_grad False, but gradients still flow *through* it to the instruction tokens.
+    "composer+generator": both. The previous requires_grad flags are restored on exit.
+    """
+    if mode not in TRAINABLE:
+        raise DrcError(f"unknown trainable setting {mode!r}; valid: {', '.join(TRAINABLE)}")
+    saved = [(p, p.requires_grad) for m in (composer, generator) for p in m.parameters()]
+    try:
+        if mode == "composer":
+            for p in generator.parameters():
+                p.requires_grad_(False)
+        mods = [composer] if mode == "composer" else [composer, generator]
+        yield [p for m in mods for p in m.parameters() if p.requires_grad]
+    finally:
+        for p, flag in saved:
+            p.requires_grad_(flag)

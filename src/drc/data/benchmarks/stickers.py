@@ -72,9 +72,14 @@ class Intent:
     flip: bool = False
 
 
+def _fill(*pairs: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+    """Palette remap pairs for SVG attributes: quoted, so "#fff" never hits the prefix of "#ffffff"."""
+    return tuple((f'"{old}"', f'"{new}"') for old, new in pairs)
+
+
 def _solid_lines(colour: str, width: float | None = None) -> tuple[tuple[str, str], ...]:
     """SVG substitutions turning OpenMoji's black strokes/fills into `colour` (and stroke width)."""
-    pairs = [('"#000000"', f'"{colour}"'), ('"#000"', f'"{colour}"'), ('"#3f3f3f"', f'"{colour}"')]
+    pairs = list(_fill(("#000000", colour), ("#000", colour), ("#3f3f3f", colour)))
     if width is not None:
         pairs += [(f'stroke-width="{w}"', f'stroke-width="{width}"') for w in ("2", "1.75", "6", "4.6452")]
     return tuple(pairs)
@@ -87,58 +92,64 @@ def _solid_lines(colour: str, width: float | None = None) -> tuple[tuple[str, st
 TL, TR, TC = (15.0, 14.0), (49.0, 14.0), (32.0, 11.0)
 ML, MR, BL, BR, BC = (12.0, 35.0), (52.0, 35.0), (15.0, 50.0), (49.0, 50.0), (32.0, 51.0)
 INTENTS: tuple[Intent, ...] = (
-    Intent("love", "2764", (('"#d22f27"', '"#FF3E9E"'),), ((*TR, 28),), dx=-4, dy=4, angle=-12),
+    Intent("love", "2764", _fill(("#d22f27", "#FF3E9E")), ((*TR, 28),), dx=-4, dy=4, angle=-12),
     Intent("sad", "1F4A7", (), ((*ML, 26),), dx=5, dy=6, sy=0.86, angle=8),
-    Intent("angry", "1F4A2", (('"#ea5a47"', '"#E3120B"'),), ((*TL, 28),), dx=4, dy=5, sx=1.14, sy=0.86),
+    Intent("angry", "1F4A2", _fill(("#ea5a47", "#E3120B")), ((*TL, 28),), dx=4, dy=5, sx=1.14, sy=0.86),
     Intent("sleepy", "1F4A4", _solid_lines("#7B2CBF"), ((*TR, 28),), dx=-3, dy=5, angle=24),
-    Intent(
-        "surprised", "2757", (('"#D22F27"', '"#1A1A1A"'),), ((12.0, 16.0, 26), (52.0, 16.0, 26)), dy=5, sx=0.86, sy=1.12
-    ),
+    Intent("surprised", "2757", _fill(("#D22F27", "#1A1A1A")), ((12, 16, 26), (52, 16, 26)), dy=5, sx=0.86, sy=1.12),
     Intent("happy", "2728", (), ((10.0, 31.0, 25), (54.0, 31.0, 25)), dy=-1, sx=1.06, sy=1.06, angle=-6),
     Intent("music", "1F3B6", _solid_lines("#1FA84A", 3), ((*MR, 28),), dx=-5, dy=2, angle=12, flip=True),
-    Intent("question", "2753", (('"#d22f27"', '"#1E5BFF"'),), ((*BC, 28),), dy=-8, sx=0.92, sy=0.92, angle=-18, flip=True),
+    Intent("question", "2753", _fill(("#d22f27", "#1E5BFF")), ((*BC, 28),), dy=-8, sx=0.92, sy=0.92, angle=-18, flip=True),
     Intent("celebrate", "1F389", (), ((*BL, 28),), dx=5, dy=-5, angle=-10),
     Intent("idea", "1F4A1", (), ((*TC, 30),), dy=8, sx=0.95, sy=0.95),
-    Intent(
-        "hot",
-        "1F525",
-        (('"#FCEA2B"', '"#FFB000"'), ('"#F1B31C"', '"#FF4A00"')),
-        ((*BR, 28),),
-        dx=-4,
-        dy=-1,
-        sx=1.08,
-        sy=0.84,
-    ),
+    Intent("hot", "1F525", _fill(("#FCEA2B", "#FFB000"), ("#F1B31C", "#FF4A00")), ((*BR, 28),), dx=-4, dy=-1, sx=1.08, sy=0.84),
     Intent("cold", "2744", _solid_lines("#00C8F0", 5), ((*BL, 28),), dx=5, dy=-3, sx=0.84, sy=0.84),
 )
 
 NO_BORDER = (0.0, "#000000")
+WHITE = "#FFFFFF"
+
+
+# Themes differ in large areas first: each has its own background colour (sky blue, navy, pink,
+# red, teal, lilac, mint, black, yellow, orange, kraft brown, lime) and frame shape, then in the
+# character and its colours, lines, contour, border and shadow.
+# fmt: off
 THEMES: tuple[Theme, ...] = (
-    Theme("sky_cat", "1F431", "cat", (), "#000000", 2, (), ("solid", "#7CC6FE", "#7CC6FE", 1), "circle",
-          (3, "#FFFFFF"), "#FFFFFF", True),
-    Theme("navy_dog", "1F436", "dog", (('"#f4aa41"', '"#F2F2F2"'), ('"#ea5a47"', '"#FF6F91"')), "#14213D", 3,
-          ((2, "#FFFFFF"),), ("dots", "#1D3557", "#F1FAEE", 12), "rounded", NO_BORDER, "#FFFFFF", False),
-    Theme("pink_frog", "1F438", "frog", (), "#1B4332", 2, (), ("stripes", "#FF8FB1", "#FFC4D6", 14), "hexagon",
-          (2.5, "#2D6A4F"), "#FFFFFF", False),
-    Theme("red_panda", "1F43C", "panda", (), "#000000", 3, (), ("solid", "#E63946", "#E63946", 1), "full",
-          (3, "#111111"), "#FFFFFF", False),
-    Theme("teal_fox", "1F98A", "fox", (), "#4A2500", 2, ((1.5, "#4A2500"),), ("checker", "#2A9D8F", "#3FBFAF", 10),
-          "octagon", (2, "#FFFFFF"), "#F4F1DE", False),
-    Theme("grape_pig", "1F437", "pig", (), "#5A189A", 2, (), ("gradient", "#C8B6FF", "#6A4C93", 1), "circle",
-          (3, "#FFD6E8"), "#FFFFFF", True),
-    Theme("mint_bear", "1F43B", "bear", (), "#000000", 3, ((4, "#FFFFFF"),), ("solid", "#B7F0D8", "#B7F0D8", 1),
-          "diecut", NO_BORDER, "#B7F0D8", True),
-    Theme("neon_tiger", "1F42F", "tiger", (('"#e27022"', '"#FF4FA0"'), ('"#fff"', '"#FFE3F1"')), "#FFFFFF", 2, (),
-          ("rays", "#1A1A1A", "#333333", 12), "rounded", (3, "#FF9F1C"), "#FFFFFF", False),
-    Theme("lemon_bunny", "1F430", "rabbit", (('"#fff"', '"#FFF0F6"'), ('"#3f3f3f"', '"#FF5C8A"')), "#C9184A", 2, (),
-          ("dots", "#FFD60A", "#FFFFFF", 11), "stamp", NO_BORDER, "#FFFFFF", True),
-    Theme("lime_smiley", "1F642", "smiley", (('"#FCEA2B"', '"#7BE35A"'),), "#000000", 4, ((2, "#000000"),),
-          ("solid", "#FF7F11", "#FF7F11", 1), "bubble", (2, "#000000"), "#FFFFFF", False),
-    Theme("kraft_unicorn", "1F984", "unicorn", (), "#3D2314", 2, (), ("hstripes", "#C68B59", "#B07445", 10), "full",
-          (4, "#3D2314"), "#FFFFFF", False),
-    Theme("plum_monkey", "1F435", "monkey", (('"#f4aa41"', '"#C77DFF"'),), "#3C096C", 3, ((2, "#FFFFFF"),),
-          ("solid", "#B5E550", "#B5E550", 1), "tilted", (3, "#2B7A0B"), "#FFFFFF", True),
+    Theme("sky_cat", "1F431", "cat", fills=(), line="#000000", line_w=2, contour=(),
+          bg=("solid", "#7CC6FE", "#7CC6FE", 1), frame="circle", border=(3, WHITE), canvas=WHITE, shadow=True),
+    Theme("navy_dog", "1F436", "dog", fills=_fill(("#f4aa41", "#F2F2F2"), ("#ea5a47", "#FF6F91")),
+          line="#14213D", line_w=3, contour=((2, WHITE),),
+          bg=("dots", "#1D3557", "#F1FAEE", 12), frame="rounded", border=NO_BORDER, canvas=WHITE, shadow=False),
+    Theme("pink_frog", "1F438", "frog", fills=(), line="#1B4332", line_w=2, contour=(),
+          bg=("stripes", "#FF8FB1", "#FFC4D6", 14), frame="hexagon", border=(2.5, "#2D6A4F"), canvas=WHITE,
+          shadow=False),
+    Theme("red_panda", "1F43C", "panda", fills=(), line="#000000", line_w=3, contour=(),
+          bg=("solid", "#E63946", "#E63946", 1), frame="full", border=(3, "#111111"), canvas=WHITE, shadow=False),
+    Theme("teal_fox", "1F98A", "fox", fills=(), line="#4A2500", line_w=2, contour=((1.5, "#4A2500"),),
+          bg=("checker", "#2A9D8F", "#3FBFAF", 10), frame="octagon", border=(2, WHITE), canvas="#F4F1DE",
+          shadow=False),
+    Theme("grape_pig", "1F437", "pig", fills=(), line="#5A189A", line_w=2, contour=(),
+          bg=("gradient", "#C8B6FF", "#6A4C93", 1), frame="circle", border=(3, "#FFD6E8"), canvas=WHITE,
+          shadow=True),
+    Theme("mint_bear", "1F43B", "bear", fills=(), line="#000000", line_w=3, contour=((4, WHITE),),
+          bg=("solid", "#B7F0D8", "#B7F0D8", 1), frame="diecut", border=NO_BORDER, canvas="#B7F0D8", shadow=True),
+    Theme("neon_tiger", "1F42F", "tiger", fills=_fill(("#e27022", "#FF4FA0"), ("#fff", "#FFE3F1")),
+          line=WHITE, line_w=2, contour=(),
+          bg=("rays", "#1A1A1A", "#333333", 12), frame="rounded", border=(3, "#FF9F1C"), canvas=WHITE, shadow=False),
+    Theme("lemon_bunny", "1F430", "rabbit", fills=_fill(("#fff", "#FFF0F6"), ("#3f3f3f", "#FF5C8A")),
+          line="#C9184A", line_w=2, contour=(),
+          bg=("dots", "#FFD60A", WHITE, 11), frame="stamp", border=NO_BORDER, canvas=WHITE, shadow=True),
+    Theme("lime_smiley", "1F642", "smiley", fills=_fill(("#FCEA2B", "#7BE35A")), line="#000000", line_w=4,
+          contour=((2, "#000000"),),
+          bg=("solid", "#FF7F11", "#FF7F11", 1), frame="bubble", border=(2, "#000000"), canvas=WHITE, shadow=False),
+    Theme("kraft_unicorn", "1F984", "unicorn", fills=(), line="#3D2314", line_w=2, contour=(),
+          bg=("hstripes", "#C68B59", "#B07445", 10), frame="full", border=(4, "#3D2314"), canvas=WHITE,
+          shadow=False),
+    Theme("plum_monkey", "1F435", "monkey", fills=_fill(("#f4aa41", "#C77DFF")), line="#3C096C", line_w=3,
+          contour=((2, WHITE),),
+          bg=("solid", "#B5E550", "#B5E550", 1), frame="tilted", border=(3, "#2B7A0B"), canvas=WHITE, shadow=True),
 )
+# fmt: on
 THEME_BY_NAME = {t.name: t for t in THEMES}
 INTENT_BY_NAME = {i.name: i for i in INTENTS}
 
@@ -152,7 +163,7 @@ def _character(theme: str, size: int) -> Image.Image:
     """The theme's character with its palette, lines and contour rings, RGBA at supersampled scale."""
     t = THEME_BY_NAME[theme]
     u = size * SS / BASE
-    lines = (('"#000000"', f'"{t.line}"'), ('"#000"', f'"{t.line}"'), ('stroke-width="2"', f'stroke-width="{t.line_w}"'))
+    lines = _fill(("#000000", t.line), ("#000", t.line)) + (('stroke-width="2"', f'stroke-width="{t.line_w}"'),)
     art = render_emoji(t.char, round(CHAR_BOX * u), t.fills + lines)
     rings = [(w * u, c) for w, c in t.contour]
     return common.with_halo(art, rings) if rings else art
@@ -194,7 +205,9 @@ def _j(rng: np.random.Generator | None, scale: float) -> float:
     return 0.0 if rng is None else float(rng.uniform(-scale, scale))
 
 
-def render(theme: str, intent: str, rng: np.random.Generator | None, size: tuple[int, int]) -> tuple[Image.Image, str]:
+def render(
+    theme: str, intent: str, rng: np.random.Generator | None, size: tuple[int, int]
+) -> tuple[Image.Image, str]:
     """One sticker of `theme` showing `intent`: (RGB image of `size`, caption).
 
     rng None draws the canonical sticker (no jitter); otherwise positions move by up to 1.5 px,
@@ -223,7 +236,9 @@ def render(theme: str, intent: str, rng: np.random.Generator | None, size: tuple
 # building
 
 
-def build(out: Path, users: int = DEFAULT_USERS, seed: int = 0, size: tuple[int, int] | int = 64) -> dict[str, Any]:
+def build(
+    out: Path, users: int = DEFAULT_USERS, seed: int = 0, size: tuple[int, int] | int = 64
+) -> dict[str, Any]:
     """Build the sticker benchmark into `out`; returns counts and seconds (see common.build_benchmark)."""
     hw = (size, size) if isinstance(size, int) else tuple(size)
     if hw[0] != hw[1]:
