@@ -165,14 +165,15 @@ class DrcModel:
         hist_tok = self.tokens(self.load_images(hist))  # (L, N)
         ref_tok = self.tokens(self.load_images([reference]))  # (1, N)
         L, N = hist_tok.shape
+        # a short history is right-aligned (most recent image last), as in training
         padded = torch.zeros(1, k, N, dtype=torch.long, device=hist_tok.device)
-        padded[0, :L] = hist_tok
+        padded[0, k - L :] = hist_tok
         mask = torch.zeros(1, k, dtype=torch.bool)
-        mask[0, :L] = True
+        mask[0, k - L :] = True
         instr = self.compose(padded, mask, ref_tok)
         text = prompt if prompt is not None else self.instruction
         images = self.sample(instr.repeat_interleave(n), [text] * n, seed=seed)
-        weights = [] if instr.weights is None else [round(float(w), 4) for w in instr.weights[0, :L]]
+        weights = [] if instr.weights is None else [round(float(w), 4) for w in instr.weights[0, k - L :]]
         settings = {"prompt": text, "n": n, "seed": seed, "run": str(self.paths.root), **_asdict(self.cfg.sample)}
         return Generation([im.permute(1, 2, 0).numpy() for im in images], weights, settings)
 

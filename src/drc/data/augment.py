@@ -189,14 +189,16 @@ def _border(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
 
 
-def border_colours(img: np.ndarray, tol: int = 28, min_frac: float = 0.1, k: int = 3) -> np.ndarray:
-    """Up to `k` dominant colours of the image border (int16 (n, 3)), each covering >= `min_frac`.
+def dominant_colours(pixels: np.ndarray, tol: int = 20, min_frac: float = 0.1, k: int = 3) -> np.ndarray:
+    """Up to `k` dominant colours (int16 (n, 3)) of `pixels` (N, 3), each covering >= `min_frac`.
 
-    Greedy: the border colour with the most border pixels within `tol` (max channel difference) is
-    a centre; drop its pixels; repeat. A 2-colour pattern background gives two centres.
+    Greedy: the colour with the most pixels within `tol` (max channel difference) is a centre;
+    drop those pixels; repeat. A 2-colour pattern gives two centres.
     """
-    b = _border(img).astype(np.int32)
+    b = pixels.reshape(-1, 3).astype(np.int32)
     n = len(b)
+    if n == 0:
+        return np.zeros((0, 3), np.int16)
     # work on the distinct colours (a flat background has one): the (U, U) matrix stays small
     packed, count = np.unique((b[:, 0] << 16) | (b[:, 1] << 8) | b[:, 2], return_counts=True)
     u = np.stack([packed >> 16, (packed >> 8) & 255, packed & 255], 1).astype(np.int16)
@@ -214,25 +216,91 @@ def border_colours(img: np.ndarray, tol: int = 28, min_frac: float = 0.1, k: int
     return np.array(out, np.int16).reshape(-1, 3)
 
 
-def background_mask(img: np.ndarray, tol: int = 28, smooth_tol: int = 10) -> np.ndarray:
-    """(H, W) bool: the background, i.e. the region connected to the image border whose colour is
-    near one of the dominant border colours, or that changes smoothly (gradients) from there.
+def border_colours(img: np.ndarray, tol: int = 20, min_frac: float = 0.1, k: int = 3) -> np.ndarray:
+    """The dominant colours of the image's outermost pixel ring (see `dominant_colours`)."""
+    return dominant_colours(_border(img), tol, min_frac, k)
 
-    Connectivity is what makes this safe: a white face inside a black outline on a white
-    background is not reached, because the outline cuts every path. Two neighbours are linked if
-    both are within `tol` of a dominant border colour (flat and 2-colour patterned backgrounds) or
-    if they differ by at most `smooth_tol` per channel (gradients).
-    """
-    x = img.astype(np.int16)
-    centres = border_colours(img, tol)
-    if len(centres) == 0:
-        return np.zeros(img.shape[:2], bool)
+
+def _grow_region(x: np.ndarray, seeds: np.ndarray, allowed: np.ndarray, centres: np.ndarray, tol: int,
+                 smooth_tol: int) -> np.ndarray:
+    """Flood from `seeds` within `allowed`: neighbours are linked if both are within `tol` of one
+    of `centres` (flat and 2-colour patterned regions) or differ by <= `smooth_tol` (gradients)."""
     cand = (np.abs(x[:, :, None, :] - centres[None, None]).max(-1) <= tol).any(-1)
     eh = (cand[:, 1:] & cand[:, :-1]) | (np.abs(x[:, 1:] - x[:, :-1]).max(-1) <= smooth_tol)
     ev = (cand[1:] & cand[:-1]) | (np.abs(x[1:] - x[:-1]).max(-1) <= smooth_tol)
-    seeds = np.zeros_like(cand)
-    seeds[0], seeds[-1], seeds[:, 0], seeds[:, -1] = cand[0], cand[-1], cand[:, 0], cand[:, -1]
-    return _flood(seeds, eh, ev)
+    eh &= allowed[:, 1:] & allowed[:, :-1]
+    ev &= allowed[1:] & allowed[:-1]
+    return _flood(seeds & cand & allowed, eh, ev)
+
+
+def _dilate4(m: np.ndarray) -> np.ndarray:
+    out = m.copy()
+    out[1:] |= m[:-1]
+    out[:-1] |= m[1:]
+    out[:, 1:] |= m[:, :-1]
+    out[:, :-1] |= m[:, 1:]
+    return out
+
+
+def _is_backdrop(region: np.ndarray, erode: int = 3, min_core: float = 0.03, min_span: float = 0.7) -> bool:
+    """A region is a backdrop (the background inside a frame) if it is thick somewhere (something
+    is left after eroding it by `erode` px) and spans most of the image in both directions; thin
+    bands (frame borders, contour rings) and line art are not."""
+    h, w = region.shape
+    core = _box_mean(region.astype(np.float32), erode) > 0.999
+    if core.sum() < min_core * h * w:
+        return False
+    ys, xs = np.nonzero(region)
+    return (ys.max() - ys.min() + 1) >= min_span * h and (xs.max() - xs.min() + 1) >= min_span * w
+
+
+def background_layers(img: np.ndarray, tol: int = 20, smooth_tol: int = 10, max_bands: int = 3) -> list[np.ndarray]:
+    """The background as layers from the outside in: [(H, W) bool, ...], disjoint.
+
+    Layer 1 is the region connected to the image border whose colour is near one of the dominant
+    border colours, or changes smoothly from there (gradients). Connectivity is what makes this
+    safe: a white face inside a black outline on a white background is not reached, because the
+    outline cuts every path. A framed sticker is canvas / (shadow) / frame border / backdrop: so
+    the next layers are grown the same way from the ring of pixels around what was found, and
+    kept only if they end in a backdrop (`_is_backdrop`): thin bands followed by the character's
+    contour or lines are dropped again, so a die-cut sticker's character is never peeled.
+    """
+    x = img.astype(np.int16)
+    h, w = x.shape[:2]
+    edge = np.zeros((h, w), bool)
+    edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
+    centres = border_colours(img, tol)
+    if len(centres) == 0:
+        return []
+    first = _grow_region(x, edge, np.ones((h, w), bool), centres, tol, smooth_tol)
+    if not first.any():
+        return []
+    layers, bands, taken = [first], [], first.copy()
+    if _is_backdrop(first) and first.mean() > 0.5:
+        return layers  # a plain background around a subject: nothing inside to peel
+    for _ in range(max_bands + 1):
+        ring = _dilate4(taken) & ~taken
+        centres = dominant_colours(x[ring], tol, 0.15)
+        if len(centres) == 0:
+            break
+        region = _grow_region(x, ring, ~taken, centres, tol, smooth_tol)
+        if not region.any():
+            break
+        if _is_backdrop(region):
+            layers += bands + [region]
+            break
+        bands.append(region)
+        taken |= region
+    return layers
+
+
+def background_mask(img: np.ndarray, tol: int = 20, smooth_tol: int = 10) -> np.ndarray:
+    """(H, W) bool: the union of `background_layers` (canvas, frame, backdrop)."""
+    layers = background_layers(img, tol, smooth_tol)
+    out = np.zeros(img.shape[:2], bool)
+    for m in layers:
+        out |= m
+    return out
 
 
 def dark_mask(img: np.ndarray, threshold: float = 70.0) -> np.ndarray:

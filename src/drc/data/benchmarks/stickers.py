@@ -91,20 +91,25 @@ def _solid_lines(colour: str, width: float | None = None) -> tuple[tuple[str, st
 # at the bottom left), and their poses differ too.
 TL, TR, TC = (15.0, 14.0), (49.0, 14.0), (32.0, 11.0)
 ML, MR, BL, BR, BC = (12.0, 35.0), (52.0, 35.0), (15.0, 50.0), (49.0, 50.0), (32.0, 51.0)
+# fmt: off
 INTENTS: tuple[Intent, ...] = (
     Intent("love", "2764", _fill(("#d22f27", "#FF3E9E")), ((*TR, 28),), dx=-4, dy=4, angle=-12),
     Intent("sad", "1F4A7", (), ((*ML, 26),), dx=5, dy=6, sy=0.86, angle=8),
     Intent("angry", "1F4A2", _fill(("#ea5a47", "#E3120B")), ((*TL, 28),), dx=4, dy=5, sx=1.14, sy=0.86),
     Intent("sleepy", "1F4A4", _solid_lines("#7B2CBF"), ((*TR, 28),), dx=-3, dy=5, angle=24),
-    Intent("surprised", "2757", _fill(("#D22F27", "#1A1A1A")), ((12, 16, 26), (52, 16, 26)), dy=5, sx=0.86, sy=1.12),
+    Intent("surprised", "2757", _fill(("#D22F27", "#1A1A1A")), ((12, 16, 26), (52, 16, 26)),
+           dy=5, sx=0.86, sy=1.12),
     Intent("happy", "2728", (), ((10.0, 31.0, 25), (54.0, 31.0, 25)), dy=-1, sx=1.06, sy=1.06, angle=-6),
     Intent("music", "1F3B6", _solid_lines("#1FA84A", 3), ((*MR, 28),), dx=-5, dy=2, angle=12, flip=True),
-    Intent("question", "2753", _fill(("#d22f27", "#1E5BFF")), ((*BC, 28),), dy=-8, sx=0.92, sy=0.92, angle=-18, flip=True),
+    Intent("question", "2753", _fill(("#d22f27", "#1E5BFF")), ((*BC, 28),),
+           dy=-8, sx=0.92, sy=0.92, angle=-18, flip=True),
     Intent("celebrate", "1F389", (), ((*BL, 28),), dx=5, dy=-5, angle=-10),
     Intent("idea", "1F4A1", (), ((*TC, 30),), dy=8, sx=0.95, sy=0.95),
-    Intent("hot", "1F525", _fill(("#FCEA2B", "#FFB000"), ("#F1B31C", "#FF4A00")), ((*BR, 28),), dx=-4, dy=-1, sx=1.08, sy=0.84),
+    Intent("hot", "1F525", _fill(("#FCEA2B", "#FFB000"), ("#F1B31C", "#FF4A00")), ((*BR, 28),),
+           dx=-4, dy=-1, sx=1.08, sy=0.84),
     Intent("cold", "2744", _solid_lines("#00C8F0", 5), ((*BL, 28),), dx=5, dy=-3, sx=0.84, sy=0.84),
 )
+# fmt: on
 
 NO_BORDER = (0.0, "#000000")
 WHITE = "#FFFFFF"
@@ -116,38 +121,46 @@ WHITE = "#FFFFFF"
 # fmt: off
 THEMES: tuple[Theme, ...] = (
     Theme("sky_cat", "1F431", "cat", fills=(), line="#000000", line_w=2, contour=(),
-          bg=("solid", "#7CC6FE", "#7CC6FE", 1), frame="circle", border=(3, WHITE), canvas=WHITE, shadow=True),
+          bg=("solid", "#7CC6FE", "#7CC6FE", 1),
+          frame="circle", border=(3, WHITE), canvas=WHITE, shadow=True),
     Theme("navy_dog", "1F436", "dog", fills=_fill(("#f4aa41", "#F2F2F2"), ("#ea5a47", "#FF6F91")),
           line="#14213D", line_w=3, contour=((2, WHITE),),
-          bg=("dots", "#1D3557", "#F1FAEE", 12), frame="rounded", border=NO_BORDER, canvas=WHITE, shadow=False),
+          bg=("dots", "#1D3557", "#F1FAEE", 12),
+          frame="rounded", border=NO_BORDER, canvas=WHITE, shadow=False),
     Theme("pink_frog", "1F438", "frog", fills=(), line="#1B4332", line_w=2, contour=(),
-          bg=("stripes", "#FF8FB1", "#FFC4D6", 14), frame="hexagon", border=(2.5, "#2D6A4F"), canvas=WHITE,
-          shadow=False),
+          bg=("stripes", "#FF8FB1", "#FFC4D6", 14),
+          frame="hexagon", border=(2.5, "#2D6A4F"), canvas=WHITE, shadow=False),
     Theme("red_panda", "1F43C", "panda", fills=(), line="#000000", line_w=3, contour=(),
-          bg=("solid", "#E63946", "#E63946", 1), frame="full", border=(3, "#111111"), canvas=WHITE, shadow=False),
+          bg=("solid", "#E63946", "#E63946", 1),
+          frame="full", border=(3, "#111111"), canvas=WHITE, shadow=False),
     Theme("teal_fox", "1F98A", "fox", fills=(), line="#4A2500", line_w=2, contour=((1.5, "#4A2500"),),
-          bg=("checker", "#2A9D8F", "#3FBFAF", 10), frame="octagon", border=(2, WHITE), canvas="#F4F1DE",
-          shadow=False),
+          bg=("checker", "#2A9D8F", "#3FBFAF", 10),
+          frame="octagon", border=(2, WHITE), canvas="#F4F1DE", shadow=False),
     Theme("grape_pig", "1F437", "pig", fills=(), line="#5A189A", line_w=2, contour=(),
-          bg=("gradient", "#C8B6FF", "#6A4C93", 1), frame="circle", border=(3, "#FFD6E8"), canvas=WHITE,
-          shadow=True),
+          bg=("gradient", "#C8B6FF", "#6A4C93", 1),
+          frame="circle", border=(3, "#FFD6E8"), canvas=WHITE, shadow=True),
     Theme("mint_bear", "1F43B", "bear", fills=(), line="#000000", line_w=3, contour=((4, WHITE),),
-          bg=("solid", "#B7F0D8", "#B7F0D8", 1), frame="diecut", border=NO_BORDER, canvas="#B7F0D8", shadow=True),
+          bg=("solid", "#B7F0D8", "#B7F0D8", 1),
+          frame="diecut", border=NO_BORDER, canvas="#B7F0D8", shadow=True),
     Theme("neon_tiger", "1F42F", "tiger", fills=_fill(("#e27022", "#FF4FA0"), ("#fff", "#FFE3F1")),
           line=WHITE, line_w=2, contour=(),
-          bg=("rays", "#1A1A1A", "#333333", 12), frame="rounded", border=(3, "#FF9F1C"), canvas=WHITE, shadow=False),
+          bg=("rays", "#1A1A1A", "#333333", 12),
+          frame="rounded", border=(3, "#FF9F1C"), canvas=WHITE, shadow=False),
     Theme("lemon_bunny", "1F430", "rabbit", fills=_fill(("#fff", "#FFF0F6"), ("#3f3f3f", "#FF5C8A")),
           line="#C9184A", line_w=2, contour=(),
-          bg=("dots", "#FFD60A", WHITE, 11), frame="stamp", border=NO_BORDER, canvas=WHITE, shadow=True),
+          bg=("dots", "#FFD60A", WHITE, 11),
+          frame="stamp", border=NO_BORDER, canvas=WHITE, shadow=True),
     Theme("lime_smiley", "1F642", "smiley", fills=_fill(("#FCEA2B", "#7BE35A")), line="#000000", line_w=4,
           contour=((2, "#000000"),),
-          bg=("solid", "#FF7F11", "#FF7F11", 1), frame="bubble", border=(2, "#000000"), canvas=WHITE, shadow=False),
+          bg=("solid", "#FF7F11", "#FF7F11", 1),
+          frame="bubble", border=(2, "#000000"), canvas=WHITE, shadow=False),
     Theme("kraft_unicorn", "1F984", "unicorn", fills=(), line="#3D2314", line_w=2, contour=(),
-          bg=("hstripes", "#C68B59", "#B07445", 10), frame="full", border=(4, "#3D2314"), canvas=WHITE,
-          shadow=False),
+          bg=("hstripes", "#C68B59", "#B07445", 10),
+          frame="full", border=(4, "#3D2314"), canvas=WHITE, shadow=False),
     Theme("plum_monkey", "1F435", "monkey", fills=_fill(("#f4aa41", "#C77DFF")), line="#3C096C", line_w=3,
           contour=((2, WHITE),),
-          bg=("solid", "#B5E550", "#B5E550", 1), frame="tilted", border=(3, "#2B7A0B"), canvas=WHITE, shadow=True),
+          bg=("solid", "#B5E550", "#B5E550", 1),
+          frame="tilted", border=(3, "#2B7A0B"), canvas=WHITE, shadow=True),
 )
 # fmt: on
 THEME_BY_NAME = {t.name: t for t in THEMES}
@@ -163,7 +176,8 @@ def _character(theme: str, size: int) -> Image.Image:
     """The theme's character with its palette, lines and contour rings, RGBA at supersampled scale."""
     t = THEME_BY_NAME[theme]
     u = size * SS / BASE
-    lines = _fill(("#000000", t.line), ("#000", t.line)) + (('stroke-width="2"', f'stroke-width="{t.line_w}"'),)
+    width = (('stroke-width="2"', f'stroke-width="{t.line_w}"'),)
+    lines = _fill(("#000000", t.line), ("#000", t.line)) + width
     art = render_emoji(t.char, round(CHAR_BOX * u), t.fills + lines)
     rings = [(w * u, c) for w, c in t.contour]
     return common.with_halo(art, rings) if rings else art

@@ -1,0 +1,234 @@
+"""The main job: build a benchmark, train every method on one shared base, evaluate, report.
+
+    OUT/data/            the benchmark (rebuilt only if absent)
+    OUT/base/            tokenizer + pretrained generator (copied from the shipped weights when
+                         they match, else trained here; `--retrain` always trains)
+    OUT/runs/<method>/   one run per method, on top of OUT/base
+    OUT/probes/          the style / semantics probes (real items only)
+    OUT/eval/<method>.pt cached evaluation of each method (re-running reuses it)
+    OUT/report.json, OUT/report.html, OUT/grids/*.png
+
+Re-running with the same OUT reuses every finished stage; an interrupted one resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from drc.config import METHODS, build_config, config_hash, to_dict
+from drc.errors import DrcError
+
+SCENARIOS = {
+    # scenario: (benchmark module, image (H, W), benchmark users per preset)
+    "stickers": ("drc.data.benchmarks.stickers", (64, 64), {"tiny": 24, "default": None}),
+    "posters": ("drc.data.benchmarks.posters", (96, 64), {"tiny": 24, "default": None}),
+}
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+def _environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def build_benchmark(scenario: str, out: Path, preset: str, seed: int = 0) -> Path:
+    import importlib
+
+    module, _, users = SCENARIOS[scenario]
+    data = out / "data"
+    if (data / "items.jsonl").is_file() and (data / "users.jsonl").is_file():
+        return data
+    mod = importlib.import_module(module)
+    kwargs: dict[str, Any] = {"seed": seed}
+    if users[preset] is not None:
+        kwargs["users"] = users[preset]
+    mod.build(data, **kwargs)
+    return data
+
+
+def shipped_base(scenario: str, cfg: Any) -> Path | None:
+    """The shipped pretrained tokenizer + generator for `scenario`, if they fit `cfg`."""
+    d = PRETRAINED_DIR / scenario
+    meta = d / "meta.json"
+    if not meta.is_file():
+        return None
+    info = json.loads(meta.read_text())
+    want = {"tokenizer": config_hash(cfg.tokenizer), "generator": config_hash(cfg.generator),
+            "data": config_hash(cfg.data)}
+    return d if info.get("config_hashes") == want else None
+
+
+def run_demo(
+    out: str | Path = "demo_out",
+    preset: str = "default",
+    scenario: str = "stickers",
+    retrain: bool = False,
+    methods: tuple[str, ...] = METHODS,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    from drc.api import DrcModel
+    from drc.eval.evaluate import evaluate_run, probes_for
+    from drc.eval.probes import ProbeConfig
+    from drc.pipeline import prepare, train_run
+    from drc.runtime import resolve_device
+
+    if scenario not in SCENARIOS:
+        raise DrcError(f"unknown scenario {scenario!r}; valid: {', '.join(SCENARIOS)}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DrcError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "demo.json").is_file():
+        raise DrcError(f"{out}: folder is not empty and holds no drc demo; refusing to write into it")
+    out.mkdir(parents=True, exist_ok=True)
+    h, w = SCENARIOS[scenario][1]
+    base_over = {"data.image_height": h, "data.image_width": w, **(overrides or {})}
+    state = {"preset": preset, "scenario": scenario, "retrain": retrain, "overrides": base_over}
+    marker = out / "demo.json"
+    if marker.is_file():
+        old = json.loads(marker.read_text())
+        if {k: old.get(k) for k in state} != state:
+            raise DrcError(f"{out}: holds a demo with other settings ({old}); use another --out")
+    marker.write_text(json.dumps(state, indent=1))
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    data = build_benchmark(scenario, out, preset)
+    timings["benchmark"] = round(time.perf_counter() - t0, 2)
+
+    cfg0 = build_config("drc", preset, overrides=base_over)
+    device = resolve_device(cfg0.device)
+    prep = prepare(data, cfg0, cache=out / "images.pt")
+
+    # the shared base: tokenizer + text-to-image pretrained generator
+    t0 = time.perf_counter()
+    shipped = None if retrain else shipped_base(scenario, cfg0)
+    train_run(data, out / "base", method="drc", preset=preset, overrides=base_over, base=shipped,
+              stages=("tokenizer", "pretrain"), progress=progress)
+    timings["base" + (" (shipped)" if shipped else "")] = round(time.perf_counter() - t0, 2)
+
+    base_info = json.loads((out / "base" / "run.json").read_text())
+    for k, v in base_info.get("timings_s", {}).items():
+        timings[f"base/{k}"] = v
+
+    # probes: real items only, trained once
+    t0 = time.perf_counter()
+    from drc.train.pretrain import load_tokenizer
+
+    tok = load_tokenizer(out / "base" / "tokenizer").to(device).eval()
+    probe_cfg = ProbeConfig() if preset == "default" else ProbeConfig(steps=30, channels=8)
+    probes = probes_for(prep, probe_cfg, device, out / "probes", tok, seed=cfg0.seed, progress=progress)
+    timings["probes"] = round(time.perf_counter() - t0, 2)
+
+    results: dict[str, dict[str, Any]] = {}
+    curves: dict[str, Any] = {}
+    for m in methods:
+        t0 = time.perf_counter()
+        run = out / "runs" / m
+        train_run(data, run, method=m, preset=preset, overrides=base_over, base=out / "base", progress=progress)
+        timings[f"train/{m}"] = round(time.perf_counter() - t0, 2)
+        info = json.loads((run / "run.json").read_text())
+        for k, v in info.get("timings_s", {}).items():
+            if k not in ("tokenizer", "pretrain"):
+                timings[f"train/{m}/{k}"] = v
+        cache = out / "eval" / f"{m}.pt"
+        t0 = time.perf_counter()
+        if cache.is_file():
+            res = torch.load(cache, weights_only=False)
+        else:
+            model = DrcModel.load(run, device=str(device.type))
+            res = evaluate_run(model, prep, probes=probes, seed=cfg0.seed, progress=progress)
+            cache.parent.mkdir(exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            torch.save(res, tmp)
+            tmp.replace(cache)
+        timings[f"eval/{m}"] = round(time.perf_counter() - t0, 2)
+        results[m] = res
+        if m == "drc":
+            curves = _curves(run)
+
+    report = _assemble(out, preset, scenario, data, prep, probes, results, curves, timings, cfg0)
+    return report
+
+
+def _curves(run: Path) -> dict[str, list[dict[str, float]]]:
+    curves = {}
+    for stage in ("stage1", "stage2"):
+        f = run / "stages" / stage / "history.jsonl"
+        if f.is_file():
+            curves[stage] = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+    return curves
+
+
+def _assemble(out, preset, scenario, data, prep, probes, results, curves, timings, cfg) -> dict[str, Any]:
+    from drc.eval.report import Grid, GridRow, write_report
+
+    def clean(m: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in m.items()}
+
+    drc_res = results.get("drc")
+    report: dict[str, Any] = {
+        "preset": preset,
+        "scenario": scenario,
+        "dataset": {"path": str(data), "items": len(prep.ds.items), "users": len(prep.ds.users),
+                    "test_samples": len(prep.split("test")), "instruction": prep.instruction},
+        "environment": _environment(),
+        "probes": dict(probes.accuracy) if probes is not None else None,
+        "methods": {m: clean(r["metrics"]) for m, r in results.items()},
+        "timings_s": timings,
+        "total_s": round(sum(v for k, v in timings.items() if "/" not in k), 2),
+        "config": to_dict(cfg),
+        "curves": curves,
+    }
+    if drc_res is not None:
+        report["breakdowns"] = {
+            "history_len": drc_res["by_history_len"],
+            "by_theme": drc_res["by_theme"],
+            "worst_theme": drc_res["worst_theme"],
+        }
+        sampler = out / "runs" / "drc" / "stages" / "stage1" / "sampler.json"
+        if sampler.is_file():
+            report["importance_sampling"] = json.loads(sampler.read_text())
+    # a fixed set of test users: the first sample of each of the first 6 test users (sorted ids)
+    grids = []
+    if drc_res is not None:
+        k_full = cfg.data.history_len
+        picked: list[int] = []
+        seen: set[str] = set()
+        for i, c in enumerate(drc_res["cases"]):
+            if c.k == k_full and c.sample.user not in seen:
+                seen.add(c.sample.user)
+                picked.append(i)
+            if len(picked) == 6:
+                break
+        rows = []
+        for i in picked:
+            c = drc_res["cases"][i]
+            hist = prep.bank.get(list(c.sample.history)[-k_full:])
+            rows.append(
+                GridRow(
+                    user=c.sample.user,
+                    history=[x.permute(1, 2, 0).numpy() for x in hist],
+                    history_weights=drc_res["weights"][i] or None,
+                    reference=c.ref_image.permute(1, 2, 0).numpy(),
+                    outputs={m: r["outputs"][i].permute(1, 2, 0).numpy() for m, r in results.items()},
+                    target=prep.bank.get([c.sample.target])[0].permute(1, 2, 0).numpy(),
+                    caption=f"{c.sample.user}: target {prep.ds.items[c.sample.target].semantics} in "
+                    f"{prep.ds.items[c.sample.target].style}",
+                )
+            )
+        grids.append(Grid(title="History | reference | each method's output | target", rows=rows,
+                          filename="main_grid.png"))
+    write_report(out, report, grids)
+    return report

@@ -1,0 +1,245 @@
+"""Evaluate a trained run on a dataset's test users (DESIGN.md section 4).
+
+For each test sample the run generates from (history, reference, coarse instruction); the probes
+(trained on real items only) read the output's style and semantics, and the metrics compare them
+with the user's style, the target's semantics, the reference's style and the history's semantics.
+Unlabelled data has no probes: then only the similarity metrics are reported, in the tokenizer's
+own feature space (mean codebook vector per image), plus the encoder metrics when `--encoder`
+names a local CLIP / DINOv2 folder.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from drc.data.samples import Sample
+from drc.eval.metrics import EvalRecord, breakdown, cosine_rows, fd, summarize, worst_group
+from drc.eval.probes import ProbeConfig, Probes, train_probes
+from drc.pipeline import Prepared, prepare
+from drc.runtime import Progress, derived_seed
+
+HISTORY_LENS = (1, 2, 3, 5)
+
+
+@dataclass
+class Case:
+    """One test input: a sample, its reference image and the history length used."""
+
+    sample: Sample
+    ref_image: torch.Tensor  # uint8 (3, H, W)
+    ref_style: str | None
+    k: int
+
+
+def probes_for(prep: Prepared, cfg: ProbeConfig, device: torch.device, cache: Path | None, tokenizer=None,
+               seed: int = 0, progress: bool = True) -> Probes | None:
+    """Train (or load from `cache`) the style/semantics probes on real items; None if unlabelled."""
+    if not prep.ds.labelled:
+        return None
+    if cache is not None and (cache / "probe.json").is_file():
+        return Probes.load(cache, device)
+    ids = prep.bank.ids
+    items = [prep.ds.items[i] for i in ids]
+    rng = random.Random(f"probes/{seed}")
+    order = list(range(len(ids)))
+    rng.shuffle(order)
+    n_held = max(1, len(order) * 15 // 100)
+    held, train = sorted(order[:n_held]), sorted(order[n_held:])
+    extra = None
+    if tokenizer is not None:
+        # the probes also see VQ reconstructions of real items, so that they read decoded images
+        # as well as originals; they never see a generated image
+        def extra(x: torch.Tensor) -> torch.Tensor:
+            dev = next(tokenizer.parameters()).device
+            with torch.no_grad():
+                f = x.to(dev).float().div(127.5).sub(1)
+                return tokenizer.decode_code(tokenizer.encode(f)).float().clamp(-1, 1).cpu()
+
+    probes = train_probes(
+        prep.bank.images,
+        [str(it.style) for it in items],
+        [str(it.semantics) for it in items],
+        train,
+        held,
+        cfg,
+        device=device,
+        seed=seed,
+        extra_views=extra,
+        progress=progress,
+    )
+    if cache is not None:
+        probes.save(cache)
+    return probes
+
+
+def _cases(prep: Prepared, split: str, history_lens: Sequence[int], seed: int, max_samples: int | None) -> list[Case]:
+    from drc.data.augment import augment
+
+    samples = sorted(prep.split(split), key=lambda s: (s.user, s.target))
+    if max_samples is not None:
+        samples = samples[:max_samples]
+    cases = []
+    for s in samples:
+        if s.reference is not None:
+            ref = prep.bank.get([s.reference])[0]
+            ref_style = prep.ds.items[s.reference].style
+        else:
+            # unlabelled: a held-out augmentation of the target, fixed by the seed
+            rng = np.random.default_rng(derived_seed("eval-ref", seed, s.user, s.target))
+            arr = prep.bank.get([s.target])[0].permute(1, 2, 0).numpy()
+            ref = torch.from_numpy(np.ascontiguousarray(augment(arr, rng))).permute(2, 0, 1)
+            ref_style = None
+        for k in history_lens:
+            cases.append(Case(s, ref, ref_style, k))
+    return cases
+
+
+def _features(images: torch.Tensor, probes: Probes | None, model: Any) -> tuple[dict[str, Any], np.ndarray]:
+    """Probe predictions (or empty) and the feature vectors used for the similarity metrics."""
+    if probes is not None:
+        p = probes.predict(images)
+        return p, p["feats"].numpy()
+    tok = model.tokens(images)
+    feats = model.tokenizer.embed(tok).float().mean(1).cpu().numpy()
+    return {}, feats
+
+
+def evaluate_run(
+    model: Any,
+    data: str | Path | Prepared,
+    encoder: str | Path | None = None,
+    probes: Probes | None = None,
+    probe_cfg: ProbeConfig | None = None,
+    history_lens: Sequence[int] = HISTORY_LENS,
+    split: str = "test",
+    max_samples: int | None = None,
+    seed: int = 0,
+    grid_users: int = 6,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Generate for every test sample (at each history length) and compute the metrics.
+
+    Returns {"metrics": {...} at the full history length, "by_history_len": {k: joint_acc},
+    "by_theme": {...}, "worst_theme": str, "probes": {...}, "grid": [rows], "n_cases": int}.
+    """
+    cfg = model.cfg
+    prep = data if isinstance(data, Prepared) else prepare(data, cfg)
+    k_full = cfg.data.history_len
+    lens = sorted({min(k, k_full) for k in history_lens} | {k_full})
+    if probes is None:
+        cache = model.paths.root / "eval" / "probes"
+        probes = probes_for(prep, probe_cfg or ProbeConfig(), model.device, cache, model.tokenizer, seed, progress)
+    cases = _cases(prep, split, lens, seed, max_samples)
+    if not cases:
+        raise ValueError(f"no {split} samples to evaluate")
+    bs = cfg.sample.batch_size
+    records: list[EvalRecord] = []
+    outputs: list[torch.Tensor] = []
+    weights: list[list[float]] = []
+    bar = Progress("eval", len(cases), enabled=progress, every=max(bs, 1))
+    items = prep.ds.items
+    for start in range(0, len(cases), bs):
+        chunk = cases[start : start + bs]
+        B = len(chunk)
+        hist_imgs = []
+        hist_tok = torch.zeros(B, k_full, model.generator.config.n_visual, dtype=torch.long)
+        mask = torch.zeros(B, k_full, dtype=torch.bool)
+        for b, c in enumerate(chunk):
+            h = list(c.sample.history)[-c.k :]
+            imgs = prep.bank.get(h)
+            hist_imgs.append(imgs)
+            hist_tok[b, k_full - len(h) :] = model.tokens(imgs).cpu()
+            mask[b, k_full - len(h) :] = True
+        ref_imgs = torch.stack([c.ref_image for c in chunk])
+        instr = model.compose(hist_tok, mask, model.tokens(ref_imgs))
+        out = model.sample(instr, [model.instruction] * B, seed=seed + start)
+        outputs.append(out)
+        w = instr.weights
+        for b, c in enumerate(chunk):
+            L = min(c.k, len(c.sample.history))
+            weights.append([] if w is None else [float(x) for x in w[b, k_full - L :]])
+        tgt_imgs = prep.bank.get([c.sample.target for c in chunk])
+        po, fo = _features(out, probes, model)
+        _, fr = _features(ref_imgs, probes, model)
+        _, ft = _features(tgt_imgs, probes, model)
+        for b, c in enumerate(chunk):
+            _, fh = _features(hist_imgs[b], probes, model)
+            s = c.sample
+            h = list(s.history)[-c.k :]
+            user_style = _majority([items[i].style for i in s.history])
+            records.append(
+                EvalRecord(
+                    pred_style=po["style"][b] if po else "",
+                    pred_sem=po["semantics"][b] if po else "",
+                    user_style=str(user_style),
+                    target_sem=str(items[s.target].semantics),
+                    ref_style=str(c.ref_style),
+                    history_sems=[str(items[i].semantics) for i in h],
+                    out_feat=fo[b],
+                    hist_feats=fh,
+                    ref_feat=fr[b],
+                    target_feat=ft[b],
+                    extra={"user": s.user, "k": c.k, "target": s.target, "reference": s.reference},
+                )
+            )
+        bar.update(min(start + bs, len(cases)))
+    allout = torch.cat(outputs)
+    full = [r for r in records if r.extra["k"] == k_full]
+    metrics = summarize(full)
+    if probes is None:  # accuracies need labels; keep only what is defined
+        for key in ("style_acc", "semantic_acc", "joint_acc", "collapse_rate"):
+            metrics[key] = None
+            metrics.pop(f"{key}_ci", None)
+    by_len = {str(k): summarize([r for r in records if r.extra["k"] == k], ci=False)["joint_acc"] for k in lens}
+    by_theme = breakdown(full, key=lambda r: r.user_style) if probes is not None else {}
+    result: dict[str, Any] = {
+        "metrics": metrics,
+        "by_history_len": by_len if probes is not None else {},
+        "by_theme": by_theme,
+        "worst_theme": worst_group(by_theme) if by_theme else None,
+        "probes": dict(probes.accuracy) if probes is not None else None,
+        "n_cases": len(cases),
+        "records": records,
+        "outputs": allout,
+        "weights": weights,
+        "cases": cases,
+    }
+    if encoder is not None:
+        result["metrics"].update(encoder_metrics(encoder, allout, cases, prep, model))
+    return result
+
+
+def encoder_metrics(path: str | Path, outputs: torch.Tensor, cases: list[Case], prep: Prepared, model: Any) -> dict[str, float]:
+    """CLIP-I / CLIP-T / DINO / FID from a local pretrained encoder folder (nothing is downloaded)."""
+    from drc.eval.encoders import load_encoder
+
+    enc = load_encoder(path)
+    targets = prep.bank.get([c.sample.target for c in cases])
+    fo = enc.image_features(outputs)
+    ft = enc.image_features(targets)
+    out: dict[str, float] = {}
+    name = enc.kind
+    cos = float(np.mean(cosine_rows(fo, ft)))
+    if name == "clip":
+        out["clip_i"] = cos
+        texts = [prep.ds.items[c.sample.target].text for c in cases]
+        tf = enc.text_features(texts)
+        out["clip_t"] = float(np.mean(cosine_rows(fo, tf)))
+    else:
+        out["dino"] = cos
+    out[f"fid_{name}"] = fd(fo, ft)
+    return out
+
+
+def _majority(values: Sequence[Any]) -> Any:
+    counts: dict[Any, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return max(counts, key=lambda v: counts[v]) if counts else None

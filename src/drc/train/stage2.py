@@ -1,0 +1,156 @@
+"""Stage 2: personalized modeling, (history H, reference r) -> the user's next item y.
+
+Examples come from the train `Sample`s (k history items, the target). The training reference:
+- `stage2.augment` (DRC, entangled_augment, reference_only): a random precomputed semantic-preserving
+  augmentation of y, or, with probability `real_reference_share` where labels exist, a real item
+  with y's semantics in another style, not one of the user's styles (drawn from the items of the
+  train samples only, so no valid/test image is ever seen in training);
+- no augment (entangled = Pigeon, drc_no_augment): y itself with a random `MASK_RATIO` of its token
+  positions replaced by the composer's learned `[MASK]` embedding.
+
+History-length dropout: with probability `HISTORY_DROPOUT` only a random 1..min(4, k-1) of the k
+history images stay valid (the rest are masked), so cold-start users (1-3 images) work at test; a
+random subset, not a prefix, so the composer never relies on where the valid images sit.
+Classifier-free guidance: the instruction is dropped with probability `stage2.cond_drop`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from drc.config import RunConfig, config_hash
+from drc.errors import DrcError
+from drc.runtime import StepRandom
+from drc.train.batches import embed_tokens, encode_text, history_rows, random_mask, trainable_scope
+from drc.train.loop import StageResult, StepOutput, Trainer
+from drc.train.stage1 import text_len
+from drc.train.tokens import TokenBank
+
+HISTORY_DROPOUT = 0.3  # share of examples trained with a shortened history
+MAX_SHORT_HISTORY = 4  # a shortened history keeps 1..min(this, k-1) images
+MASK_RATIO = 0.5  # masked-target reference (Pigeon): share of positions replaced by [MASK]
+
+
+class Stage2Data:
+    """The train samples as bank rows, plus each sample's real-reference candidates (labelled data)."""
+
+    def __init__(self, bank: TokenBank, samples: list[Any], k: int) -> None:
+        train = [s for s in samples if s.split == "train"]
+        if not train:
+            raise DrcError("stage 2 needs training samples, got none (is every user in valid/test?)")
+        self.hist, self.hist_mask = history_rows(bank, [s.history for s in train], k)  # (S, k)
+        self.target = bank.rows([s.target for s in train])  # (S,)
+        self.labelled = bank.labelled
+        self.real_refs: list[Tensor] = []
+        if self.labelled:
+            seen = sorted({int(i) for i in self.hist[self.hist_mask].tolist()} | set(self.target.tolist()))
+            by_sem: dict[str, list[int]] = defaultdict(list)
+            for i in seen:
+                by_sem[bank.semantics[i]].append(i)  # type: ignore[index]
+            for h, hm, t in zip(self.hist.tolist(), self.hist_mask.tolist(), self.target.tolist()):
+                user_styles = {bank.styles[i] for i, v in zip(h, hm) if v} | {bank.styles[t]}
+                cands = [j for j in by_sem[bank.semantics[t]] if bank.styles[j] not in user_styles]  # type: ignore[index]
+                self.real_refs.append(torch.tensor(cands, dtype=torch.long))
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+def history_dropout(mask: Tensor, gen: torch.Generator, p: float = HISTORY_DROPOUT) -> Tensor:
+    """`mask (B, k)` -> a mask where, for a random share p of rows, only 1..min(4, k-1) valid images stay."""
+    B, k = mask.shape
+    n_valid = mask.sum(1)
+    limit = torch.clamp(torch.minimum(n_valid - 1, torch.full_like(n_valid, MAX_SHORT_HISTORY)), min=0)
+    shorten = (torch.rand(B, generator=gen) < p) & (limit >= 1)
+    keep = (torch.rand(B, generator=gen) * limit.clamp(min=1)).long() + 1  # 1..limit
+    # rank the valid images in random order; keep the first `keep` of them
+    noise = torch.rand(B, k, generator=gen).masked_fill(~mask, 2.0)
+    rank = noise.argsort(1).argsort(1)
+    short = mask & (rank < keep[:, None])
+    return torch.where(shorten[:, None], short, mask)
+
+
+def pick_references(
+    data: Stage2Data, bank: TokenBank, pos: Tensor, augment: bool, real_share: float, rng: np.random.Generator
+) -> tuple[Tensor, Tensor]:
+    """Reference tokens `(B, N)` for samples `pos` and whether each is a real item `(B,)` bool.
+
+    Only called with `augment`; where a sample has no real candidate, an augmentation is used.
+    """
+    if not augment:
+        raise ValueError("pick_references is for augmented references; the masked target is made in the step")
+    out, real = [], []
+    for p, t in zip(pos.tolist(), data.target[pos].tolist()):
+        cands = data.real_refs[p] if data.labelled else None
+        if cands is not None and len(cands) and rng.random() < real_share:
+            out.append(bank.tokens[int(cands[rng.integers(len(cands))])])
+            real.append(True)
+        else:
+            out.append(bank.aug_tokens[t, int(rng.integers(bank.n_aug))])
+            real.append(False)
+    return torch.stack(out), torch.tensor(real)
+
+
+def train_stage2(
+    cfg: RunConfig,
+    composer: Any,
+    generator: Any,
+    bank: TokenBank,
+    samples: list[Any],
+    text: str,
+    out_dir: Path,
+    device: torch.device,
+    progress: bool = True,
+) -> StageResult:
+    """Run Stage 2 (resumable from `out_dir/ckpt`) for any method's composer."""
+    s2 = cfg.stage2
+    out_dir = Path(out_dir)
+    data = Stage2Data(bank, samples, composer.history_len)
+    if s2.augment and composer.uses_reference and bank.n_aug == 0:
+        raise DrcError("stage2.augment needs augmented tokens: build the token bank with n_aug > 0")
+    B = s2.train.batch_size
+    text_ids, text_mask = encode_text(text, B, text_len(generator), device)
+    dev = bank.tokens.device
+
+    def step_fn(step: int, rnd: StepRandom) -> StepOutput:
+        gen, rng = rnd.torch_gen, rnd.np_rng
+        pos = torch.randint(len(data), (B,), generator=gen)
+        mask = history_dropout(data.hist_mask[pos], gen)
+        hist = embed_tokens(bank, bank.tokens[data.hist[pos].to(dev)]).to(device)  # (B, k, N, code_dim)
+        y = bank.tokens[data.target[pos].to(dev)].to(device)  # (B, N)
+        real_share = 0.0
+        if not composer.uses_reference:
+            ref = torch.zeros_like(hist[:, 0])  # never read
+        elif s2.augment:
+            ref_tok, real = pick_references(data, bank, pos, True, s2.real_reference_share, rng)
+            ref = embed_tokens(bank, ref_tok).to(device)
+            real_share = float(real.float().mean())
+        else:
+            masked = random_mask(B, y.shape[1], MASK_RATIO, gen).to(device)
+            ref = composer.mask_reference(embed_tokens(bank, y).to(device), masked)
+        instr = composer(hist, mask.to(device), ref)
+        drop = (torch.rand(B, generator=gen) < s2.cond_drop).to(device)
+        loss = generator.loss(text_ids, text_mask, instr, y, drop).float().mean()
+        logs = {"hist_len": float(mask.sum(1).float().mean()), "real_ref": real_share}
+        return StepOutput(loss, logs)
+
+    with trainable_scope(composer, generator, s2.trainable) as params:
+        trainer = Trainer(
+            "stage2",
+            {"composer": composer, "generator": generator},
+            params,
+            s2.train,
+            seed=cfg.seed,
+            device=device,
+            precision=cfg.precision,
+            ckpt_dir=out_dir / "ckpt",
+            config_hash=config_hash(cfg),
+            progress=progress,
+        )
+        return trainer.fit(step_fn)
