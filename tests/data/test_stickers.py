@@ -56,7 +56,7 @@ def test_loads_with_manifest_and_labels_are_consistent(built: tuple[Path, dict])
         assert len(styles) == 1, f"user {u.id} changes theme: {styles}"  # one theme per user
         for i in u.history:
             it = ds.items[i]
-            assert it.text == f"a {chars[it.style]} sticker, {it.semantics}"
+            assert it.text == f"a {chars[it.style]} sticker, {it.semantics}"  # also "a unicorn"
             assert it.style in ds.info["themes"] and it.semantics in ds.info["semantics"]
     with Image.open(ds.image_path(next(iter(ds.items)))) as im:
         assert im.size == (64, 64) and im.mode == "RGB"
@@ -173,8 +173,8 @@ def test_refuses_foreign_folder_and_rebuilds_in_place(tmp_path: Path) -> None:
 
 
 def test_bad_arguments(tmp_path: Path) -> None:
-    with pytest.raises(DrcError, match="too few.* at least 33 users"):
-        stickers.build(tmp_path / "a", users=32)
+    with pytest.raises(DrcError, match="too few"):
+        stickers.build(tmp_path / "a", users=2)
     with pytest.raises(DrcError, match="square"):
         stickers.build(tmp_path / "b", users=USERS, size=(96, 64))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
@@ -188,3 +188,34 @@ def test_cli_prints_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert data.main(["stickers", "--out", str(tmp_path / "s"), "--users", "33", "--size", "32"]) == 0
     text = capsys.readouterr().out
     assert "33 users" in text and "12 themes x 12 semantics" in text and " s " in text
+    assert "note:" not in text  # 33 users: every held-out pair tested, every theme trained
+
+
+def test_tiny_build_for_smoke_tests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """24 users (the smoke-test size): fewer test users than held-out pairs, still a valid dataset."""
+    assert stickers.cli(["--out", str(tmp_path / "t"), "--users", "24", "--size", "32"]) == 0
+    assert "note: with 24 users, 8 held-out pairs have no test user and 0 themes" in capsys.readouterr().out
+    ds = load_dataset(tmp_path / "t")
+    held = {tuple(p) for p in ds.info["held_out"]}
+    splits = Counter(u.split for u in ds.users)
+    assert splits == {"train": 12, "valid": 2, "test": 10}
+    for u in ds.users:
+        pairs = [(ds.items[i].style, ds.items[i].semantics) for i in u.history]
+        assert (pairs[-1] in held) == (u.split == "test") and not any(p in held for p in pairs[:-1])
+
+
+def test_emoji_mode_labels_held_out_and_captions(tmp_path: Path) -> None:
+    themes = [t.name for t in stickers.THEMES]
+    subjects = [s for s, _ in stickers.SUBJECTS]
+    assert len(subjects) >= 50 and len(set(subjects)) == len(subjects)
+    held = common.choose_held_out(themes, subjects, 0)
+    assert set(Counter(t for t, _ in held).values()) <= {7, 8} and len(set(held)) == len(held)
+    img, text = stickers.render_subject("kraft_unicorn", "apple", None, (64, 64))
+    assert img.size == (64, 64) and text == "a unicorn sticker with an apple"
+    a = np.asarray(img, np.float32)
+    b = np.asarray(stickers.render_subject("kraft_unicorn", "banana", None, (64, 64))[0], np.float32)
+    assert np.abs(a - b).mean() > 2.0
+    with pytest.raises(DrcError, match="too few"):  # the CLI route, stopped before any rendering
+        stickers.cli(["--out", str(tmp_path / "e"), "--semantics", "emoji", "--users", "2"])
+    with pytest.raises(DrcError, match="unknown sticker semantics"):
+        stickers.build(tmp_path / "x", semantics="colour")

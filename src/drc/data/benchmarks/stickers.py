@@ -1,4 +1,4 @@
-"""The sticker benchmark: `drc data stickers --out DIR [--users N] [--seed S] [--size 64]`.
+"""The sticker benchmark: `drc data stickers --out DIR [--users N] [--seed S] [--size 64] [--semantics K]`.
 
 STYLE is the look of a user's sticker set, a *theme*: the character (an OpenMoji animal or face
 drawn large), its colours (a remap of the artwork's own palette), its line colour and width, an
@@ -8,9 +8,12 @@ own colour and place (a pink heart at the top right, a blue tear at the left, ..
 pose of the character that goes with it (lean, slump, squash, stretch, jump).
 
 Everything is chosen to survive a VQ tokenizer with 8x8-pixel tokens at 64 px: themes differ in
-large areas (background colour, frame, character colour), intents in a 20-28 px symbol of a
+large areas (background colour, frame, character colour), intents in a 24-30 px symbol of a
 distinct colour/shape at a distinct place plus a whole-character pose. Fine detail (the face's
 expression) is never needed to tell anything apart.
+
+`--semantics emoji` is a harder mode: the semantics is one of 60 subject emoji the character
+shows (an apple, a bus, ...), all at one place and size and with no pose.
 
 Artwork: OpenMoji (https://openmoji.org), CC BY-SA 4.0.
 """
@@ -33,6 +36,7 @@ from drc.errors import DrcError
 NAME = "stickers"
 INSTRUCTION = "a sticker"
 DEFAULT_USERS = 144
+DEFAULT_USERS_EMOJI = 320
 DEFAULT_SIZE = "64"
 CHAR_BOX = 44.0  # the character's emoji box, in pixels of a 64 px sticker
 BASE = 64.0  # all geometry below is in pixels of a 64 px sticker
@@ -166,6 +170,31 @@ THEMES: tuple[Theme, ...] = (
 THEME_BY_NAME = {t.name: t for t in THEMES}
 INTENT_BY_NAME = {i.name: i for i in INTENTS}
 
+# The harder mode (`--semantics emoji`): the semantics is WHICH object the character shows, one of
+# 60 subject emoji drawn at the same place and size, with no pose to help. Many of them share
+# colours and outlines at 64 px, so telling them apart takes the shape of a 32-pixel blob.
+# fmt: off
+SUBJECTS: tuple[tuple[str, str], ...] = (
+    ("apple", "1F34E"), ("banana", "1F34C"), ("grapes", "1F347"), ("watermelon", "1F349"),
+    ("strawberry", "1F353"), ("cherries", "1F352"), ("pineapple", "1F34D"), ("carrot", "1F955"),
+    ("pizza", "1F355"), ("hamburger", "1F354"), ("ice_cream", "1F366"), ("doughnut", "1F369"),
+    ("cake", "1F370"), ("cookie", "1F36A"), ("coffee", "2615"), ("lollipop", "1F36D"),
+    ("fried_egg", "1F373"), ("bread", "1F35E"), ("cheese", "1F9C0"), ("avocado", "1F951"),
+    ("corn", "1F33D"), ("hot_pepper", "1F336"), ("car", "1F697"), ("bicycle", "1F6B2"),
+    ("airplane", "2708"), ("rocket", "1F680"), ("sailboat", "26F5"), ("bus", "1F68C"),
+    ("locomotive", "1F682"), ("tractor", "1F69C"), ("sun", "2600"), ("rainbow", "1F308"),
+    ("umbrella", "2602"), ("cloud", "2601"), ("snowman", "2603"), ("tree", "1F333"),
+    ("cactus", "1F335"), ("sunflower", "1F33B"), ("tulip", "1F337"), ("mushroom", "1F344"),
+    ("clover", "1F340"), ("maple_leaf", "1F341"), ("soccer_ball", "26BD"), ("basketball", "1F3C0"),
+    ("guitar", "1F3B8"), ("trumpet", "1F3BA"), ("gift", "1F381"), ("balloon", "1F388"),
+    ("crown", "1F451"), ("key", "1F511"), ("bell", "1F514"), ("book", "1F4D5"),
+    ("pencil", "270F"), ("scissors", "2702"), ("camera", "1F4F7"), ("phone", "1F4F1"),
+    ("television", "1F4FA"), ("house", "1F3E0"), ("anchor", "2693"), ("hourglass", "231B"),
+)
+# fmt: on
+SUBJECT_CODE = dict(SUBJECTS)
+SEMANTICS_KINDS = ("intent", "emoji")
+
 
 # ---------------------------------------------------------------------------------------------
 # rendering (cached pieces: everything but the per-item pose, jitter and placement)
@@ -183,12 +212,11 @@ def _character(theme: str, size: int) -> Image.Image:
     return common.with_halo(art, rings) if rings else art
 
 
-@functools.lru_cache(maxsize=256)
-def _symbol(intent: str, box: float, size: int) -> Image.Image:
-    """The intent's symbol with a white then dark ring so it reads on any background."""
-    i = INTENT_BY_NAME[intent]
+@functools.lru_cache(maxsize=512)
+def _symbol(code: str, recolor: tuple[tuple[str, str], ...], box: float, size: int) -> Image.Image:
+    """A symbol (emoji `code`) with a white then dark ring so it reads on any background."""
     u = size * SS / BASE
-    art = render_emoji(i.symbol, round(box * u), i.recolor)
+    art = render_emoji(code, round(box * u), recolor)
     return common.with_halo(art, [(1.6 * u, "#FFFFFF"), (0.8 * u, "#222222")])
 
 
@@ -219,31 +247,54 @@ def _j(rng: np.random.Generator | None, scale: float) -> float:
     return 0.0 if rng is None else float(rng.uniform(-scale, scale))
 
 
-def render(
-    theme: str, intent: str, rng: np.random.Generator | None, size: tuple[int, int]
-) -> tuple[Image.Image, str]:
-    """One sticker of `theme` showing `intent`: (RGB image of `size`, caption).
-
-    rng None draws the canonical sticker (no jitter); otherwise positions move by up to 1.5 px,
-    sizes by 4-5% and angles by 4-6 degrees, so a user's stickers are alike but never identical.
-    """
-    t, i = THEME_BY_NAME[theme], INTENT_BY_NAME[intent]
+def _draw(
+    theme: str,
+    pose: Intent,
+    symbol: tuple[str, tuple[tuple[str, str], ...]],
+    rng: np.random.Generator | None,
+    size: tuple[int, int],
+) -> Image.Image:
+    """A sticker of `theme`: the character posed as `pose` says, `symbol` (code, recolor) at each of
+    the pose's spots. rng None: no jitter; otherwise positions move by up to 1.5 px, sizes by 4-5%
+    and angles by 4-6 degrees, so a user's stickers are alike but never identical."""
+    t = THEME_BY_NAME[theme]
     n = size[0]
     u = n * SS / BASE
-    base, _ = _backdrop(theme, n)
-    canvas = base.copy()
+    canvas = _backdrop(theme, n)[0].copy()
     s = 1.0 + _j(rng, 0.04)
-    char = common.posed(_character(theme, n), i.sx * s, i.sy * s, i.angle + _j(rng, 4), i.flip)
-    cx, cy = (32 + i.dx + _j(rng, 1.5)) * u, (34 + i.dy + _j(rng, 1.5)) * u
+    char = common.posed(_character(theme, n), pose.sx * s, pose.sy * s, pose.angle + _j(rng, 4), pose.flip)
+    cx, cy = (32 + pose.dx + _j(rng, 1.5)) * u, (34 + pose.dy + _j(rng, 1.5)) * u
     if t.frame == "diecut" and t.shadow:
         sh = Image.new("L", canvas.size, 0)
         sh.paste(char.getchannel("A"), (int(round(cx - char.width / 2)), int(round(cy - char.height / 2))))
         canvas.alpha_composite(common.shadow(sh, 1.5 * u, 2 * u, 1.2 * u))
     common.paste_center(canvas, char, cx, cy)
-    for x, y, box in i.spots:
-        sym = common.posed(_symbol(intent, box, n), 1.0 + _j(rng, 0.05), 1.0, _j(rng, 6), False)
+    for x, y, box in pose.spots:
+        sym = common.posed(_symbol(*symbol, box, n), 1.0 + _j(rng, 0.05), 1.0, _j(rng, 6), False)
         common.paste_center(canvas, sym, (x + _j(rng, 1.5)) * u, (y + _j(rng, 1.5)) * u)
-    return common.finish(canvas, size), f"a {t.char_name} sticker, {intent}"
+    return common.finish(canvas, size)
+
+
+def render(
+    theme: str, intent: str, rng: np.random.Generator | None, size: tuple[int, int]
+) -> tuple[Image.Image, str]:
+    """One sticker of `theme` showing `intent`: (RGB image of `size`, caption)."""
+    i = INTENT_BY_NAME[intent]
+    img = _draw(theme, i, (i.symbol, i.recolor), rng, size)
+    return img, f"{common.with_article(THEME_BY_NAME[theme].char_name)} sticker, {intent}"
+
+
+# emoji mode: the character a little smaller at the upper left, the subject large at the lower right
+SUBJECT_POSE = Intent("subject", "", (), ((44, 45, 32),), dx=-6, dy=-6, sx=0.9, sy=0.9)
+
+
+def render_subject(
+    theme: str, subject: str, rng: np.random.Generator | None, size: tuple[int, int]
+) -> tuple[Image.Image, str]:
+    """One sticker of `theme` with the character showing `subject` (emoji mode)."""
+    img = _draw(theme, SUBJECT_POSE, (SUBJECT_CODE[subject], ()), rng, size)
+    thing = common.with_article(subject.replace("_", " "))
+    return img, f"{common.with_article(THEME_BY_NAME[theme].char_name)} sticker with {thing}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,25 +302,40 @@ def render(
 
 
 def build(
-    out: Path, users: int = DEFAULT_USERS, seed: int = 0, size: tuple[int, int] | int = 64
+    out: Path,
+    users: int | None = None,
+    seed: int = 0,
+    size: tuple[int, int] | int = 64,
+    semantics: str = "intent",
 ) -> dict[str, Any]:
-    """Build the sticker benchmark into `out`; returns counts and seconds (see common.build_benchmark)."""
+    """Build the sticker benchmark into `out`; returns counts and seconds (see common.build_benchmark).
+
+    semantics: "intent" (12 intents, the benchmark) or "emoji" (60 subject emoji, a harder mode that
+    needs more users: 12.5% of 720 pairs are held out and each needs a test user).
+    users None: DEFAULT_USERS (intent) or DEFAULT_USERS_EMOJI (emoji).
+    """
     hw = (size, size) if isinstance(size, int) else tuple(size)
     if hw[0] != hw[1]:
         raise DrcError(f"stickers are square: --size {hw[0]}x{hw[1]} has height != width")
+    if semantics not in SEMANTICS_KINDS:
+        raise DrcError(f"unknown sticker semantics {semantics!r}; valid: {', '.join(SEMANTICS_KINDS)}")
+    emoji = semantics == "emoji"
+    labels = [name for name, _ in SUBJECTS] if emoji else [i.name for i in INTENTS]
     return common.build_benchmark(
         Path(out),
-        name=NAME,
+        name=f"{NAME}_emoji" if emoji else NAME,
         instruction=INSTRUCTION,
         themes=[t.name for t in THEMES],
-        semantics=[i.name for i in INTENTS],
-        render=render,
-        n_users=users,
+        semantics=labels,
+        render=render_subject if emoji else render,
+        n_users=users if users is not None else (DEFAULT_USERS_EMOJI if emoji else DEFAULT_USERS),
         seed=seed,
         size=(hw[0], hw[1]),
         info={
             "style": "theme: character, palette, line, contour, background, frame, border, shadow",
-            "semantic": "intent: symbol (colour, shape, place) and character pose",
+            "semantic": "subject emoji shown with the character"
+            if emoji
+            else "intent: symbol (colour, shape, place) and character pose",
             "characters": {t.name: t.char_name for t in THEMES},
             "attribution": ATTRIBUTION,
         },
@@ -277,4 +343,4 @@ def build(
 
 
 def cli(argv: list[str]) -> int:
-    return common.benchmark_cli(argv, NAME, build, DEFAULT_USERS, DEFAULT_SIZE)
+    return common.benchmark_cli(argv, NAME, build, DEFAULT_USERS, DEFAULT_SIZE, semantics=SEMANTICS_KINDS)
