@@ -10,3 +10,27 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import torch  # noqa: E402
 
 torch.set_num_threads(2)
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_stickers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small sticker benchmark shared by the end-to-end tests (built once per session)."""
+    from drc.data.benchmarks.stickers import build
+
+    out = tmp_path_factory.mktemp("bench") / "stickers"
+    build(out, users=24, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_drc_run(tiny_stickers: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished tiny-preset drc run on the tiny benchmark (trained once per session)."""
+    from drc.pipeline import train_run
+
+    out = tmp_path_factory.mktemp("runs") / "drc"
+    train_run(tiny_stickers, out, method="drc", preset="tiny", progress=False)
+    return out

@@ -88,6 +88,8 @@ class DrcModel:
             d_lmm=generator.config.d_model,
             n_visual=generator.config.n_visual,
             history_len=cfg.data.history_len,
+            grid=tokenizer.grid(cfg.data.image_height, cfg.data.image_width),
+            max_instruction=generator.config.max_instruction,
         )
         load_module_weights(composer, paths.composer)
         composer = composer.to(dev).eval()

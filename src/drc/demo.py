@@ -224,7 +224,7 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
                     reference=c.ref_image.permute(1, 2, 0).numpy(),
                     outputs={m: r["outputs"][i].permute(1, 2, 0).numpy() for m, r in results.items()},
                     target=prep.bank.get([c.sample.target])[0].permute(1, 2, 0).numpy(),
-                    caption=f"{c.sample.user}: target {prep.ds.items[c.sample.target].semantics} in "
+                    caption=f"target {prep.ds.items[c.sample.target].semantics} in "
                     f"{prep.ds.items[c.sample.target].style}",
                 )
             )

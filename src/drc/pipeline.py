@@ -224,6 +224,9 @@ def ensure_base(
                 raise DrcError(f"{src}: base run has no finished {sub} (model.safetensors missing)")
             if not _done(paths.root / sub):
                 _copy_dir(src, paths.root / sub)
+        # the token bank depends only on the tokenizer and the data: share the base's
+        if (base / "tokens.pt").is_file() and not paths.tokens.is_file() and dist_info().is_main:
+            shutil.copy2(base / "tokens.pt", paths.tokens)
         barrier()
     if _done(paths.tokenizer):
         tokenizer = load_tokenizer(paths.tokenizer).to(device)
@@ -278,6 +281,7 @@ def train_method(
     """Stage 1 (if enabled) and Stage 2 of `cfg.method`; returns (composer, generator)."""
     from drc.models.composers import build_composer
     from drc.train.stage1 import train_stage1
+    from drc.train.loop import write_history
     from drc.train.stage2 import train_stage2
     from drc.weights import load_module_weights, save_module
 
@@ -290,6 +294,8 @@ def train_method(
         d_lmm=generator.config.d_model,
         n_visual=generator.config.n_visual,
         history_len=cfg.data.history_len,
+        grid=tb.grid,
+        max_instruction=generator.config.max_instruction,
     ).to(device)
     if _done(paths.composer) and _done(paths.generator):
         load_module_weights(composer, paths.composer)
@@ -303,7 +309,10 @@ def train_method(
             load_module_weights(generator, s1, "generator")
         else:
             t0 = time.perf_counter()
-            train_stage1(cfg, composer, generator, tb, prep.train_ids, prep.user_of, prep.instruction, s1, device, progress)
+            res = train_stage1(
+                cfg, composer, generator, tb, prep.train_ids, prep.user_of, prep.instruction, s1, device, progress
+            )
+            write_history(res, s1 / "history.jsonl")
             if dist_info().is_main:
                 save_module(composer, s1, cfg.composer, "composer")
                 save_module(generator, s1, generator.config, "generator")
@@ -314,7 +323,8 @@ def train_method(
         load_module_weights(generator, s2, "generator")
     else:
         t0 = time.perf_counter()
-        train_stage2(cfg, composer, generator, tb, train_samples, prep.instruction, s2, device, progress)
+        res = train_stage2(cfg, composer, generator, tb, train_samples, prep.instruction, s2, device, progress)
+        write_history(res, s2 / "history.jsonl")
         if dist_info().is_main:
             save_module(composer, s2, cfg.composer, "composer")
             save_module(generator, s2, generator.config, "generator")
@@ -351,6 +361,8 @@ def train_run(
     info.base = str(base) if base is not None else None
     torch.manual_seed(cfg.seed)
     tokenizer, generator = ensure_base(paths, cfg, prep, device, Path(base) if base else None, progress, info)
+    if "pretrain" in stages:
+        ensure_token_bank(paths, cfg, prep, tokenizer, device)
     info.save(paths.info)
     if "method" in stages:
         train_method(paths, cfg, prep, tokenizer, generator, device, progress, info)

@@ -113,7 +113,8 @@ def test_extra_views_are_used_and_checked():
     assert sum(calls) == 12  # applied once to the training images only, never to held-out ones
     assert p.accuracy["n_heldout"] == 6
     with pytest.raises(ValueError, match="shape"):
-        train_probes(x, styles, sems, idx[:12], idx[12:], cfg, progress=False, extra_views=lambda t: t[:, :, :8])
+        crop = lambda t: t[:, :, :8]  # noqa: E731
+        train_probes(x, styles, sems, idx[:12], idx[12:], cfg, progress=False, extra_views=crop)
     with pytest.raises(ValueError, match="both"):
         train_probes(x, styles, sems, idx[:12], idx[10:], cfg, progress=False)
 

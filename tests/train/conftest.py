@@ -1,25 +1,18 @@
-"""Stage 1 / Stage 2 test fixtures: a synthetic token bank with learnable structure and a generator.
+"""Stage 1 / Stage 2 test fixtures: a synthetic token bank with learnable structure, a tiny generator.
 
 The bank: items = style x semantics; an item's visual tokens are its style's pattern in the first
 half of the positions and its semantics' pattern in the second half, so a composer that carries
 style from one image and semantics from another can reconstruct a target exactly: the losses of a
 tiny run have something real to go down on.
-
-`make_generator` returns the project's real tiny `Generator` when it exists, else `FakeGenerator`
-(the same `loss` signature: per-example mean cross-entropy, `cfg.d_model`, `cfg.max_text`).
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from drc.data.samples import Sample
-from drc.models.conditioning import LatentInstruction
+from drc.models.generator import Generator, GeneratorConfig
 from drc.train.tokens import TokenBank
 
 STYLES = ("s0", "s1", "s2")
@@ -27,77 +20,10 @@ SEMANTICS = ("m0", "m1", "m2", "m3")
 VOCAB, N_VISUAL, CODE_DIM, GRID = 24, 16, 8, (4, 4)
 
 
-class FakeGenerator(nn.Module):
-    """A small conditional token model: each position reads the instruction tokens by attention."""
-
-    def __init__(self, vocab: int = VOCAB, n_visual: int = N_VISUAL, d_model: int = 32, max_text: int = 8):
-        super().__init__()
-        self.cfg = SimpleNamespace(d_model=d_model, max_text=max_text, vocab_size=vocab)
-        self.pos = nn.Parameter(torch.randn(n_visual, d_model) * 0.1)
-        self.prev = nn.Embedding(vocab + 1, d_model)  # index `vocab` = <img> start
-        self.text = nn.Embedding(260, d_model)
-        self.null = nn.Parameter(torch.zeros(1, 1, d_model))
-        self.mix = nn.Sequential(nn.Linear(d_model, 2 * d_model), nn.GELU(), nn.Linear(2 * d_model, d_model))
-        self.head = nn.Linear(d_model, vocab)
-        self.calls: list[dict] = []
-
-    def loss(self, text_ids, text_mask, instr: LatentInstruction, image_tokens, drop_cond=None):
-        B, N = image_tokens.shape
-        self.calls.append({"image_tokens": image_tokens.detach().clone(), "instr": instr, "drop": drop_cond})
-        tok, mask = instr.tokens, instr.mask
-        if drop_cond is not None:
-            tok = torch.where(drop_cond[:, None, None], self.null.to(tok.dtype).expand_as(tok), tok)
-            mask = mask | drop_cond[:, None]
-        att = torch.einsum("nd,bmd->bnm", self.pos.to(tok.dtype), tok) / tok.shape[-1] ** 0.5
-        att = att.masked_fill(~mask[:, None, :], -1e4).softmax(-1)
-        ctx = torch.einsum("bnm,bmd->bnd", att, tok)
-        t = (self.text(text_ids) * text_mask[..., None]).sum(1, keepdim=True) / text_mask.sum(1)[:, None, None]
-        start = torch.full((B, 1), self.cfg.vocab_size, dtype=torch.long, device=image_tokens.device)
-        prev = self.prev(torch.cat([start, image_tokens[:, :-1]], 1))
-        h = self.pos + prev + ctx + t
-        logits = self.head(h + self.mix(h)).float()
-        return F.cross_entropy(logits.reshape(B * N, -1), image_tokens.reshape(-1), reduction="none").view(B, N).mean(1)
-
-
-def real_generator_available() -> bool:
-    try:
-        from drc.models.generator import Generator
-
-        return hasattr(Generator, "loss")
-    except ImportError:
-        return False
-
-
-def make_generator(d_model: int = 32) -> nn.Module:
-    if real_generator_available():
-        from drc.models.generator import Generator, GeneratorConfig
-
-        cfg = GeneratorConfig(n_layer=1, n_head=2, d_model=d_model)
-        for k, v in {"vocab_size": VOCAB, "n_visual": N_VISUAL, "max_text": 8, "max_instruction": 128}.items():
-            if hasattr(cfg, k):
-                setattr(cfg, k, v)
-        return Generator(cfg)
-    return FakeGenerator(d_model=d_model)
-
-
-class FakeByteTokenizer:
-    def encode(self, texts, max_len):
-        ids = torch.zeros(len(texts), max_len, dtype=torch.long)
-        mask = torch.zeros(len(texts), max_len, dtype=torch.bool)
-        for b, t in enumerate(texts):
-            raw = list(t.encode())[:max_len]
-            ids[b, : len(raw)] = torch.tensor(raw, dtype=torch.long)
-            mask[b, : len(raw)] = True
-        return ids, mask
-
-
-@pytest.fixture(autouse=True)
-def _byte_tokenizer(monkeypatch):
-    """Until drc.models.text.ByteTokenizer exists, stand in a byte tokenizer with its signature."""
-    import drc.models.text as text
-
-    if not hasattr(getattr(text, "ByteTokenizer", None), "encode"):
-        monkeypatch.setattr(text, "ByteTokenizer", FakeByteTokenizer)
+def tiny_generator(d_model: int = 32, n_layer: int = 1) -> Generator:
+    """The real built-in generator, tiny, for the synthetic bank's 4x4 grid and vocabulary."""
+    cfg = GeneratorConfig(n_layer=n_layer, n_head=2, d_model=d_model, max_text_len=8)
+    return Generator(cfg.with_visual(VOCAB, *GRID))
 
 
 def synthetic_bank(labelled: bool = True, n_aug: int = 2, seed: int = 0) -> TokenBank:
@@ -115,15 +41,22 @@ def synthetic_bank(labelled: bool = True, n_aug: int = 2, seed: int = 0) -> Toke
         for m in SEMANTICS:
             ids.append(f"{s}-{m}")
             toks.append(torch.cat([style_pat[s], sem_pat[m]]))
-            augs.append(torch.stack([torch.cat([aug_pat[a], sem_pat[m]]) for a in range(n_aug)]) if n_aug else
-                        torch.zeros(0, N_VISUAL, dtype=torch.long))
+            per_aug = [torch.cat([aug_pat[a], sem_pat[m]]) for a in range(n_aug)]
+            augs.append(torch.stack(per_aug) if n_aug else torch.zeros(0, N_VISUAL, dtype=torch.long))
             styles.append(s if labelled else None)
             sems.append(m if labelled else None)
     codebook = torch.randn(VOCAB, CODE_DIM, generator=g)
     return TokenBank(
-        ids=ids, index={i: r for r, i in enumerate(ids)}, tokens=torch.stack(toks), aug_tokens=torch.stack(augs),
-        styles=styles, semantics=sems, texts=[f"item {i}" for i in ids], codebook=codebook, grid=GRID,
-    )  # fmt: skip
+        ids=ids,
+        index={i: r for r, i in enumerate(ids)},
+        tokens=torch.stack(toks),
+        aug_tokens=torch.stack(augs),
+        styles=styles,
+        semantics=sems,
+        texts=[f"item {i}" for i in ids],
+        codebook=codebook,
+        grid=GRID,
+    )
 
 
 def user_of(bank: TokenBank) -> dict[str, str]:
@@ -141,6 +74,39 @@ def synthetic_samples(k: int = 3) -> list[Sample]:
     return out
 
 
+# tests import nothing from conftest: the builders come as fixtures
+
+
 @pytest.fixture
 def bank() -> TokenBank:
     return synthetic_bank()
+
+
+@pytest.fixture
+def make_bank():
+    return synthetic_bank
+
+
+@pytest.fixture
+def make_generator():
+    return tiny_generator
+
+
+@pytest.fixture
+def make_samples():
+    return synthetic_samples
+
+
+@pytest.fixture
+def owners(bank) -> dict[str, str]:
+    """item id -> user (the same ids in every synthetic bank)."""
+    return user_of(bank)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models are all per-op overhead: one thread avoids spin-waiting on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

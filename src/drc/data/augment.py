@@ -51,11 +51,26 @@ def _luma(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32) @ _LUMA
 
 
+def _cheb(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """max_c |a_c - b_c| over the last (RGB) axis, broadcasting; spelt out because numpy's
+    reduction over a length-3 last axis is several times slower."""
+    d = np.abs(a - b)
+    return np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2])
+
+
+def _near(x: np.ndarray, colours: np.ndarray, tol: int) -> np.ndarray:
+    """(...) bool: pixels of `x` (..., 3) within `tol` of any of `colours` (n, 3)."""
+    out = np.zeros(x.shape[:-1], bool)
+    for c in colours:
+        out |= _cheb(x, c) <= tol
+    return out
+
+
 def rgb_to_hsv(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(H, W, 3) float in [0, 1] -> hue in [0, 1) (turns), saturation, value; each (H, W)."""
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    v = x.max(-1)
-    c = v - x.min(-1)
+    v = np.maximum(np.maximum(r, g), b)
+    c = v - np.minimum(np.minimum(r, g), b)
     s = np.where(v > 0, c / np.maximum(v, 1e-8), 0.0)
     cs = np.maximum(c, 1e-8)
     h = np.where(v == r, (g - b) / cs, np.where(v == g, 2.0 + (b - r) / cs, 4.0 + (r - g) / cs))
@@ -154,23 +169,27 @@ def _fill(h: int, w: int, rng: np.random.Generator, avoid: np.ndarray | None = N
 # ----------------------------------------------------------------------------- regions
 
 
-def _flood(seeds: np.ndarray, eh: np.ndarray, ev: np.ndarray) -> np.ndarray:
-    """Pixels connected to `seeds` through the graph whose edges are `eh` (H, W-1) between
-    horizontal neighbours and `ev` (H-1, W) between vertical ones.
-
-    Vectorised: label the maximal horizontal and vertical runs of connected pixels once, then
-    alternately mark whole runs that contain a reached pixel. Each sweep crosses a run in one step,
-    so this converges in about as many sweeps as the region's path has turns (a handful), instead
-    of one step per pixel as a BFS or a repeated dilation would.
-    """
-    h, w = seeds.shape
+def _runs(eh: np.ndarray, ev: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, int]:
+    """Labels of the maximal horizontal and vertical runs of linked pixels, and their counts, for
+    the graph whose edges are `eh` (H, W-1) between horizontal neighbours and `ev` (H-1, W)."""
+    h, w = eh.shape[0], ev.shape[1]
     starts = np.ones((h, w), bool)
     starts[:, 1:] = ~eh
     lab_h = np.cumsum(starts.ravel()).reshape(h, w) - 1
     starts_v = np.ones((w, h), bool)
     starts_v[:, 1:] = ~ev.T
     lab_v = (np.cumsum(starts_v.ravel()).reshape(w, h) - 1).T
-    n_h, n_v = int(lab_h[-1, -1]) + 1, int(lab_v.max()) + 1
+    return lab_h, int(lab_h[-1, -1]) + 1, lab_v, int(lab_v.max()) + 1
+
+
+def _flood(seeds: np.ndarray, eh: np.ndarray, ev: np.ndarray, runs: tuple | None = None) -> np.ndarray:
+    """Pixels connected to `seeds` through the graph of `eh` / `ev` (see `_runs`).
+
+    Vectorised: alternately mark whole horizontal and vertical runs that contain a reached pixel.
+    Each sweep crosses a run in one step, so this converges in about as many sweeps as the
+    region's paths have turns (a handful), instead of one step per pixel as a BFS would.
+    """
+    lab_h, n_h, lab_v, n_v = runs if runs is not None else _runs(eh, ev)
     reached = seeds.copy()
     while True:
         run = np.zeros(n_h, bool)
@@ -182,6 +201,68 @@ def _flood(seeds: np.ndarray, eh: np.ndarray, ev: np.ndarray) -> np.ndarray:
         if np.array_equal(grown, reached):
             return reached
         reached = grown
+
+
+def _label(mask: np.ndarray) -> np.ndarray:
+    """4-connected component labels of `mask` (each the smallest flat index in its component;
+    -1 off the mask). Min-label propagation along whole runs, like `_flood`: a few sweeps."""
+    h, w = mask.shape
+    lab_h, n_h, lab_v, n_v = _runs(mask[:, 1:] & mask[:, :-1], mask[1:] & mask[:-1])
+    big = h * w
+    lab = np.where(mask, np.arange(big).reshape(h, w), big)
+    # a horizontal run is contiguous in row-major order, a vertical one in column-major order,
+    # so a run's minimum is one `minimum.reduceat` over the masked pixels in that order
+    rh, rv = lab_h[mask], lab_v.T[mask.T]
+    if not len(rh):
+        return np.full((h, w), -1)
+    starts_h = np.flatnonzero(np.r_[True, rh[1:] != rh[:-1]])
+    starts_v = np.flatnonzero(np.r_[True, rv[1:] != rv[:-1]])
+    while True:
+        run = np.full(n_h, big)
+        run[rh[starts_h]] = np.minimum.reduceat(lab[mask], starts_h)
+        new = np.where(mask, run[lab_h], big)
+        run = np.full(n_v, big)
+        run[rv[starts_v]] = np.minimum.reduceat(new.T[mask.T], starts_v)
+        new = np.where(mask, run[lab_v], big)
+        if np.array_equal(new, lab):
+            return np.where(mask, lab, -1)
+        lab = new
+
+
+def _main_parts(x: np.ndarray, region: np.ndarray, contact: np.ndarray, tol: int) -> np.ndarray:
+    """The connected parts of `region` with the main colour of where it touches `contact`.
+
+    A frame's backdrop touches the frame's border all round (the subject may cut it into several
+    parts, all of the same colours or, for a gradient, the same hue); the character's own colour
+    inside a line that merged into the frame's border has other colours, so its part is dropped.
+    A part is kept if any of its inner pixels has that colour, or its hue.
+    """
+    if not region.any():
+        return region
+    inner = region & _erode4(region)
+    # the main colours where the region meets the contact, from pixels inside a solid 3x3 block:
+    # the anti-aliased seam along a slanted frame edge is thin and does not vote
+    solid = region & (_box_mean(region.astype(np.float32), 1) > 0.999)
+    reach = _dilate4(_dilate4(contact))
+    voters = solid & reach if (solid & reach).any() else region & contact
+    # one colour is enough: a 2-colour pattern's pieces hold both colours, so each has this one
+    colours = dominant_colours(x[voters], tol, 0.25, 1)
+    if not len(colours):
+        return np.zeros_like(region)
+    good = inner & _near(x, colours, tol)
+    hc, sc, _ = rgb_to_hsv(colours[None].astype(np.float32) / 255.0)
+    if sc[0, 0] > 0.15:  # a gradient backdrop cut into pieces: other colours, but the same hue
+        h, s, _ = rgb_to_hsv(x[inner].astype(np.float32)[None] / 255.0)
+        same = (np.abs((h[0] - hc[0, 0] + 0.5) % 1.0 - 0.5) < 0.05) & (s[0] > 0.15)
+        good[inner] |= same
+    eh, ev = region[:, 1:] & region[:, :-1], region[1:] & region[:-1]
+    return _flood(good, eh, ev)
+
+
+def _erode4(m: np.ndarray) -> np.ndarray:
+    """Pixels of `m` whose 4 neighbours are all in `m` (the image edge counts as in)."""
+    p = np.pad(m, 1, mode="edge")
+    return m & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
 
 
 def _border(a: np.ndarray) -> np.ndarray:
@@ -199,10 +280,13 @@ def dominant_colours(pixels: np.ndarray, tol: int = 20, min_frac: float = 0.1, k
     n = len(b)
     if n == 0:
         return np.zeros((0, 3), np.int16)
-    # work on the distinct colours (a flat background has one): the (U, U) matrix stays small
-    packed, count = np.unique((b[:, 0] << 16) | (b[:, 1] << 8) | b[:, 2], return_counts=True)
-    u = np.stack([packed >> 16, (packed >> 8) & 255, packed & 255], 1).astype(np.int16)
-    close = np.abs(u[:, None, :] - u[None, :, :]).max(-1) <= tol  # (U, U)
+    # work on the distinct colours, binned to tol/3 per channel (a flat background has one; a
+    # gradient a few dozen): the (U, U) matrix stays small. A bin stands for its middle.
+    q = max(tol // 3, 1)
+    qb = b // q
+    packed, count = np.unique((qb[:, 0] << 16) | (qb[:, 1] << 8) | qb[:, 2], return_counts=True)
+    u = (np.stack([packed >> 16, (packed >> 8) & 255, packed & 255], 1) * q + q // 2).astype(np.int16)
+    close = _cheb(u[:, None, :], u[None, :, :]) <= tol  # (U, U)
     alive = np.ones(len(u), bool)
     out = []
     for _ in range(k):
@@ -211,7 +295,7 @@ def dominant_colours(pixels: np.ndarray, tol: int = 20, min_frac: float = 0.1, k
         if covered[i] < min_frac * n:
             break
         members = close[i] & alive
-        out.append(np.repeat(u[members], count[members], axis=0).mean(0).round())
+        out.append(u[i])  # a colour of the region (a mean could drift off a 2-colour pattern)
         alive &= ~members
     return np.array(out, np.int16).reshape(-1, 3)
 
@@ -221,15 +305,47 @@ def border_colours(img: np.ndarray, tol: int = 20, min_frac: float = 0.1, k: int
     return dominant_colours(_border(img), tol, min_frac, k)
 
 
-def _grow_region(x: np.ndarray, seeds: np.ndarray, allowed: np.ndarray, centres: np.ndarray, tol: int,
-                 smooth_tol: int) -> np.ndarray:
-    """Flood from `seeds` within `allowed`: neighbours are linked if both are within `tol` of one
-    of `centres` (flat and 2-colour patterned regions) or differ by <= `smooth_tol` (gradients)."""
-    cand = (np.abs(x[:, :, None, :] - centres[None, None]).max(-1) <= tol).any(-1)
-    eh = (cand[:, 1:] & cand[:, :-1]) | (np.abs(x[:, 1:] - x[:, :-1]).max(-1) <= smooth_tol)
-    ev = (cand[1:] & cand[:-1]) | (np.abs(x[1:] - x[:-1]).max(-1) <= smooth_tol)
-    eh &= allowed[:, 1:] & allowed[:, :-1]
-    ev &= allowed[1:] & allowed[:-1]
+@dataclass
+class _Img:
+    """Per-image quantities the background search reuses across its layers."""
+
+    x: np.ndarray  # (H, W, 3) int16
+    smooth_h: np.ndarray  # (H, W-1) bool: horizontal neighbours within smooth_tol
+    smooth_v: np.ndarray  # (H-1, W) bool
+    hue: np.ndarray  # (H, W) turns
+    sat: np.ndarray  # (H, W)
+
+    @staticmethod
+    def of(img: np.ndarray, smooth_tol: int) -> _Img:
+        x = img.astype(np.int16)
+        h, s, _ = rgb_to_hsv(img.astype(np.float32) / 255.0)
+        return _Img(x, _cheb(x[:, 1:], x[:, :-1]) <= smooth_tol, _cheb(x[1:], x[:-1]) <= smooth_tol, h, s)
+
+
+def _grow_region(im: _Img, seeds: np.ndarray, allowed: np.ndarray, centres: np.ndarray, tol: int,
+                 major: np.ndarray | None = None, hue_seeds: bool = False) -> np.ndarray:
+    """Flood from `seeds` within `allowed`. Neighbours are linked if they differ by <= smooth_tol
+    (gradients) or both are within `tol` of a centre: of the same centre, or of two `major` ones
+    (a 2-colour pattern's colours link; a minor colour, a shadow's grey, links only to itself, so
+    it cannot carry the flood from a symbol's white halo into its dark ring). Seeds must have a
+    centre's colour, or with `hue_seeds` its hue (so a gradient's far end, cut off by the
+    subject, is reached too; the caller sorts the parts by colour)."""
+    idx = np.full(im.x.shape[:2], -1)
+    for i, c in enumerate(centres):
+        idx[(idx < 0) & (_cheb(im.x, c) <= tol)] = i
+    cand = idx >= 0
+    major = np.ones(len(centres), bool) if major is None else np.asarray(major, bool)
+    big = cand & np.append(major, False)[idx]  # idx -1 picks the appended False
+
+    def link(a: tuple, b: tuple) -> np.ndarray:
+        return cand[a] & cand[b] & ((idx[a] == idx[b]) | (big[a] & big[b]))
+
+    eh = (link(np.s_[:, 1:], np.s_[:, :-1]) | im.smooth_h) & allowed[:, 1:] & allowed[:, :-1]
+    ev = (link(np.s_[1:], np.s_[:-1]) | im.smooth_v) & allowed[1:] & allowed[:-1]
+    if hue_seeds:  # also seed where a gradient runs on with a centre's hue
+        ch, cs, _ = rgb_to_hsv(centres[None].astype(np.float32) / 255.0)
+        for hc in ch[0][cs[0] > 0.15]:
+            cand = cand | ((np.abs((im.hue - hc + 0.5) % 1.0 - 0.5) < 0.04) & (im.sat > 0.15))
     return _flood(seeds & cand & allowed, eh, ev)
 
 
@@ -242,65 +358,135 @@ def _dilate4(m: np.ndarray) -> np.ndarray:
     return out
 
 
-def _is_backdrop(region: np.ndarray, erode: int = 3, min_core: float = 0.03, min_span: float = 0.7) -> bool:
-    """A region is a backdrop (the background inside a frame) if it is thick somewhere (something
-    is left after eroding it by `erode` px) and spans most of the image in both directions; thin
-    bands (frame borders, contour rings) and line art are not."""
+def _thick(region: np.ndarray, min_core: float = 0.008) -> bool:
+    """Has a solid part: >= `min_core` of the image where a 7x7 window is >= 80% region (a dot
+    pattern's dots are fine). Thin bands (frame borders, contour rings) and line art are not."""
+    core = _box_mean(region.astype(np.float32), 3) >= 0.8
+    return bool((core & region).sum() >= min_core * region.size)
+
+
+def _spans(region: np.ndarray, min_span: float = 0.5) -> bool:
+    """Spans >= `min_span` of the image both ways (a symbol is at most ~45% of it)."""
     h, w = region.shape
-    core = _box_mean(region.astype(np.float32), erode) > 0.999
-    if core.sum() < min_core * h * w:
-        return False
     ys, xs = np.nonzero(region)
-    return (ys.max() - ys.min() + 1) >= min_span * h and (xs.max() - xs.min() + 1) >= min_span * w
+    return bool(len(ys)) and (np.ptp(ys) + 1) >= min_span * h and (np.ptp(xs) + 1) >= min_span * w
 
 
-def background_layers(img: np.ndarray, tol: int = 20, smooth_tol: int = 10, max_bands: int = 3) -> list[np.ndarray]:
+def _all_round(x: np.ndarray, ring: np.ndarray, centres: np.ndarray, tol: int, sectors: int = 16,
+               min_cover: float = 0.4) -> np.ndarray:
+    """The centres whose colour is found all round the ring (in >= `min_cover` of `sectors` angular
+    sectors about the image centre): a frame's border and backdrop go all round it, while the
+    character or a symbol touches the frame only in a few places."""
+    h, w = ring.shape
+    ys, xs = np.nonzero(ring)
+    turn = np.arctan2(ys - (h - 1) / 2, xs - (w - 1) / 2) / (2 * np.pi) + 0.5
+    sector = (turn * sectors).astype(int) % sectors
+    px = x[ys, xs]
+    keep = [c for c in centres
+            if len(np.unique(sector[_cheb(px, c) <= tol])) >= min_cover * sectors]
+    return np.array(keep, np.int16).reshape(-1, 3)
+
+
+def _holes(x: np.ndarray, mask: np.ndarray, tol: int = 40) -> np.ndarray:
+    """The small islands left inside the background (a dot pattern's dots): parts of the
+    non-background with no solid 7x7 block that are not connected to one, of a colour found all
+    round the image, at least 6 of them, of about one size. Everything the subject is made of has a
+    solid block somewhere, or is a few pieces in one or two places (a symbol whose ring merged into
+    the background), and stays."""
+    rest = ~mask
+    solid = rest & (_box_mean(rest.astype(np.float32), 3) > 0.999)
+    eh, ev = rest[:, 1:] & rest[:, :-1], rest[1:] & rest[:-1]
+    small = rest & ~_flood(solid, eh, ev)
+    if not small.any():
+        return small
+    # a pattern's islands share a colour and are spread all round; a symbol's thin pieces (a
+    # sparkle whose outline merged into a dark backdrop) sit in one or two places and stay
+    colours = _all_round(x, small, dominant_colours(x[small], tol, 0.3, 2), tol, min_cover=0.5)
+    if not len(colours):
+        return np.zeros_like(small)
+    islands = small & (_near(x, colours, tol) | _dilate4(small & _near(x, colours, tol)))  # with rims
+    # and they are many, of about one size: a pattern's dots, not the 2-4 pieces of a symbol
+    _, inv, area = np.unique(_label(islands)[islands], return_inverse=True, return_counts=True)
+    if len(area) < 6:
+        return np.zeros_like(small)
+    out = np.zeros_like(small)
+    out[islands] = (area <= 2.5 * np.median(area))[inv.reshape(-1)]
+    return out
+
+
+def background_layers(
+    img: np.ndarray, tol: int = 20, smooth_tol: int = 10, max_bands: int = 3, min_subject: float = 0.07
+) -> list[np.ndarray]:
     """The background as layers from the outside in: [(H, W) bool, ...], disjoint.
 
     Layer 1 is the region connected to the image border whose colour is near one of the dominant
     border colours, or changes smoothly from there (gradients). Connectivity is what makes this
     safe: a white face inside a black outline on a white background is not reached, because the
-    outline cuts every path. A framed sticker is canvas / (shadow) / frame border / backdrop: so
-    the next layers are grown the same way from the ring of pixels around what was found, and
-    kept only if they end in a backdrop (`_is_backdrop`): thin bands followed by the character's
-    contour or lines are dropped again, so a die-cut sticker's character is never peeled.
+    outline cuts every path. A framed sticker is canvas / (shadow) / frame border / backdrop, so
+    the next layers are grown the same way from the 2-pixel ring around what was found (its second
+    pixel gives the colours: the first is anti-aliasing) and kept only if, within `max_bands` thin
+    bands, the first solid region (`_thick`) spans most of the image (`_spans`): the backdrop.
+    If what is left is no longer a solid subject (< `min_subject` of the image in solid parts),
+    the peel went into the character (a die-cut sticker's colours) and only layer 1 is returned.
     """
-    x = img.astype(np.int16)
+    im = _Img.of(img, smooth_tol)
+    x = im.x
     h, w = x.shape[:2]
     edge = np.zeros((h, w), bool)
     edge[0], edge[-1], edge[:, 0], edge[:, -1] = True, True, True, True
     centres = border_colours(img, tol)
     if len(centres) == 0:
         return []
-    first = _grow_region(x, edge, np.ones((h, w), bool), centres, tol, smooth_tol)
+    first = _grow_region(im, edge, np.ones((h, w), bool), centres, tol)
     if not first.any():
         return []
+    # a plain background around a subject (or a die-cut sticker: its canvas is wide all round the
+    # character, where a frame's canvas is a thin strip with corners): nothing inside to peel
+    wide = ((_box_mean(first.astype(np.float32), 7) >= 0.95) & first).mean()
+    if (first.mean() > 0.5 and _thick(first)) or (first.mean() > 0.4 and wide >= 0.15):
+        return [first]
     layers, bands, taken = [first], [], first.copy()
-    if _is_backdrop(first) and first.mean() > 0.5:
-        return layers  # a plain background around a subject: nothing inside to peel
     for _ in range(max_bands + 1):
-        ring = _dilate4(taken) & ~taken
-        centres = dominant_colours(x[ring], tol, 0.15)
+        near = _dilate4(taken) | edge  # the image edge counts as outside: a frame may touch it
+        ring = _dilate4(near) & ~taken
+        # colours from the 2nd and 3rd pixel in: past the anti-aliased (or blurred) seam
+        deep = (_dilate4(ring) | ring) & ~near & ~taken
+        centres = _all_round(x, deep, dominant_colours(x[deep], tol, 0.08, 4), tol)
         if len(centres) == 0:
             break
-        region = _grow_region(x, ring, ~taken, centres, tol, smooth_tol)
+        share = np.array([(_cheb(x[deep], c) <= tol).mean() for c in centres])
+        grown = _grow_region(im, ring, ~taken, centres, tol, major=share >= 0.2, hue_seeds=True)
+        region = _main_parts(x, grown, ring, tol)
         if not region.any():
             break
-        if _is_backdrop(region):
-            layers += bands + [region]
+        if _thick(region):  # the first solid region inside the bands: the backdrop, or stop
+            if _spans(region):
+                layers += bands + [region]
+                layers[-1] = region | _holes(x, _fill_gaps(layers))
             break
         bands.append(region)
         taken |= region
+    if len(layers) > 1 and not _thick(~_fill_gaps(layers), min_subject):
+        return [first]  # peeled into the subject (a die-cut character's own colours): undo
     return layers
+
+
+def _fill_gaps(layers: list[np.ndarray]) -> np.ndarray:
+    """Union of the layers plus the 1-pixel anti-aliased seams between two of them (a pixel whose
+    opposite neighbours lie in different layers; a thin line on one layer, a whisker, stays)."""
+    lab = np.zeros(layers[0].shape, np.int8)
+    for i, layer in enumerate(layers):
+        lab[layer] = i + 1
+    p = np.pad(lab, 1)
+    up, down, left, right = p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]
+    gap = ((up > 0) & (down > 0) & (up != down)) | ((left > 0) & (right > 0) & (left != right))
+    return (lab > 0) | gap
 
 
 def background_mask(img: np.ndarray, tol: int = 20, smooth_tol: int = 10) -> np.ndarray:
     """(H, W) bool: the union of `background_layers` (canvas, frame, backdrop)."""
     layers = background_layers(img, tol, smooth_tol)
-    out = np.zeros(img.shape[:2], bool)
-    for m in layers:
-        out |= m
-    return out
+    return _fill_gaps(layers) if layers else np.zeros(img.shape[:2], bool)
 
 
 def dark_mask(img: np.ndarray, threshold: float = 70.0) -> np.ndarray:
@@ -339,32 +525,71 @@ def palette_remap(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def recolour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Give the dominant chromatic colour of the foreground (on stickers: the character's body) a
-    new hue; the rest, including a differently coloured symbol, keeps its colours.
+    """Give the main colour of the subject (on stickers: the character's body) a new hue; other
+    colours, including a differently coloured symbol, stay.
 
-    The colour is found on a 24-bin hue histogram of the saturated, not-dark foreground pixels,
-    weighted by saturation; pixels within about 22 degrees of it move, with a soft edge so
-    anti-aliased pixels follow. Falls back to the whole image if there is no background.
+    The colour is the peak of a 24-bin hue histogram of the saturated, not-dark, not-background
+    pixels, weighted by nearness to the image centre (the character is centred, symbols sit at
+    the sides). Pixels within about 22 degrees of it move, with a soft edge so
+    anti-aliased pixels follow, but only in the character's own connected body (`_main_body`), so a
+    symbol of the same hue (an orange flame by an orange fox) keeps its colour. If there is no such
+    colour (a white or grey character), the subject's near-grey pixels are tinted instead.
     """
     x = _f32(img)
+    hh, ww = img.shape[:2]
     h, s, v = rgb_to_hsv(x)
     fg = ~background_mask(img)
     if fg.sum() < 0.05 * fg.size:
         fg = np.ones_like(fg)
+    yy, xx = np.mgrid[0:hh, 0:ww].astype(np.float32)
+    sigma = 0.25 * min(hh, ww)
+    central = np.exp(-((yy - hh / 2) ** 2 + (xx - ww / 2) ** 2) / (2 * sigma**2))
     chroma = fg & (s > 0.25) & (v > 0.3)
-    if chroma.sum() < 8:  # nothing coloured to recolour: tint the foreground's greys instead
-        tint = _random_colour(rng, (0.5, 0.9), (0.6, 1.0))
-        out = np.where(fg[..., None], x * (0.6 + 0.4 * tint), x)
-        return _u8(out)
-    hist = np.bincount((h[chroma] * 24).astype(int) % 24, weights=s[chroma], minlength=24)
-    hist = hist + 0.5 * (np.roll(hist, 1) + np.roll(hist, -1))  # a colour on a bin edge is one colour
-    centre = (int(hist.argmax()) + 0.5) / 24
-    dist = np.abs((h - centre + 0.5) % 1.0 - 0.5)  # circular hue distance in turns
-    weight = np.clip((0.09 - dist) / 0.03, 0.0, 1.0) * np.clip((s - 0.1) / 0.15, 0.0, 1.0) * fg
+    centre = None
+    if chroma.sum() >= 8:
+        bins = (h[chroma] * 24).astype(int) % 24
+        # by area, not saturation: a vivid symbol must not outweigh a pastel character
+        hist = np.bincount(bins, weights=central[chroma], minlength=24)
+        hist = hist + 0.5 * (np.roll(hist, 1) + np.roll(hist, -1))  # a colour on a bin edge is one colour
+        peak = int(hist.argmax())
+        share = np.isin(bins, [(peak - 1) % 24, peak, (peak + 1) % 24]).sum() / fg.sum()
+        # under ~a quarter of the subject, the peak may be a symbol (a blue tear by a white dog)
+        centre = (peak + 0.5) / 24 if share >= 0.23 else None
+    weight = np.zeros_like(s)
+    if centre is not None:
+        dist = np.abs((h - centre + 0.5) % 1.0 - 0.5)  # circular hue distance in turns
+        weight = np.clip((0.09 - dist) / 0.03, 0.0, 1.0) * np.clip((s - 0.1) / 0.15, 0.0, 1.0) * fg
+        weight *= _main_body(weight > 0.5, fg & (_luma(x) < 0.35), central_radius=0.25 * min(hh, ww))
+    if weight.sum() < 8:  # no main hue: a white / grey character, tint its light neutral pixels
+        tint = _random_colour(rng, (0.35, 0.8), (0.85, 1.0)).astype(np.float32)
+        weight = fg * np.clip((0.3 - s) / 0.15, 0.0, 1.0) * np.clip((v - 0.3) / 0.2, 0.0, 1.0)
+        return _u8(x + (x * tint - x) * weight[..., None])
     shift = np.float32(rng.uniform(0.2, 0.8))
     s2 = np.clip(s * np.float32(rng.uniform(0.7, 1.3)), 0.0, 1.0)
     new = hsv_to_rgb(h + shift, s2, v)
     return _u8(x + (new - x) * weight[..., None])
+
+
+def _main_body(colour: np.ndarray, lines: np.ndarray, central_radius: float) -> np.ndarray:
+    """(H, W) float in {0, 1}: the part of `colour` (a hue cluster) that forms the character.
+
+    Pixels of the cluster joined through line art (`lines`: the character's inner lines link its
+    parts) form components; the one holding most of the cluster is the character, if its centroid
+    is within `central_radius` of the image centre (symbols sit at the sides, behind a white halo
+    that no line crosses, so a symbol of the character's hue stays). Dilated by one pixel so the
+    anti-aliased rim follows.
+    """
+    hh, ww = colour.shape
+    lab = _label(colour | lines)
+    ids, inv, _ = np.unique(lab[colour], return_inverse=True, return_counts=True)
+    if not len(ids):
+        return np.zeros((hh, ww), np.float32)
+    best = ids[int(np.bincount(inv.reshape(-1)).argmax())]
+    body = colour & (lab == best)
+    ys, xs = np.nonzero(body)
+    if np.hypot(ys.mean() - hh / 2, xs.mean() - ww / 2) > central_radius:
+        return np.zeros((hh, ww), np.float32)
+    return _dilate4(body).astype(np.float32)
 
 
 def greyscale(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -405,34 +630,53 @@ def posterize(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def texture_overlay(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Add a low-amplitude pattern (stripes, checker, dots, grain, crosshatch) to every pixel.
 
-    Amplitude 8-22 of 255: flat regions get a visible texture, lines and symbols stay readable.
+    Amplitude 6-18 of 255 (x 0.7-1.3 per channel): flat regions get a visible texture, lines and
+    symbols stay readable.
     """
     h, w = img.shape[:2]
     p = _pattern(str(rng.choice(_PATTERNS)), h, w, rng)
-    amp = np.float32(rng.uniform(8.0, 22.0))
+    amp = np.float32(rng.uniform(6.0, 18.0))
     tint = 1.0 + 0.3 * rng.uniform(-1, 1, 3).astype(np.float32)  # a coloured texture, not only grey
     out = img.astype(np.float32) + amp * p[..., None] * tint
     return (out + 0.5).clip(0, 255).astype(np.uint8)
 
 
 def background_swap(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Replace the border-connected background (`background_mask`) with a new flat colour,
-    gradient or pattern. The subject, inside its outline, is untouched.
+    """Replace the background (`background_layers`) with new colours; the subject is untouched.
 
-    Pixels of the subject's anti-aliased rim that still look like the old background are blended
-    toward the new one by how close they are to it, so no halo of the old colour stays. If the image
-    has no detectable background (under 3% of it), a new frame is drawn instead.
+    A framed sticker gets a new backdrop (flat colour, gradient or pattern), a new frame border
+    colour (bands within 3 px of the canvas) and a new canvas colour; one time in three they all
+    become one new fill (the frame is gone). A plain background gets a new fill. Pixels of the
+    subject's anti-aliased rim that still look like the old backdrop are blended toward the new
+    one by how close they are to it, so no halo of the old colour stays. If the image has no
+    detectable background (under 3% of it), a new frame is drawn instead.
     """
-    mask = background_mask(img)
+    layers = background_layers(img)
+    mask = _fill_gaps(layers) if layers else np.zeros(img.shape[:2], bool)
     if mask.sum() < 0.03 * mask.size:
         return frame_replace(img, rng)
     h, w = img.shape[:2]
     x = _f32(img)
-    old = x[mask].mean(0)
+    back = layers[-1]
+    old = x[back].mean(0)
     new = _fill(h, w, rng, avoid=old).astype(np.float32)
-    # rim: 1 pixel next to the background; weight = how much of the old colour it still holds
-    near = ~mask & (_box_mean(mask.astype(np.float32), 1) > 0)
-    sim = np.clip(1.0 - np.abs(x - old).max(-1) / 0.35, 0.0, 1.0) * near
+    if len(layers) > 1:
+        # the bands between canvas and backdrop change only near the canvas (a frame's border, a
+        # shadow); deeper band pixels are left alone: if the peel went into the subject (its line
+        # art, a symbol's ring), they are the subject
+        outside = layers[0] | np.pad(np.zeros((h - 2, w - 2), bool), 1, constant_values=True)
+        for _ in range(3):
+            outside = _dilate4(outside)
+        keep = mask & ~back & ~layers[0] & ~outside
+        mask = mask & ~keep
+        if rng.random() >= 1 / 3:  # else: one fill for all, the frame is gone
+            band = _random_colour(rng, (0.2, 1.0), (0.1, 0.9)).astype(np.float32)
+            new = np.where((mask & ~back)[..., None], band, new)
+            canvas = _random_colour(rng, (0.0, 0.5), (0.75, 1.0)).astype(np.float32)
+            new = np.where(layers[0][..., None], canvas, new)
+    # rim: 1 pixel next to the backdrop; weight = how much of the old colour it still holds
+    near = ~mask & (_box_mean(back.astype(np.float32), 1) > 0)
+    sim = np.clip(1.0 - _cheb(x, old) / 0.35, 0.0, 1.0) * near
     alpha = np.maximum(mask.astype(np.float32), sim)[..., None]
     return _u8(x * (1.0 - alpha) + new * alpha)
 
@@ -451,11 +695,14 @@ def outline_change(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     dark = np.clip((0.45 - y) / 0.3, 0.0, 1.0) * ~bg
     mode = str(rng.choice(["recolour", "thicken", "soften"]))
     if mode == "thicken":
-        # each pixel next to a line takes the colour of its darkest 3x3 neighbour
-        shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-        stack = np.stack([_shift(x, dy, dx) for dy, dx in shifts])  # (9, H, W, 3)
-        darkest = np.take_along_axis(stack, (stack @ _LUMA).argmin(0)[None, ..., None], 0)[0]
-        grow = (_luma(darkest) < 0.2) & (y > 0.2)
+        # each pixel next to a line takes the colour of its darkest 4-neighbour (a cross, not a
+        # 3x3 square: diagonal growth makes blocky corners at this size)
+        shifts = [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)]
+        stack = np.stack([_shift(x, dy, dx) for dy, dx in shifts])  # (5, H, W, 3)
+        lum = stack @ _LUMA
+        lum[np.stack([_shift(bg, dy, dx) for dy, dx in shifts])] = np.inf  # not from a dark backdrop
+        darkest = np.take_along_axis(stack, lum.argmin(0)[None, ..., None], 0)[0]
+        grow = (_luma(darkest) < 0.2) & (y > 0.2) & (lum.min(0) < 0.2)
         return _u8(np.where(grow[..., None], darkest, x))
     if mode == "recolour":
         colour = _random_colour(rng, (0.5, 1.0), (0.3, 0.6)).astype(np.float32)
@@ -481,7 +728,7 @@ def frame_replace(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = img.shape[:2]
     x = _f32(img)
     band = float(rng.integers(2, 5))
-    radius = float(rng.choice([0.0, rng.uniform(4.0, min(h, w) / 5)]))
+    radius = float(rng.choice([0.0, rng.uniform(1.0, max(min(h, w) / 5, 1.0))]))
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     # signed distance to a rounded rectangle inset by `band` (negative inside)
     qy = np.abs(yy + 0.5 - h / 2) - (h / 2 - band - radius)

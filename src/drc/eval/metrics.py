@@ -220,6 +220,11 @@ def bootstrap_ci(values: Sequence[float | bool], n: int = 1000, seed: int = 0) -
 # --------------------------------------------------------------------------- one method's summary
 
 
+SUMMARY_KEYS = (
+    "style_acc", "semantic_acc", "joint_acc", "collapse_rate", "hist_sim", "ref_sim", "target_sim", "fd",
+)
+
+
 @dataclass
 class EvalRecord:
     """One generated output with what it is judged against.
@@ -248,11 +253,7 @@ def summarize(records: Sequence[EvalRecord], ci: bool = True, seed: int = 0) -> 
     `<acc>_ci = [lo, hi]` 95% bootstrap intervals for the four rates."""
     n = len(records)
     if n == 0:
-        nan = float("nan")
-        out: dict[str, Any] = dict.fromkeys(
-            ("style_acc", "semantic_acc", "joint_acc", "collapse_rate", "hist_sim", "ref_sim", "target_sim", "fd"),
-            nan,
-        )
+        out: dict[str, Any] = dict.fromkeys(SUMMARY_KEYS, float("nan"))
         out["n"] = 0
         return out
     ps = [r.pred_style for r in records]
@@ -303,9 +304,13 @@ def breakdown(
     return out
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def worst_group(groups: dict[str, dict[str, float]], metric: str = "joint_acc") -> str | None:
     """The group with the lowest finite `metric` (ties: first in order), or None."""
-    finite = [(v[metric], g) for g, v in groups.items() if isinstance(v.get(metric), float) and math.isfinite(v[metric])]
+    finite = [(v[metric], g) for g, v in groups.items() if _finite(v.get(metric))]
     if not finite:
         return None
     best = min(v for v, _ in finite)

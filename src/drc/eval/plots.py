@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 # ---------------------------------------------------------------------------- image grids
 
+Font = ImageFont.ImageFont | ImageFont.FreeTypeFont
 LABEL_W = 96  # left column: user id and caption
 TITLE_H = 18
 HEADER_H = 16
@@ -87,7 +88,7 @@ def grid_size(grid: Grid, scale: int = 2) -> tuple[int, int]:
     return width, height
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int) -> str:
     """Cut `text` so it fits in `width` pixels (with an ellipsis)."""
     if draw.textlength(text, font=font) <= width:
         return text
@@ -96,7 +97,7 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width:
     return text + "…"
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int, lines: int) -> list[str]:
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int, lines: int) -> list[str]:
     out: list[str] = []
     words = text.split()
     cur = ""
@@ -147,7 +148,8 @@ def render_grid_png(grid: Grid, scale: int = 2) -> Image.Image:
                 d.rectangle((x_of(j), y, x_of(j) + cw - 1, y + ch - 1), fill=(235, 235, 235))
                 continue
             a = _hwc(im)
-            pil = Image.fromarray(a).resize((a.shape[1] * scale, a.shape[0] * scale), Image.Resampling.NEAREST)
+            size = (a.shape[1] * scale, a.shape[0] * scale)
+            pil = Image.fromarray(a).resize(size, Image.Resampling.NEAREST)
             canvas.paste(pil, (x_of(j), y))
         if r.history_weights is not None:
             ws = list(r.history_weights)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +93,9 @@ class DRCComposer(Composer):
     generator learn to take no style from r.
     """
 
-    def __init__(self, cfg: ComposerConfig, code_dim: int, d_lmm: int, n_visual: int, history_len: int) -> None:
+    def __init__(
+        self, cfg: ComposerConfig, code_dim: int, d_lmm: int, n_visual: int, history_len: int
+    ) -> None:
         super().__init__(code_dim, d_lmm, n_visual, history_len)
         D = cfg.d_model
         tower_args = (code_dim, n_visual, D, cfg.n_heads, cfg.tower_layers, cfg.ffn_mult, cfg.dropout)
@@ -115,9 +118,9 @@ class DRCComposer(Composer):
         """SemTower(q=x_q, kv=x_kv): `(B, N, code_dim) x2 -> (B, N, D)`."""
         return self.sem_tower(x_q, x_kv)
 
-    def fuse(self, style_feats: Tensor, sem_feats: Tensor, weights: Tensor | None = None) -> LatentInstruction:
+    def fuse(self, style: Tensor, sem: Tensor, weights: Tensor | None = None) -> LatentInstruction:
         """FusionNetwork over `(B, Ns, D)` style and `(B, Nm, D)` semantic features -> M tokens."""
-        return LatentInstruction.full(self.fusion(style_feats, sem_feats), weights)
+        return LatentInstruction.full(self.fusion(style, sem), weights)
 
     # ---- the history
     def history_style(self, hist: Tensor, hist_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -165,7 +168,7 @@ def pool_factor(grid: tuple[int, int], n_images: int, budget: int) -> int:
     for s in range(1, max(h, w) + 1):
         if n_images * math.ceil(h / s) * math.ceil(w / s) <= budget:
             return s
-    raise DrcError(f"{n_images} images do not fit an instruction of {budget} tokens even pooled to 1 token each")
+    raise DrcError(f"{n_images} images do not fit an instruction of {budget} tokens, even pooled to 1 each")
 
 
 class EntangledComposer(Composer):
@@ -262,16 +265,17 @@ def register_composer(name: str) -> Callable[[ComposerFactory], ComposerFactory]
     return deco
 
 
+# a factory takes (cfg, code_dim, d_lmm, n_visual, history_len, *, grid, max_instruction)
+
+
 @register_composer("drc")
-def _drc(cfg: ComposerConfig, code_dim: int, d_lmm: int, n_visual: int, history_len: int, **_: object) -> Composer:
-    return DRCComposer(cfg, code_dim, d_lmm, n_visual, history_len)
+def _drc(cfg: ComposerConfig, *dims: int, **_: Any) -> Composer:
+    return DRCComposer(cfg, *dims)
 
 
 def _entangled_factory(use_history: bool, use_reference: bool) -> ComposerFactory:
-    def make(cfg: ComposerConfig, code_dim: int, d_lmm: int, n_visual: int, history_len: int, **kw) -> Composer:
-        return EntangledComposer(
-            cfg, code_dim, d_lmm, n_visual, history_len, use_history=use_history, use_reference=use_reference, **kw
-        )
+    def make(cfg: ComposerConfig, *dims: int, **kw: Any) -> Composer:
+        return EntangledComposer(cfg, *dims, use_history=use_history, use_reference=use_reference, **kw)
 
     return make
 
@@ -310,7 +314,7 @@ def build_composer(
     )
     if composer.max_length > max_instruction:
         raise DrcError(
-            f"method {method!r} makes {composer.max_length} instruction tokens but the generator takes at most "
-            f"{max_instruction}; lower composer.n_queries or raise the generator's max_instruction"
+            f"method {method!r} makes {composer.max_length} instruction tokens but the generator takes at "
+            f"most {max_instruction}; lower composer.n_queries or raise generator.max_instruction"
         )
     return composer

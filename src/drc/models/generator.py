@@ -1,8 +1,31 @@
-"""The built-in generator (stub: the config is final, the model is being written)."""
+"""The built-in generator (the "LMM"): a small causal transformer that emits VQ visual tokens.
+
+nanoGPT-style: pre-norm blocks, SDPA attention, GELU MLP. One sequence per example:
+
+    [text tokens (T)] [instruction tokens (M)] [null instruction (n_null)] [slot_0 ... slot_{N-1}]
+
+Slot i predicts visual token v_i. Its input is <img> (a learned BOS vector) for i = 0 and the
+embedding of v_{i-1} otherwise, plus the row/column embedding of the cell it predicts, so the model
+always knows which cell of the grid (8x8 stickers, 12x8 posters) comes next, also at row breaks.
+
+Conditioning never changes the sequence layout, only the key-padding mask: padded text or
+instruction tokens are invisible to every other position (and their own positions are counted
+from the valid tokens, cumsum of the mask), so padding an instruction changes nothing. Dropping
+the condition (classifier-free guidance) hides the text and the instruction and shows the learned
+null instruction instead; with `instr=None` the null instruction is all there is.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from drc.models.conditioning import LatentInstruction
 
 
 @dataclass
@@ -10,7 +33,312 @@ class GeneratorConfig:
     n_layer: int = 6
     n_head: int = 4
     d_model: int = 256
+    visual_vocab: int = 0  # codebook size; 0 = fill from the tokenizer (`with_visual`)
+    n_visual: int = 0  # visual tokens per image; 0 = fill from the tokenizer grid
+    grid_w: int = 0  # tokens per row of the grid (rows = n_visual / grid_w); 0 = fill
+    text_vocab: int = 256  # byte-level text (drc.models.text.ByteTokenizer)
+    max_text_len: int = 24
+    max_instruction: int = 128
+    n_null: int = 4  # length of the learned null instruction
+    mlp_ratio: int = 4
+    dropout: float = 0.0
+    cond_drop: float = 0.1  # pretraining: share of examples trained unconditional (for CFG sampling)
+    bias: bool = False  # biases in linears / norms (nanoGPT: off is a little faster and no worse)
+
+    def with_visual(self, vocab: int, grid_h: int, grid_w: int) -> GeneratorConfig:
+        """A copy with the tokenizer-dependent fields filled (those left at 0)."""
+        return dataclasses.replace(
+            self,
+            visual_vocab=self.visual_vocab or vocab,
+            n_visual=self.n_visual or grid_h * grid_w,
+            grid_w=self.grid_w or grid_w,
+        )
 
 
-class Generator:  # placeholder
-    pass
+def flops_per_token(cfg: GeneratorConfig, training: bool = True, context: int | None = None) -> float:
+    """Model FLOPs per sequence position (nanoGPT / PaLM estimate), for MFU.
+
+    Forward: 2 FLOPs per weight of the blocks and the head, plus 4 * d per attended key per layer
+    (QK^T and AV). Training (forward + backward) is 3x that. `context` is the mean number of keys a
+    position attends to; default: half of a full pretraining sequence (causal).
+    """
+    d, n_layer = cfg.d_model, cfg.n_layer
+    block = n_layer * (4 * d * d + 2 * cfg.mlp_ratio * d * d)
+    head = d * max(cfg.visual_vocab, 1)
+    if context is None:
+        context = (cfg.max_text_len + cfg.n_null + max(cfg.n_visual, 1)) // 2
+    fwd = 2 * (block + head) + 4 * n_layer * d * context
+    return float(3 * fwd if training else fwd)
+
+
+class KVCache:
+    """Preallocated keys/values of every layer: (layers, B, heads, max_len, head_dim) each."""
+
+    def __init__(self, n_layer: int, b: int, n_head: int, max_len: int, head_dim: int, device, dtype) -> None:
+        self.k = torch.empty(n_layer, b, n_head, max_len, head_dim, device=device, dtype=dtype)
+        self.v = torch.empty_like(self.k)
+        self.pos = 0  # positions filled so far
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.dropout = cfg.dropout
+
+    def forward(self, x: Tensor, mask: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
+        """x (B,L,d); mask (B,1,L,keys) bool, True = may attend; with a cache, keys = cache.pos + L."""
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_head, d // self.n_head).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            p = cache.pos
+            cache.k[layer, :, :, p : p + t] = k
+            cache.v[layer, :, :, p : p + t] = v
+            k, v = cache.k[layer, :, :, : p + t], cache.v[layer, :, :, : p + t]
+        drop = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype), attn_mask=mask, dropout_p=drop)
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
+        self.fc = nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model, bias=cfg.bias)
+        self.out = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, mask: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), mask, cache, layer))
+        return x + self.drop(self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh")))
+
+
+class Generator(nn.Module):
+    """Causal transformer over [text][instruction][null][visual slots]; see the module docstring."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        if cfg.visual_vocab <= 0 or cfg.n_visual <= 0 or cfg.grid_w <= 0:
+            raise ValueError("GeneratorConfig needs visual_vocab, n_visual and grid_w: use cfg.with_visual(...)")
+        if cfg.n_visual % cfg.grid_w:
+            raise ValueError(f"n_visual {cfg.n_visual} is not a multiple of grid_w {cfg.grid_w}")
+        if cfg.d_model % cfg.n_head:
+            raise ValueError(f"d_model {cfg.d_model} is not a multiple of n_head {cfg.n_head}")
+        self.cfg = cfg
+        d = cfg.d_model
+        self.grid_h = cfg.n_visual // cfg.grid_w
+        self.text_emb = nn.Embedding(cfg.text_vocab, d)
+        self.text_pos = nn.Embedding(cfg.max_text_len, d)
+        self.instr_pos = nn.Embedding(cfg.max_instruction, d)
+        self.null_instr = nn.Parameter(torch.randn(cfg.n_null, d) * 0.02)
+        self.bos = nn.Parameter(torch.randn(d) * 0.02)
+        self.vis_emb = nn.Embedding(cfg.visual_vocab, d)
+        self.row_emb = nn.Embedding(self.grid_h, d)
+        self.col_emb = nn.Embedding(cfg.grid_w, d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(d, bias=cfg.bias)
+        self.head = nn.Linear(d, cfg.visual_vocab, bias=False)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
+            if name.endswith(("attn.proj.weight", "out.weight")):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
+        # slot i carries the row/col of the cell it predicts: (N,) indices, not parameters
+        cells = torch.arange(cfg.n_visual)
+        self.register_buffer("rows", cells // cfg.grid_w, persistent=False)
+        self.register_buffer("cols", cells % cfg.grid_w, persistent=False)
+
+    @property
+    def config(self) -> GeneratorConfig:
+        return self.cfg
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+
+    # ------------------------------------------------------------------ sequence building
+    def _prefix(
+        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, drop: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Embeddings (B,P,d) and validity mask (B,P) of [text][instruction][null instruction]."""
+        b = text_ids.shape[0]
+        cfg = self.cfg
+        if text_ids.shape[1] > cfg.max_text_len:
+            raise ValueError(f"text length {text_ids.shape[1]} > max_text_len {cfg.max_text_len}")
+        text_mask = text_mask.bool()
+        if drop is not None:
+            text_mask = text_mask & ~drop[:, None]
+        parts = [self.text_emb(text_ids) + self.text_pos(_positions(text_mask))]
+        masks = [text_mask]
+        null_valid = torch.ones(b, dtype=torch.bool, device=text_ids.device)
+        if instr is not None:
+            if instr.length > cfg.max_instruction:
+                raise ValueError(f"instruction length {instr.length} > max_instruction {cfg.max_instruction}")
+            imask = instr.mask.bool()
+            if drop is not None:
+                imask = imask & ~drop[:, None]
+            parts.append(instr.tokens + self.instr_pos(_positions(imask)))
+            masks.append(imask)
+            null_valid = drop if drop is not None else torch.zeros_like(null_valid)
+        if bool(null_valid.any()):  # all-hidden null tokens would change nothing: leave them out
+            dtype = parts[-1].dtype
+            parts.append(self.null_instr.to(dtype)[None].expand(b, -1, -1))
+            masks.append(null_valid[:, None].expand(-1, cfg.n_null))
+        x = torch.cat([p.to(parts[0].dtype) for p in parts], 1)
+        return x, torch.cat(masks, 1)
+
+    def _slots(self, prev_tokens: Tensor, start: int = 0) -> Tensor:
+        """Slot inputs (B,n,d) for slots start..start+n-1, given visual tokens v_{start-1}..v_{start+n-2}.
+
+        prev_tokens (B,n) long; for start = 0 its first column is ignored (that slot is <img>).
+        """
+        b, n = prev_tokens.shape
+        x = self.vis_emb(prev_tokens)
+        if start == 0:
+            x = torch.cat([self.bos.to(x.dtype).expand(b, 1, -1), x[:, 1:]], 1)
+        cells = slice(start, start + n)
+        return x + self.row_emb(self.rows[cells]) + self.col_emb(self.cols[cells])
+
+    def _run(self, x: Tensor, mask: Tensor, cache: KVCache | None = None) -> Tensor:
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, cache, i)
+        return x
+
+    # ------------------------------------------------------------------ training
+    def forward(
+        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, image_tokens: Tensor,
+        drop_cond: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """Teacher-forced logits (B,N,V) for image_tokens (B,N) long; drop_cond (B,) bool for CFG."""
+        text_ids, text_mask = _trim(text_ids, text_mask)
+        prefix, pmask = self._prefix(text_ids, text_mask, instr, drop_cond)
+        slots = self._slots(torch.roll(image_tokens, 1, dims=1))
+        x = torch.cat([prefix, slots.to(prefix.dtype)], 1)
+        mask = _attention_mask(pmask, image_tokens.shape[1])
+        x = self._run(x, mask)
+        return self.head(self.ln_f(x[:, prefix.shape[1] :]))
+
+    def loss(
+        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, image_tokens: Tensor,
+        drop_cond: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """(B,) per-example mean cross-entropy over the visual tokens (so callers can weight examples)."""
+        logits = self(text_ids, text_mask, instr, image_tokens, drop_cond)
+        ce = F.cross_entropy(logits.float().transpose(1, 2), image_tokens, reduction="none")
+        return ce.mean(1)
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def generate(
+        self,
+        text_ids: Tensor,
+        text_mask: Tensor,
+        instr: LatentInstruction | None,
+        *,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        cfg_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+    ) -> Tensor:
+        """Sample (B,N) visual tokens. Seeded by `generator`; with and without cache give the same tokens.
+
+        cfg_scale != 1 runs the conditional and the unconditional (null instruction, no text) inputs
+        as one batch of 2B and samples from uncond + cfg_scale * (cond - uncond).
+        """
+        b = text_ids.shape[0]
+        n = self.cfg.n_visual
+        text_ids, text_mask = _trim(text_ids, text_mask)
+        guided = cfg_scale != 1.0
+        drop = None
+        if guided:
+            text_ids, text_mask = text_ids.repeat(2, 1), text_mask.repeat(2, 1)
+            if instr is not None:
+                instr = LatentInstruction(instr.tokens.repeat(2, 1, 1), instr.mask.repeat(2, 1))
+            drop = torch.arange(2 * b, device=text_ids.device) >= b
+        prefix, pmask = self._prefix(text_ids, text_mask, instr, drop)
+        p = prefix.shape[1]
+        rows = prefix.shape[0]
+        tokens = torch.zeros(rows, n, dtype=torch.long, device=prefix.device)
+        full_mask = _attention_mask(pmask, n)  # (R,1,P+N,P+N)
+        cache = None
+        if use_cache:
+            dtype = torch.get_autocast_dtype(prefix.device.type) if torch.is_autocast_enabled() else prefix.dtype
+            hd = self.cfg.d_model // self.cfg.n_head
+            cache = KVCache(self.cfg.n_layer, rows, self.cfg.n_head, p + n, hd, prefix.device, dtype)
+        for i in range(n):
+            if cache is None:  # recompute the whole sequence (the reference the cache must match)
+                x = torch.cat([prefix, self._slots(torch.roll(tokens[:, : i + 1], 1, 1)).to(prefix.dtype)], 1)
+                h = self._run(x, full_mask[:, :, : p + i + 1, : p + i + 1])[:, -1]
+            elif i == 0:  # prefix and <img> in one pass, filling the cache
+                x = torch.cat([prefix, self._slots(tokens[:, :1]).to(prefix.dtype)], 1)
+                h = self._run(x, full_mask[:, :, : p + 1, : p + 1], cache)[:, -1]
+                cache.pos = p + 1
+            else:  # one new slot attends to everything cached
+                x = self._slots(tokens[:, i - 1 : i], start=i)
+                h = self._run(x, full_mask[:, :, p + i : p + i + 1, : p + i + 1], cache)[:, -1]
+                cache.pos += 1
+            logits = self.head(self.ln_f(h)).float()
+            if guided:
+                cond, uncond = logits[:b], logits[b:]
+                logits = uncond + cfg_scale * (cond - uncond)
+            nxt = _sample(logits, temperature, top_k, generator)
+            tokens[:, i] = nxt.repeat(2) if guided else nxt
+        return tokens[:b]
+
+
+def _positions(mask: Tensor) -> Tensor:
+    """Position of each token among the valid ones (B,L) long: padding anywhere shifts nothing."""
+    return (mask.long().cumsum(1) - 1).clamp(min=0)
+
+
+def _trim(ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Drop trailing columns that are padding in every row: they are invisible, so only cost time."""
+    mask = mask.bool()
+    valid = mask.any(0).nonzero()
+    keep = int(valid[-1]) + 1 if len(valid) else 0
+    return ids[:, :keep], mask[:, :keep]
+
+
+def _attention_mask(prefix_mask: Tensor, n_visual: int) -> Tensor:
+    """(B,1,L,L) bool, L = P + N: causal, padded keys hidden, each position sees at least itself.
+
+    The diagonal is kept for padded positions so that no row is empty (an all-masked softmax gives
+    NaN, and a NaN value row would poison every query through 0 * NaN).
+    """
+    b, p = prefix_mask.shape
+    length = p + n_visual
+    dev = prefix_mask.device
+    keys = torch.cat([prefix_mask, torch.ones(b, n_visual, dtype=torch.bool, device=dev)], 1)
+    causal = torch.ones(length, length, dtype=torch.bool, device=dev).tril()
+    eye = torch.eye(length, dtype=torch.bool, device=dev)
+    return ((causal & keys[:, None, :]) | eye)[:, None]
+
+
+def _sample(logits: Tensor, temperature: float, top_k: int, generator: torch.Generator | None) -> Tensor:
+    """(B,V) float logits -> (B,) long. Inverse-CDF sampling from one uniform per row.
+
+    One uniform per row (drawn on the generator's device) rather than torch.multinomial keeps the
+    random stream identical however the logits were computed, on any device.
+    """
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, -1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    cdf = logits.softmax(-1).cumsum(-1)
+    gen_device = generator.device if generator is not None else logits.device
+    u = torch.rand(logits.shape[0], 1, generator=generator, device=gen_device).to(logits.device)
+    u = u * cdf[:, -1:]  # cdf ends at 1 up to rounding
+    return (cdf < u).sum(-1).clamp(max=logits.shape[-1] - 1)

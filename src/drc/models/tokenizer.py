@@ -41,6 +41,8 @@ class TokenizerConfig:
     beta: float = 0.25  # commitment loss weight
     ema_decay: float = 0.99
     reseed_after: int = 50  # training steps without use after which a code is re-seeded
+    norm: bool = False
+    init: str = "default"
     edge_weight: float = 0.5  # training loss: weight of the image-gradient L1 term (sharp outlines)
 
 
@@ -62,8 +64,10 @@ class ResBlock(nn.Module):
     them, and GroupNorm is a large share of the step time on CPU for these small convolutions.
     """
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int, norm: bool = False) -> None:
         super().__init__()
+        self.norm1 = nn.GroupNorm(8, c_in) if norm else nn.Identity()
+        self.norm2 = nn.GroupNorm(8, c_out) if norm else nn.Identity()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
         nn.init.zeros_(self.conv2.weight)
@@ -71,8 +75,8 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.conv1(F.silu(x))
-        return self.skip(x) + self.conv2(F.silu(h))
+        h = self.conv1(F.silu(self.norm1(x)))
+        return self.skip(x) + self.conv2(F.silu(self.norm2(h)))
 
 
 class Encoder(nn.Module):
@@ -88,7 +92,7 @@ class Encoder(nn.Module):
             c_in = ch[max(i - 1, 0)]
             if i > 0:  # strided conv halves the resolution and changes the width
                 layers.append(nn.Conv2d(c_in, ch[i], 4, stride=2, padding=1))
-            layers += [ResBlock(ch[i], ch[i]) for _ in range(cfg.enc_blocks)]
+            layers += [ResBlock(ch[i], ch[i], cfg.norm) for _ in range(cfg.enc_blocks)]
         self.body = nn.Sequential(*layers)
         self.conv_out = nn.Conv2d(ch[-1], cfg.code_dim, 1)
 
@@ -106,7 +110,7 @@ class Decoder(nn.Module):
         self.conv_in = nn.Conv2d(cfg.code_dim, ch[-1], 3, padding=1)
         layers: list[nn.Module] = []
         for i in range(n, -1, -1):
-            layers += [ResBlock(ch[i], ch[i]) for _ in range(cfg.dec_blocks)]
+            layers += [ResBlock(ch[i], ch[i], cfg.norm) for _ in range(cfg.dec_blocks)]
             if i > 0:  # nearest upsampling + conv (no checkerboard artefacts of transposed convs)
                 layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch[i], ch[i - 1], 3, padding=1)]
         self.body = nn.Sequential(*layers)
@@ -227,6 +231,18 @@ class VQTokenizer(nn.Module):
         self.encoder = Encoder(cfg)
         self.quantizer = EMAQuantizer(cfg)
         self.decoder = Decoder(cfg)
+        for m in self.modules():
+            # He init keeps the signal's scale through the norm-free stacks of conv + SiLU (PyTorch's
+            # default shrinks it ~2x per layer, and the first hundreds of steps go to undoing that)
+            if cfg.init == "he" and isinstance(m, nn.Conv2d) and m.weight.abs().sum() > 0:
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        if cfg.init == "he":
+            nn.init.normal_(self.decoder.conv_out.weight, std=0.01)
+
+    @property
+    def config(self) -> TokenizerConfig:
+        return self.cfg
 
     @property
     def vocab_size(self) -> int:
@@ -239,8 +255,9 @@ class VQTokenizer(nn.Module):
             raise ValueError(f"image size {height}x{width} is not a multiple of the downsampling {f}")
         return height // f, width // f
 
+    @torch.no_grad()
     def encode(self, images: Tensor) -> Tensor:
-        """(B,3,H,W) float in [-1,1] -> (B,h,w) long codebook indices."""
+        """(B,3,H,W) float in [-1,1] -> (B,h,w) long codebook indices (no gradient: an argmin)."""
         self.grid(images.shape[-2], images.shape[-1])
         z = self.encoder(images)
         b, d, h, w = z.shape

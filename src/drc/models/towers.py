@@ -50,8 +50,9 @@ class Attention(nn.Module):
 class FeedForward(nn.Module):
     def __init__(self, d_model: int, mult: int = 4, dropout: float = 0.0) -> None:
         super().__init__()
+        hidden = mult * d_model
         self.net = nn.Sequential(
-            nn.Linear(d_model, mult * d_model), nn.GELU(), nn.Linear(mult * d_model, d_model), nn.Dropout(dropout)
+            nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, d_model), nn.Dropout(dropout)
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -19,7 +19,6 @@ import torch
 from torch import Tensor, nn
 
 from drc.errors import DrcError
-
 from drc.models.composers import Composer
 from drc.models.conditioning import LatentInstruction
 
@@ -73,9 +72,12 @@ def condition(
     hist_tokens (B, k, N) long, hist_mask (B, k) bool (False = missing), ref_tokens (B, N) long.
     """
     dev = next(composer.parameters()).device
+    hist_mask = hist_mask.to(dev).bool()
+    # whatever the caller put in missing slots (0, -1 ...) is never read: make it a valid index
+    hist_tokens = torch.where(hist_mask[..., None], hist_tokens.to(dev), 0)
     hist = embed_tokens(tokenizer, hist_tokens).to(dev)
-    ref = embed_tokens(tokenizer, ref_tokens).to(dev)
-    return composer(hist, hist_mask.to(dev), ref)
+    ref = embed_tokens(tokenizer, ref_tokens.to(dev)).to(dev)
+    return composer(hist, hist_mask, ref)
 
 
 def instruction_for(

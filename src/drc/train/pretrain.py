@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from drc.config import RunConfig, config_hash, load_yaml
@@ -76,7 +75,7 @@ def train_tokenizer(
         x = _to_float(images[idx], device)
         recon, vq_loss, _ = model(x)
         rec = recon_loss(recon.float(), x, cfg.tokenizer.edge_weight)
-        return StepOutput(rec + vq_loss, {"recon": float(rec), "vq": float(vq_loss)})
+        return StepOutput(rec + vq_loss, {"recon": float(rec.detach()), "vq": float(vq_loss.detach())})
 
     hash_ = _stage_hash(cfg.tokenizer, tcfg, cfg.seed, cfg.precision, n)
     trainer = Trainer(
@@ -147,17 +146,64 @@ def load_tokenizer(directory: str | Path, device: torch.device | str = "cpu") ->
 # ----------------------------------------------------------------------------- generator
 
 
+def generator_config(cfg: RunConfig, grid: tuple[int, int]) -> GeneratorConfig:
+    """The run's generator config with the tokenizer-dependent fields filled in."""
+    return cfg.generator.with_visual(cfg.tokenizer.codebook_size, grid[0], grid[1])
+
+
 def train_generator(
     cfg: RunConfig, tokens: Tensor, texts: list[str], out_dir: str | Path, device: torch.device, progress: bool = True
 ) -> tuple[Generator, dict[str, Any]]:
-    raise NotImplementedError
+    """Text-to-image pretraining: caption -> visual tokens, no instruction, `cond_drop` for CFG.
+
+    tokens: long (N,h,w) token grids of the training images; texts: their N captions.
+    Returns (model in eval mode, stats {loss, steps, seconds, tokens_per_s}).
+    """
+    out_dir = Path(out_dir)
+    if len(tokens) != len(texts):
+        raise ValueError(f"{len(tokens)} token grids but {len(texts)} texts")
+    tcfg = cfg.generator_train
+    gcfg = generator_config(cfg, (tokens.shape[1], tokens.shape[2]))
+    torch.manual_seed(cfg.seed)
+    model = Generator(gcfg).to(device)
+    flat = tokens.reshape(len(tokens), -1)
+    text_ids, text_mask = ByteTokenizer().encode(texts, gcfg.max_text_len)
+    n = len(flat)
+    bs = min(tcfg.batch_size, n)
+    seen = {"positions": 0}
+
+    def step_fn(step: int, rnd: StepRandom) -> StepOutput:
+        idx = torch.randint(n, (bs,), generator=rnd.torch_gen)
+        drop = torch.rand(bs, generator=rnd.torch_gen) < gcfg.cond_drop
+        ids, mask = text_ids[idx].to(device), text_mask[idx].to(device)
+        loss = model.loss(ids, mask, None, flat[idx].to(device), drop.to(device)).mean()
+        seen["positions"] += bs * (int(mask.any(0).sum()) + gcfg.n_null + gcfg.n_visual)
+        return StepOutput(loss)
+
+    hash_ = _stage_hash(gcfg, tcfg, cfg.seed, cfg.precision, n)
+    trainer = Trainer(
+        "generator", {"generator": model}, list(model.parameters()), tcfg, seed=cfg.seed, device=device,
+        precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=hash_, progress=progress,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    result = trainer.fit(step_fn)
+    seconds = time.perf_counter() - t0
+    model.eval()
+    save_module(model, out_dir, gcfg)
+    write_history(result, out_dir / "history.jsonl")
+    last = result.history[-1]["loss"] if result.history else float("nan")
+    stats = {
+        "loss": round(last, 4),
+        "steps": result.steps,
+        "seconds": round(seconds, 2),
+        "tokens_per_s": round(seen["positions"] / max(result.seconds, 1e-9), 1),
+    }
+    return model, stats
 
 
 def load_generator(directory: str | Path, device: torch.device | str = "cpu") -> Generator:
+    """Strictly load a generator saved by `train_generator` (model.yaml + model.safetensors)."""
     cfg = load_yaml(GeneratorConfig, Path(directory) / "model.yaml")
     model = Generator(cfg)
     load_module_weights(model, directory)
     return model.to(device).eval()
-
-
-_ = (F, ByteTokenizer)

@@ -87,8 +87,8 @@ class TripletSource:
         needs_aug = any(len(c) == 0 for c in self.sem_cands)
         if needs_aug and bank.n_aug == 0:
             raise DrcError(
-                "stage 1 needs augmented tokens for its semantic partners (unlabelled data, or labelled items "
-                "with no same-semantics item in another style); build the token bank with n_aug > 0"
+                "stage 1 needs augmented tokens for its semantic partners (unlabelled data, or labelled "
+                "items with no same-semantics item in another style); build the token bank with n_aug > 0"
             )
 
     def __len__(self) -> int:
@@ -101,14 +101,14 @@ class TripletSource:
         p = pos.tolist()
         a = self.anchors[p]
         s = torch.tensor([int(self.style_cands[i][rng.integers(len(self.style_cands[i]))]) for i in p])
-        m_tok = []
-        for i, ai in zip(p, a.tolist()):
-            c = self.sem_cands[i]
-            if len(c):
-                m_tok.append(bank.tokens[int(c[rng.integers(len(c))])])
-            else:
-                m_tok.append(bank.aug_tokens[ai, int(rng.integers(bank.n_aug))])
-        return bank.tokens[a.to(dev)], bank.tokens[s.to(dev)], torch.stack(m_tok)
+        # x_m: a real item where one exists (row >= 0), else augmentation j of the anchor
+        cands = [self.sem_cands[i] for i in p]
+        real = torch.tensor([int(c[rng.integers(len(c))]) if len(c) else -1 for c in cands])
+        m = bank.tokens[real.clamp(min=0).to(dev)]
+        if bank.n_aug > 0 and bool((real < 0).any()):
+            j = torch.as_tensor(rng.integers(bank.n_aug, size=len(p)))
+            m = torch.where((real >= 0).to(dev)[:, None], m, bank.aug_tokens[a.to(dev), j.to(dev)])
+        return bank.tokens[a.to(dev)], bank.tokens[s.to(dev)], m
 
 
 def crossed_instruction(composer: Any, e_a: Tensor, e_s: Tensor, e_m: Tensor) -> LatentInstruction:
@@ -144,8 +144,8 @@ def stage1_losses(
 
 
 def text_len(generator: Any) -> int:
-    """The generator's text budget (`cfg.max_text`)."""
-    return int(generator.cfg.max_text)
+    """The generator's text budget (`cfg.max_text_len` tokens)."""
+    return int(generator.cfg.max_text_len)
 
 
 def train_stage1(
@@ -207,7 +207,9 @@ def train_stage1(
     return result
 
 
-def write_sampler_report(sampler: ImportanceSampler, source: TripletSource, bank: TokenBank, path: Path) -> None:
+def write_sampler_report(
+    sampler: ImportanceSampler, source: TripletSource, bank: TokenBank, path: Path
+) -> None:
     """sampler.json: the final entropy (vs uniform's log n), the hardest anchors, partner fallbacks."""
     anchors = source.anchors.tolist()
     report = {

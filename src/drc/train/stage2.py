@@ -77,24 +77,28 @@ def history_dropout(mask: Tensor, gen: torch.Generator, p: float = HISTORY_DROPO
 
 
 def pick_references(
-    data: Stage2Data, bank: TokenBank, pos: Tensor, augment: bool, real_share: float, rng: np.random.Generator
+    data: Stage2Data, bank: TokenBank, pos: Tensor, real_share: float, rng: np.random.Generator
 ) -> tuple[Tensor, Tensor]:
-    """Reference tokens `(B, N)` for samples `pos` and whether each is a real item `(B,)` bool.
+    """`stage2.augment` references `(B, N)` for samples `pos`, and whether each is a real item `(B,)`.
 
-    Only called with `augment`; where a sample has no real candidate, an augmentation is used.
+    A real item with probability `real_share` where the sample has one (labelled data), else a
+    random precomputed augmentation of the target. (The masked-target reference is made in the step.)
     """
-    if not augment:
-        raise ValueError("pick_references is for augmented references; the masked target is made in the step")
-    out, real = [], []
-    for p, t in zip(pos.tolist(), data.target[pos].tolist()):
+    rows = []  # a real item's row, or -1 for "augmentation j of the target"
+    for p in pos.tolist():
         cands = data.real_refs[p] if data.labelled else None
-        if cands is not None and len(cands) and rng.random() < real_share:
-            out.append(bank.tokens[int(cands[rng.integers(len(cands))])])
-            real.append(True)
-        else:
-            out.append(bank.aug_tokens[t, int(rng.integers(bank.n_aug))])
-            real.append(False)
-    return torch.stack(out), torch.tensor(real)
+        use_real = cands is not None and len(cands) > 0 and rng.random() < real_share
+        rows.append(int(cands[rng.integers(len(cands))]) if use_real else -1)  # type: ignore[index]
+    real = torch.tensor(rows) >= 0
+    j = torch.as_tensor(rng.integers(max(bank.n_aug, 1), size=len(rows)))
+    dev = bank.tokens.device
+    ref = bank.tokens[torch.tensor(rows).clamp(min=0).to(dev)]
+    if bank.n_aug > 0:
+        aug = bank.aug_tokens[data.target[pos].to(dev), j.to(dev)]
+        ref = torch.where(real.to(dev)[:, None], ref, aug)
+    elif not bool(real.all()):
+        raise DrcError("augmented references need a token bank built with n_aug > 0")
+    return ref, real
 
 
 def train_stage2(
@@ -128,7 +132,7 @@ def train_stage2(
         if not composer.uses_reference:
             ref = torch.zeros_like(hist[:, 0])  # never read
         elif s2.augment:
-            ref_tok, real = pick_references(data, bank, pos, True, s2.real_reference_share, rng)
+            ref_tok, real = pick_references(data, bank, pos, s2.real_reference_share, rng)
             ref = embed_tokens(bank, ref_tok).to(device)
             real_share = float(real.float().mean())
         else:

@@ -12,6 +12,7 @@ The tokenizer's codebook is captured too (`codebook (V, code_dim)`), so `bank.em
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,40 @@ class TokenBank:
         cb = None if self.codebook is None else self.codebook.to(device)
         moved = {"tokens": self.tokens.to(device), "aug_tokens": self.aug_tokens.to(device), "codebook": cb}
         return dataclasses.replace(self, **moved)
+
+    # ------------------------------------------------------------------ cache file
+    def save(self, path: str | Path) -> None:
+        """Write the bank to `path` (temporary file, then rename); loads with weights_only=True."""
+        path = Path(path)
+        blob = {
+            "ids": self.ids,
+            "tokens": self.tokens.cpu(),
+            "aug_tokens": self.aug_tokens.cpu(),
+            "styles": [s or "" for s in self.styles],
+            "semantics": [s or "" for s in self.semantics],
+            "texts": self.texts,
+            "codebook": self.codebook.cpu() if self.codebook is not None else torch.zeros(0),
+            "grid": list(self.grid) if self.grid is not None else [],
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(path)
+
+    @staticmethod
+    def load(path: str | Path) -> TokenBank:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        ids = list(blob["ids"])
+        return TokenBank(
+            ids=ids,
+            index={i: r for r, i in enumerate(ids)},
+            tokens=blob["tokens"],
+            aug_tokens=blob["aug_tokens"],
+            styles=[s or None for s in blob["styles"]],
+            semantics=[s or None for s in blob["semantics"]],
+            texts=list(blob["texts"]),
+            codebook=blob["codebook"] if blob["codebook"].numel() else None,
+            grid=tuple(blob["grid"]) if blob["grid"] else None,  # type: ignore[arg-type]
+        )
 
     # ------------------------------------------------------------------ building
     @staticmethod

@@ -1,0 +1,176 @@
+"""`drc bench [--json] [--quick] [--device D]`: training and generation speed of the built-in generator.
+
+Measures, on this machine and in the training precision:
+- matmul_gflops: the best of a few square matmuls (the peak that MFU is relative to);
+- train_tokens_per_s / train_mfu: pretraining steps of the default generator through the real loop
+  (`Trainer`: autocast, backward, clipping, AdamW), sequence positions per second;
+- gen_images_per_s_b1 / _b32 / gen_mfu: KV-cache sampling with classifier-free guidance, as the
+  evaluation samples;
+- kv_speedup: the same sampling recomputing the whole prefix at every step, time ratio;
+- peak_mem_mb: peak resident memory (CPU) or peak allocated GPU memory (CUDA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+from drc.config import OptimConfig, RunConfig, SampleConfig
+from drc.models.generator import Generator, GeneratorConfig, flops_per_token
+from drc.models.text import ByteTokenizer
+from drc.runtime import StepRandom, autocast, resolve_device
+from drc.train.loop import StepOutput, Trainer
+
+CAPTION = "a sticker of a cat, love"  # typical caption length (~24 bytes)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _best_time(fn: Callable[[], object], device: torch.device, repeats: int, min_s: float = 0.0) -> float:
+    """Best wall time of `repeats` calls (after one warm-up call); best-of filters out other load."""
+    fn()
+    _sync(device)
+    best = float("inf")
+    t_start = time.perf_counter()
+    i = 0
+    while i < repeats or time.perf_counter() - t_start < min_s:
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        best = min(best, time.perf_counter() - t0)
+        i += 1
+    return best
+
+
+def matmul_gflops(device: torch.device, precision: str, sizes: tuple[int, ...]) -> float:
+    """Peak GFLOP/s of square matmuls in the training precision (best over sizes)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    best = 0.0
+    for n in sizes:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        reps = max(2, int(2e10 / n**3)) if device.type == "cpu" else 50
+
+        def run(a=a, b=b, reps=reps) -> None:
+            for _ in range(reps):
+                a @ b
+
+        t = _best_time(run, device, repeats=3)
+        best = max(best, 2 * n**3 * reps / t / 1e9)
+    return best
+
+
+def bench_config(quick: bool) -> tuple[GeneratorConfig, int, int]:
+    """(generator config, training batch size, timed training steps)."""
+    if quick:
+        return GeneratorConfig(n_layer=2, n_head=2, d_model=64).with_visual(64, 4, 4), 8, 3
+    run = RunConfig()
+    gcfg = run.generator.with_visual(run.tokenizer.codebook_size, 8, 8)  # 64x64 stickers at 8x downsampling
+    return gcfg, run.generator_train.batch_size, 12
+
+
+def bench_train(gcfg: GeneratorConfig, batch: int, steps: int, device: torch.device, precision: str) -> float:
+    """Sequence positions per second of pretraining steps through the real training loop."""
+    torch.manual_seed(0)
+    model = Generator(gcfg).to(device)
+    ids, mask = ByteTokenizer().encode([CAPTION] * batch, gcfg.max_text_len)
+    ids, mask = ids.to(device), mask.to(device)
+    warmup = 3
+    stamps: list[float] = []
+
+    def step_fn(step: int, rnd: StepRandom) -> StepOutput:
+        _sync(device)
+        stamps.append(time.perf_counter())
+        tokens = torch.randint(gcfg.visual_vocab, (batch, gcfg.n_visual), generator=rnd.torch_gen).to(device)
+        drop = (torch.rand(batch, generator=rnd.torch_gen) < 0.1).to(device)
+        return StepOutput(model.loss(ids, mask, None, tokens, drop).mean())
+
+    optim = OptimConfig(steps=warmup + steps + 1, batch_size=batch, warmup=1, log_every=10**6)
+    Trainer("bench", {"g": model}, list(model.parameters()), optim, seed=0, device=device,
+            precision=precision, progress=False).fit(step_fn)  # fmt: skip
+    # step k's time is stamp[k+1] - stamp[k]; take the best half (other processes share this machine)
+    times = sorted(b - a for a, b in zip(stamps[warmup:], stamps[warmup + 1 :]))
+    t = sum(times[: max(1, len(times) // 2)]) / max(1, len(times) // 2)
+    positions = batch * (int(mask.sum(1).max()) + gcfg.n_null + gcfg.n_visual)
+    return positions / t
+
+
+def bench_generate(
+    model: Generator, batch: int, device: torch.device, precision: str, use_cache: bool, repeats: int
+) -> float:
+    """Seconds for one batch of `batch` images (CFG as configured for evaluation)."""
+    s = SampleConfig()
+    ids, mask = ByteTokenizer().encode([CAPTION] * batch, model.cfg.max_text_len)
+    ids, mask = ids.to(device), mask.to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def run() -> None:
+        with autocast(device, precision):
+            model.generate(ids, mask, None, temperature=s.temperature, top_k=s.top_k, cfg_scale=s.cfg_scale,
+                           generator=gen, use_cache=use_cache)  # fmt: skip
+
+    return _best_time(run, device, repeats)
+
+
+def peak_mem_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run_bench(quick: bool, device: torch.device, precision: str = "bf16") -> dict[str, float]:
+    gcfg, batch, steps = bench_config(quick)
+    peak = matmul_gflops(device, precision, (256, 512) if quick else (512, 1024, 2048))
+    train_tps = bench_train(gcfg, batch, steps, device, precision)
+    torch.manual_seed(0)
+    model = Generator(gcfg).to(device).eval()
+    reps = 2 if quick else 3
+    t1 = bench_generate(model, 1, device, precision, True, reps)
+    t32 = bench_generate(model, 32, device, precision, True, reps)
+    kv_batch = 8
+    t_kv = bench_generate(model, kv_batch, device, precision, True, reps)
+    t_nokv = bench_generate(model, kv_batch, device, precision, False, 1)
+    n_text = len(CAPTION.encode())
+    # generation FLOPs: 2 rows (cond + uncond) per image, each position attends to ~half the sequence
+    ctx = n_text + gcfg.n_null + gcfg.n_visual // 2
+    gen_flops_per_image = 2 * (n_text + gcfg.n_visual) * flops_per_token(gcfg, training=False, context=ctx)
+    peak_flops = peak * 1e9
+    return {
+        "device": str(device),
+        "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+        "matmul_gflops": round(peak, 1),
+        "train_tokens_per_s": round(train_tps, 1),
+        "train_mfu": round(train_tps * flops_per_token(gcfg, training=True) / peak_flops, 3),
+        "gen_images_per_s_b1": round(1 / t1, 2),
+        "gen_images_per_s_b32": round(32 / t32, 2),
+        "gen_mfu": round(32 / t32 * gen_flops_per_image / peak_flops, 3),
+        "kv_speedup": round(t_nokv / t_kv, 2),
+        "peak_mem_mb": round(peak_mem_mb(device), 1),
+    }
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="drc bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds; for tests)")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    ap.add_argument("--precision", default="bf16", help="bf16 | fp32")
+    args = ap.parse_args(argv)
+    device = resolve_device(args.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    res = run_bench(args.quick, device, args.precision)
+    for k, v in res.items():
+        print(f"{k:>22}: {v}", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(res))
+    return 0

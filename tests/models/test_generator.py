@@ -1,0 +1,178 @@
+"""Generator: shapes, masks, classifier-free-guidance dropout, seeded and cached sampling; byte tokenizer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from drc.models.conditioning import LatentInstruction
+from drc.models.generator import Generator, GeneratorConfig, flops_per_token
+from drc.models.text import ByteTokenizer
+
+V, GRID, D = 32, (3, 4), 32
+TEXTS = ["a cat sticker, love", "", "a dog"]
+
+
+def _model(seed: int = 0) -> Generator:
+    torch.manual_seed(seed)
+    cfg = GeneratorConfig(n_layer=2, n_head=2, d_model=D, max_text_len=24, max_instruction=16)
+    return Generator(cfg.with_visual(V, *GRID)).eval()
+
+
+def _instr(b: int = 3, m: int = 5, seed: int = 0) -> LatentInstruction:
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.ones(b, m, dtype=torch.bool)
+    mask[0, 3:] = False  # a padded row
+    return LatentInstruction(torch.randn(b, m, D, generator=g), mask)
+
+
+def _text() -> tuple[torch.Tensor, torch.Tensor]:
+    return ByteTokenizer().encode(TEXTS, 24)
+
+
+def _tokens(b: int = 3, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, V, (b, GRID[0] * GRID[1]), generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------- byte tokenizer
+
+
+def test_byte_tokenizer_round_trip_padding_and_cut() -> None:
+    tok = ByteTokenizer()
+    ids, mask = tok.encode(["héllo", "", "x" * 40], 8)
+    assert ids.shape == (3, 8) and mask.dtype == torch.bool
+    assert mask.sum(1).tolist() == [6, 0, 8]  # é is two UTF-8 bytes; the long text is cut
+    assert tok.decode(ids, mask) == ["héllo", "", "x" * 8]
+    assert int(ids[~mask].abs().sum()) == 0
+
+
+# ----------------------------------------------------------------------------- config and shapes
+
+
+def test_config_needs_visual_fields_and_with_visual_fills_them() -> None:
+    with pytest.raises(ValueError, match="with_visual"):
+        Generator(GeneratorConfig(n_layer=1, n_head=2, d_model=D))
+    cfg = GeneratorConfig(n_layer=1, n_head=2, d_model=D).with_visual(512, 12, 8)
+    assert (cfg.visual_vocab, cfg.n_visual, cfg.grid_w) == (512, 96, 8)
+    assert cfg.with_visual(64, 8, 8) == cfg  # filled fields are kept
+
+
+def test_forward_and_loss_shapes() -> None:
+    g = _model()
+    ids, mask = _text()
+    logits = g(ids, mask, _instr(), _tokens())
+    assert logits.shape == (3, GRID[0] * GRID[1], V)
+    loss = g.loss(ids, mask, None, _tokens())
+    assert loss.shape == (3,) and bool(torch.isfinite(loss).all())
+    # untrained: close to uniform over the vocabulary
+    assert abs(float(loss.detach().mean()) - torch.log(torch.tensor(float(V)))) < 0.5
+
+
+def test_flops_per_token_counts_weights() -> None:
+    cfg = GeneratorConfig().with_visual(512, 8, 8)
+    fwd = flops_per_token(cfg, training=False)
+    n_block = cfg.n_layer * 12 * cfg.d_model**2
+    assert 2 * n_block < fwd < 2 * n_block * 1.5
+    assert flops_per_token(cfg) == pytest.approx(3 * fwd)
+
+
+# ----------------------------------------------------------------------------- masks
+
+
+def test_padded_instruction_tokens_change_nothing() -> None:
+    g = _model()
+    ids, mask = _text()
+    ins = _instr()
+    padded = LatentInstruction(
+        torch.cat([ins.tokens, torch.randn(3, 4, D) * 10], 1),
+        torch.cat([ins.mask, torch.zeros(3, 4, dtype=torch.bool)], 1),
+    )
+    tok = _tokens()
+    torch.testing.assert_close(g(ids, mask, ins, tok), g(ids, mask, padded, tok), rtol=1e-5, atol=1e-5)
+    # row 0's own padding (positions 3, 4) is invisible too: changing those tokens changes nothing
+    changed = LatentInstruction(ins.tokens.clone(), ins.mask)
+    changed.tokens[0, 3:] = 100.0
+    torch.testing.assert_close(g(ids, mask, ins, tok), g(ids, mask, changed, tok), rtol=1e-5, atol=1e-5)
+    # ... while a real token does change the output
+    changed.tokens[0, 0] = torch.randn(D)  # (a constant shift would vanish in the LayerNorm)
+    assert (g(ids, mask, ins, tok)[0] - g(ids, mask, changed, tok)[0]).abs().max() > 1e-3
+    # and the samples agree with the unpadded instruction
+    s1 = g.generate(ids, mask, ins, generator=torch.Generator().manual_seed(3))
+    s2 = g.generate(ids, mask, padded, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(s1, s2)
+
+
+def test_text_padding_length_changes_nothing() -> None:
+    g = _model()
+    tok = _tokens()
+    a = g(*ByteTokenizer().encode(TEXTS, 24), None, tok)
+    b = g(*ByteTokenizer().encode(TEXTS, 20), None, tok)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_drop_cond_means_null_instruction_and_no_text() -> None:
+    g = _model()
+    ids, mask = _text()
+    tok = _tokens()
+    drop = torch.tensor([True, False, True])
+    dropped = g(ids, mask, _instr(), tok, drop)
+    empty_ids, empty_mask = ByteTokenizer().encode([""] * 3, 24)
+    uncond = g(empty_ids, empty_mask, None, tok)
+    torch.testing.assert_close(dropped[[0, 2]], uncond[[0, 2]], rtol=1e-5, atol=1e-5)
+    kept = g(ids, mask, _instr(), tok)
+    torch.testing.assert_close(dropped[1], kept[1], rtol=1e-5, atol=1e-5)
+    assert (dropped[0] - kept[0]).abs().max() > 1e-3
+
+
+def test_teacher_forcing_is_causal() -> None:
+    g = _model()
+    ids, mask = _text()
+    tok = _tokens()
+    other = tok.clone()
+    other[:, 6:] = (other[:, 6:] + 1) % V  # change the future: logits up to slot 6 must not move
+    torch.testing.assert_close(g(ids, mask, None, tok)[:, :7], g(ids, mask, None, other)[:, :7])
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+@pytest.mark.parametrize("cfg_scale", [1.0, 2.5])
+@pytest.mark.parametrize("with_instr", [False, True])
+def test_kv_cache_samples_equal_recomputed_samples(cfg_scale: float, with_instr: bool) -> None:
+    g = _model()
+    ids, mask = _text()
+    ins = _instr() if with_instr else None
+    kw = dict(temperature=1.0, top_k=8, cfg_scale=cfg_scale)
+    a = g.generate(ids, mask, ins, generator=torch.Generator().manual_seed(7), use_cache=True, **kw)
+    b = g.generate(ids, mask, ins, generator=torch.Generator().manual_seed(7), use_cache=False, **kw)
+    assert a.shape == (3, GRID[0] * GRID[1])
+    assert torch.equal(a, b)
+
+
+def test_sampling_is_seeded() -> None:
+    g = _model()
+    ids, mask = _text()
+    a = g.generate(ids, mask, None, generator=torch.Generator().manual_seed(1))
+    b = g.generate(ids, mask, None, generator=torch.Generator().manual_seed(1))
+    c = g.generate(ids, mask, None, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert int(a.min()) >= 0 and int(a.max()) < V
+
+
+def test_greedy_and_top1_agree_with_teacher_forced_argmax() -> None:
+    g = _model()
+    ids, mask = _text()
+    greedy = g.generate(ids, mask, None, temperature=0.0)
+    top1 = g.generate(ids, mask, None, temperature=1.0, top_k=1, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(greedy, top1)
+    # feeding the greedy tokens back, every slot's argmax is the token it produced
+    assert torch.equal(g(ids, mask, None, greedy).argmax(-1), greedy)
+
+
+def test_cfg_scale_changes_samples_only_when_conditions_differ() -> None:
+    g = _model()
+    ids, mask = ByteTokenizer().encode([""] * 2, 24)  # no text, no instruction = unconditional
+    a = g.generate(ids, mask, None, cfg_scale=1.0, generator=torch.Generator().manual_seed(0))
+    b = g.generate(ids, mask, None, cfg_scale=3.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)  # cond == uncond, so guidance is a no-op

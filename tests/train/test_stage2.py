@@ -1,0 +1,159 @@
+"""Stage 2: references, history dropout, the shared batch helpers, tiny runs of each kind of method."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from drc.config import build_config
+from drc.errors import DrcError
+from drc.models.composers import build_composer
+from drc.train.batches import condition, embed_history, history_rows, instruction_for, trainable_scope
+from drc.train.stage2 import Stage2Data, history_dropout, pick_references, train_stage2
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+K = 3
+
+
+def test_history_rows_are_right_aligned(bank):
+    rows, mask = history_rows(bank, [["s0-m0", "s0-m1", "s0-m2", "s0-m3"], ["s1-m0"], []], K)
+    assert mask.tolist() == [[True, True, True], [False, False, True], [False, False, False]]
+    assert rows[0].tolist() == bank.rows(["s0-m1", "s0-m2", "s0-m3"]).tolist()  # the last k
+    assert int(rows[1, 2]) == bank.index["s1-m0"]
+    hist, hmask = embed_history(bank, bank, [["s1-m0"]], K)
+    assert hist.shape == (1, K, bank.n_visual, bank.codebook.shape[1])
+    assert torch.equal(hist[0, 2], bank.embed(bank.tokens[4]))
+
+
+def test_history_dropout_keeps_one_to_four_of_the_valid_images():
+    g = torch.Generator().manual_seed(0)
+    mask = torch.ones(4000, 5, dtype=torch.bool)
+    mask[:1000, :2] = False  # some histories are short already
+    out = history_dropout(mask, g, p=0.3)
+    assert torch.all(out <= mask)  # only ever removes
+    n = out.sum(1)
+    assert n.min() >= 1
+    changed = (out != mask).any(1).float().mean()
+    assert 0.25 < float(changed) < 0.35
+    short = n[(out != mask).any(1)]
+    assert set(short.tolist()) <= {1, 2, 3, 4}
+    assert len(set(short.tolist())) == 4
+    single = torch.ones(100, 1, dtype=torch.bool)
+    assert torch.equal(history_dropout(single, g, p=1.0), single)  # one image is never dropped
+
+
+def test_real_references_have_the_target_semantics_in_a_foreign_style(bank, make_bank, make_samples):
+    data = Stage2Data(bank, make_samples(K), K)
+    assert len(data) == 3 * (8 - K) and data.labelled
+    pos = torch.arange(len(data)).repeat(20)
+    ref, real = pick_references(data, bank, pos, 0.5, np.random.default_rng(0))
+    assert 0.35 < float(real.float().mean()) < 0.65
+    row = {tuple(t.tolist()): i for i, t in enumerate(bank.tokens)}
+    for p, r, is_real in zip(pos.tolist(), ref, real.tolist()):
+        t = int(data.target[p])
+        user_style = bank.styles[int(data.hist[p, -1])]
+        if is_real:
+            j = row[tuple(r.tolist())]
+            assert bank.semantics[j] == bank.semantics[t]
+            assert bank.styles[j] not in (user_style, bank.styles[t])
+        else:
+            assert any(torch.equal(r, bank.aug_tokens[t, a]) for a in range(bank.n_aug))
+    unlabelled = make_bank(labelled=False)
+    data_u = Stage2Data(unlabelled, make_samples(K), K)
+    _, real_u = pick_references(data_u, unlabelled, pos, 1.0, np.random.default_rng(0))
+    assert not real_u.any()  # no labels, no real references
+
+
+def test_condition_equals_the_composer_on_embedded_tokens(bank):
+    torch.manual_seed(0)
+    cfg = build_config("drc", "tiny")
+    comp = build_composer("drc", cfg.composer, bank.codebook.shape[1], 32, bank.n_visual, K).eval()
+    hist_tokens = bank.tokens[:6].view(2, K, bank.n_visual)
+    mask = torch.tensor([[True, True, True], [False, True, True]])
+    ref = bank.tokens[6:8]
+    out = condition(comp, bank, hist_tokens, mask, ref)
+    want = comp(bank.embed(hist_tokens), mask, bank.embed(ref))
+    assert torch.allclose(out.tokens, want.tokens) and torch.allclose(out.weights, want.weights)
+    out2 = instruction_for(comp, bank, bank, [bank.ids[0:3], bank.ids[4:6]], ref)
+    assert torch.allclose(out.tokens, out2.tokens, atol=1e-6)
+
+
+def test_trainable_scope_freezes_and_restores():
+    comp, gen = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    with trainable_scope(comp, gen, "composer") as params:
+        assert len(params) == 2 and not any(p.requires_grad for p in gen.parameters())
+    assert all(p.requires_grad for p in gen.parameters())
+    with trainable_scope(comp, gen, "composer+generator") as params:
+        assert len(params) == 4
+    bad = trainable_scope(comp, gen, "all")
+    with pytest.raises(DrcError, match="valid: composer, composer\\+generator"), bad:
+        pass
+
+
+def tiny(method: str, steps: int, bank, make_generator, **extra):
+    over = {
+        "precision": "fp32",
+        "composer.d_model": 16,
+        "composer.n_heads": 2,
+        "composer.n_queries": 4,
+        "composer.fusion_layers": 1,
+        "stage2.train.steps": steps,
+        "stage2.train.batch_size": 8,
+        "stage2.train.lr": 3e-3,
+        "stage2.train.warmup": 2,
+        "stage2.train.log_every": 10,
+        "stage2.train.ckpt_every": 1000,
+        **extra,
+    }
+    cfg = build_config(method, "tiny", overrides=over)
+    torch.manual_seed(0)
+    gen = make_generator(d_model=32)
+    comp = build_composer(method, cfg.composer, bank.codebook.shape[1], 32, bank.n_visual, K, grid=bank.grid)
+    return cfg, comp, gen
+
+
+@pytest.mark.parametrize("method", ["drc", "entangled", "history_only"])
+def test_a_tiny_stage2_run_lowers_the_loss(method, bank, make_generator, make_samples, tmp_path):
+    cfg, comp, gen = tiny(method, 50, bank, make_generator)
+    cpu = torch.device("cpu")
+    res = train_stage2(cfg, comp, gen, bank, make_samples(K), "a sticker", tmp_path, cpu, progress=False)
+    first, last = res.history[0], res.history[-1]
+    assert last["loss"] < 0.8 * first["loss"], (first, last)
+    assert (tmp_path / "ckpt" / "latest").is_file()
+    assert 1.0 <= last["hist_len"] <= K
+
+
+def test_stage2_feeds_what_the_method_asks_for(bank, make_generator, make_samples, tmp_path, monkeypatch):
+    """drc_no_augment: masked target + [MASK] embedding; cond_drop reaches the generator; frozen generator."""
+    extra = {"stage2.cond_drop": 0.5, "stage2.trainable": "composer"}
+    cfg, comp, gen = tiny("drc_no_augment", 4, bank, make_generator, **extra)
+    seen = []
+    real_loss = gen.loss
+
+    def spy(text_ids, text_mask, instr, image_tokens, drop_cond=None):
+        seen.append((image_tokens.clone(), drop_cond.clone()))
+        return real_loss(text_ids, text_mask, instr, image_tokens, drop_cond)
+
+    monkeypatch.setattr(gen, "loss", spy)
+    before_g = {k: v.clone() for k, v in gen.state_dict().items()}
+    mask_before = comp.mask_embed.detach().clone()
+    train_stage2(cfg, comp, gen, bank, make_samples(K), "x", tmp_path, torch.device("cpu"), progress=False)
+    drops = torch.cat([d for _, d in seen])
+    assert drops.dtype == torch.bool and 0 < float(drops.float().mean()) < 1
+    targets = {tuple(t.tolist()) for tok, _ in seen for t in tok}
+    assert targets <= {tuple(t.tolist()) for t in bank.tokens}
+    assert not torch.equal(comp.mask_embed, mask_before)  # the [MASK] embedding was used and trained
+    assert all(torch.equal(v, gen.state_dict()[k]) for k, v in before_g.items())
+
+
+def test_stage2_without_train_samples_or_augmentations_is_a_user_error(
+    bank, make_bank, make_generator, make_samples, tmp_path
+):
+    cfg, comp, gen = tiny("drc", 1, bank, make_generator)
+    valid_only = [s.__class__(s.user, s.history, s.target, "valid", None) for s in make_samples(K)]
+    with pytest.raises(DrcError, match="training samples"):
+        train_stage2(cfg, comp, gen, bank, valid_only, "x", tmp_path, torch.device("cpu"), progress=False)
+    with pytest.raises(DrcError, match="n_aug > 0"):
+        no_aug, cpu = make_bank(n_aug=0), torch.device("cpu")
+        train_stage2(cfg, comp, gen, no_aug, make_samples(K), "x", tmp_path, cpu, progress=False)
