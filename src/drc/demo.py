@@ -193,8 +193,9 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
     }
     if drc_res is not None:
         report["breakdowns"] = {
-            "history_len": drc_res["by_history_len"],
-            "by_theme": drc_res["by_theme"],
+            "method": "drc",
+            "history_length": drc_res["by_history_len"],
+            "style_theme": drc_res["by_theme"],
             "worst_theme": drc_res["worst_theme"],
         }
         sampler = out / "runs" / "drc" / "stages" / "stage1" / "sampler.json"

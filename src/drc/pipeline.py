@@ -59,9 +59,9 @@ def instruction_for(ds: Dataset, cfg: RunConfig) -> str:
     return cfg.data.instruction or str(ds.info.get("instruction") or "an image")
 
 
-def prepare(data_dir: str | Path, cfg: RunConfig, cache: Path | None = None) -> Prepared:
-    """Load and validate a dataset, build its samples and decode its images once."""
-    ds = load_dataset(data_dir, history_len=cfg.data.history_len)
+def prepare(data_dir: str | Path, cfg: RunConfig, cache: Path | None = None, ds: Dataset | None = None) -> Prepared:
+    """Load and validate a dataset (unless `ds` is given), build its samples, decode its images once."""
+    ds = ds or load_dataset(data_dir, history_len=cfg.data.history_len)
     samples = make_samples(
         ds,
         history_len=cfg.data.history_len,
@@ -354,9 +354,10 @@ def train_run(
     from drc.runtime import init_distributed
 
     init_distributed(device)
+    ds = load_dataset(data_dir, history_len=cfg.data.history_len)  # bad data: fail before writing anything
     paths = open_run(out, cfg)
     info = RunInfo.load(paths.info) if paths.info.is_file() else RunInfo(cfg.method, str(data_dir), "")
-    prep = prepare(data_dir, cfg, cache=paths.root / "images.pt")
+    prep = prepare(data_dir, cfg, cache=paths.root / "images.pt", ds=ds)
     info.data, info.instruction = str(Path(data_dir).resolve()), prep.instruction
     info.base = str(base) if base is not None else None
     torch.manual_seed(cfg.seed)

@@ -355,6 +355,7 @@ def test_get_augmentation_unknown_lists_valid_names() -> None:
         ({"n_ops": (0, 2)}, ["n_ops"]),
         ({"n_ops": (3, 1)}, ["n_ops"]),
         ({"n_ops": (1, 2), "min_style_ops": 2}, ["min_style_ops"]),
+        ({"p_risky": 1.5}, ["p_risky"]),
     ],
 )
 def test_config_rejects_bad_values(kwargs: dict, words: list[str]) -> None:
@@ -378,6 +379,19 @@ def test_sample_ops_counts_order_groups_and_style() -> None:
     assert counts == {1, 2, 3}
     only = AugmentConfig(names=("blur", "posterize"), n_ops=(2, 2))  # no style op available: still fine
     assert sorted(sample_ops(rng, only)) == ["blur", "posterize"]
+
+
+def test_p_risky_controls_the_symbol_recolouring_ops() -> None:
+    rng = np.random.default_rng(0)
+    never = [sample_ops(rng, AugmentConfig(p_risky=0.0)) for _ in range(200)]
+    assert not any(set(ops) & set(RISKY) for ops in never)
+    always = [sample_ops(rng, AugmentConfig(p_risky=1.0)) for _ in range(200)]
+    default = [sample_ops(rng, AugmentConfig()) for _ in range(400)]
+    n_always = sum(bool(set(ops) & set(RISKY)) for ops in always) / 200
+    n_default = sum(bool(set(ops) & set(RISKY)) for ops in default) / 400
+    assert n_always > 0.4 and 0.03 < n_default < n_always / 2
+    # only risky names given: they are used whatever p_risky says
+    assert sample_ops(rng, AugmentConfig(names=("greyscale",), p_risky=0.0)) == ["greyscale"]
 
 
 def test_augment_deterministic_and_changes_style(framed: dict) -> None:

@@ -39,8 +39,10 @@ def _report() -> dict:
         },
         "timings": {"tokenizer": 120.5, "generator": 300.0, "eval": 20.0},
         "environment": {"torch": "2.13.0", "device": "cpu", "threads": 2},
-        "curves": {"tokenizer": [{"step": 50, "loss": 1.0}, {"step": 100, "loss": 0.05}],
-                   "stage2": [{"step": 5, "loss": 3.0, "sem_loss": 1.0}, {"step": 10, "loss": 2.5, "sem_loss": 0.8}]},
+        "curves": {
+            "tokenizer": [{"step": 50, "loss": 1.0}, {"step": 100, "loss": 0.05}],
+            "stage2": [{"step": 5, "loss": 3.0, "sem_loss": 1.0}, {"step": 10, "loss": 2.5, "sem_loss": 0.8}],
+        },
         "notes": ["probes trained on real items only"],
         "extra_field": {"kept": [1, 2, 3]},
     }
@@ -91,6 +93,7 @@ def test_best_per_column_is_highlighted(tmp_path):
     html = html_path.read_text()
     cells = {m: re.findall(r"<td( class='best')?>([^<]*)", _row_html(html, m)) for m in _report()["methods"]}
     cols = re.findall(r"<th>([a-z_]+)", html.split("<table class='methods'>")[1].split("</tr>")[0])[1:]
+    assert cols == ["style_acc", "semantic_acc", "joint_acc", "collapse_rate", "ref_sim", "fd", "n"]
     best = {c: [m for m in cells if cells[m][cols.index(c) + 1][0]] for c in cols}
     assert best["style_acc"] == ["drc"] and best["joint_acc"] == ["drc"]
     assert best["semantic_acc"] == ["reference_only"]
@@ -134,7 +137,8 @@ def test_grid_png_geometry():
 def test_svg_charts_are_valid_xml():
     import xml.etree.ElementTree as ET
 
-    bar = plots.bar_chart_svg(["a", "b<c"], {"joint": [0.5, float("nan")], "collapse": [0.1, 0.2]}, "t&t", 1.0)
+    series = {"joint": [0.5, float("nan")], "collapse": [0.1, 0.2]}
+    bar = plots.bar_chart_svg(["a", "b<c"], series, "t&t", 1.0)
     root = ET.fromstring(bar)
     assert root.tag.endswith("svg")
     assert len([e for e in root.iter() if e.tag.endswith("rect")]) == 3 + 2  # 3 finite bars + 2 legend keys

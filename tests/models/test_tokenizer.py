@@ -1,4 +1,4 @@
-"""VQTokenizer: shapes for stickers and posters, EMA codebook, data init, dead-code re-seeding, strict loading."""
+"""VQTokenizer: sticker/poster shapes, EMA codebook, data init, dead-code re-seeding, strict loading."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def test_grid_rejects_sizes_that_do_not_divide() -> None:
     with pytest.raises(ValueError, match="multiple"):
         VQTokenizer(TINY).grid(60, 64)
     with pytest.raises(ValueError, match="channel_mult"):
-        VQTokenizer(TokenizerConfig(downsample=4, channel_mult=(1, 2, 4, 8)))
+        VQTokenizer(TokenizerConfig(downsample=4, patch=2, channel_mult=(1, 2, 4)))
+    with pytest.raises(ValueError, match="power of two"):
+        VQTokenizer(TokenizerConfig(downsample=6))
 
 
 def test_embed_is_the_codebook_vector() -> None:
@@ -104,5 +106,6 @@ def test_state_dict_holds_codebook_buffers_and_loads_strictly() -> None:
     assert torch.equal(a.eval().encode(x), b.eval().encode(x))
     broken = {k: v for k, v in sd.items() if k != "quantizer.ema_count"}
     broken["extra.weight"] = torch.zeros(1)
-    with pytest.raises(CheckpointError, match=r"missing keys: quantizer\.ema_count.*unexpected keys: extra\.weight"):
+    match = r"missing keys: quantizer\.ema_count.*unexpected keys: extra\.weight"
+    with pytest.raises(CheckpointError, match=match):
         load_state_strict(VQTokenizer(TINY), broken, "test")

@@ -1,7 +1,8 @@
-"""Tokenizer and generator pretraining through the one loop: loss goes down, files, strict load, exact resume."""
+"""Tokenizer and generator pretraining through the one loop: loss goes down, strict load, exact resume."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,10 +12,21 @@ import torch
 from drc.config import build_config
 from drc.errors import CheckpointError
 from drc.models.text import ByteTokenizer
+from drc.models.tokenizer import VQTokenizer
 from drc.train.pretrain import encode_images, load_generator, load_tokenizer, train_generator, train_tokenizer
 from drc.weights import atomic_save_tensors, read_tensors
 
 CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tiny convolutions gain nothing from a second thread, and on a machine shared with other
+    jobs two OpenMP threads can make them 30x slower (threads spin at every op); restore afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _images(n: int = 48, seed: int = 0) -> torch.Tensor:
@@ -33,7 +45,7 @@ def _cfg(steps: int = 24, **extra: object):
         "tokenizer.channels": 8,
         "tokenizer.codebook_size": 32,
         "tokenizer.code_dim": 8,
-        "tokenizer.channel_mult": "1,2,2,4",
+        "tokenizer.channel_mult": "1,2,2",
         "tokenizer_train.steps": steps,
         "tokenizer_train.batch_size": 8,
         "tokenizer_train.lr": 2e-3,
@@ -66,21 +78,19 @@ def _rewind_to_first_checkpoint(ckpt: Path) -> None:
 
 def test_tokenizer_trains_saves_loads_and_resumes_exactly(tmp_path: Path) -> None:
     images = _images()
-    cfg = _cfg()
+    cfg = _cfg(steps=80, **{"tokenizer.ema_decay": 0.9, "tokenizer.reseed_after": 10})
     x = images[:8].float().div(127.5).sub(1)
-    untrained = torch.manual_seed(0) and None
-    from drc.models.tokenizer import VQTokenizer
-
+    torch.manual_seed(0)
     untrained = VQTokenizer(cfg.tokenizer).eval()
     err0 = float((untrained.decode_code(untrained.encode(x)).detach() - x).abs().mean())
 
     model, stats = train_tokenizer(cfg, images, tmp_path / "tok", CPU, progress=False)
     assert set(stats) >= {"psnr", "codebook_usage", "perplexity", "steps", "seconds"}
-    assert stats["steps"] == 24 and 0 < stats["codebook_usage"] <= 1 and stats["perplexity"] >= 1
+    assert stats["steps"] == 80 and 0 < stats["codebook_usage"] <= 1 and stats["perplexity"] >= 1
     err1 = float((model.decode_code(model.encode(x)).detach() - x).abs().mean())
-    assert err1 < 0.7 * err0
+    assert err1 < 0.8 * err0
     hist = (tmp_path / "tok" / "history.jsonl").read_text().splitlines()
-    assert len(hist) == 6
+    assert len(hist) == 20
 
     loaded = load_tokenizer(tmp_path / "tok")
     assert torch.equal(loaded.encode(x), model.encode(x))
@@ -88,7 +98,7 @@ def test_tokenizer_trains_saves_loads_and_resumes_exactly(tmp_path: Path) -> Non
     assert tokens.shape == (48, 4, 4) and tokens.dtype == torch.long
     assert torch.equal(tokens[:8], model.encode(x))
 
-    # crash after step 12, rerun: resumes from the checkpoint and ends with the very same weights
+    # crash after step 40, rerun: resumes from the checkpoint and ends with the very same weights
     _rewind_to_first_checkpoint(tmp_path / "tok" / "ckpt")
     resumed, _ = train_tokenizer(cfg, images, tmp_path / "tok", CPU, progress=False)
     for (k, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
@@ -102,7 +112,8 @@ def test_load_tokenizer_is_strict_and_names_the_keys(tmp_path: Path) -> None:
     weights.pop("decoder.conv_out.bias")
     weights["decoder.extra"] = torch.zeros(2)
     atomic_save_tensors(weights, tmp_path / "model.safetensors")
-    with pytest.raises(CheckpointError, match=r"missing keys: decoder\.conv_out\.bias.*unexpected keys: decoder\.extra"):
+    match = r"missing keys: decoder\.conv_out\.bias.*unexpected keys: decoder\.extra"
+    with pytest.raises(CheckpointError, match=match):
         load_tokenizer(tmp_path)
 
 
@@ -121,8 +132,6 @@ def test_generator_pretraining_lowers_loss_loads_and_resumes(tmp_path: Path) -> 
     model, stats = train_generator(cfg, tokens, texts, tmp_path / "gen", CPU, progress=False)
     assert set(stats) >= {"loss", "steps", "seconds", "tokens_per_s"}
     assert model.cfg.visual_vocab == 32 and model.cfg.n_visual == 16 and model.cfg.grid_w == 4
-    import json
-
     rows = [json.loads(r) for r in (tmp_path / "gen" / "history.jsonl").read_text().splitlines()]
     assert rows[-1]["loss"] < 0.6 * rows[0]["loss"]
 
@@ -145,4 +154,5 @@ def test_checkpoints_of_another_config_are_refused(tmp_path: Path) -> None:
     train_generator(_cfg(steps=4), tokens, texts, tmp_path, CPU, progress=False)
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="another config"):
-        train_generator(_cfg(steps=4, **{"generator.d_model": 64}), tokens, texts, tmp_path, CPU, progress=False)
+        other = _cfg(steps=4, **{"generator.d_model": 64})
+        train_generator(other, tokens, texts, tmp_path, CPU, progress=False)

@@ -121,6 +121,11 @@ def bench_generate(
     return _best_time(run, device, repeats)
 
 
+def _sig(x: float, digits: int = 3) -> float:
+    """Round to significant digits (an MFU of 0.0004 must not print as 0.0)."""
+    return float(f"{x:.{digits}g}")
+
+
 def peak_mem_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -149,10 +154,10 @@ def run_bench(quick: bool, device: torch.device, precision: str = "bf16") -> dic
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
         "matmul_gflops": round(peak, 1),
         "train_tokens_per_s": round(train_tps, 1),
-        "train_mfu": round(train_tps * flops_per_token(gcfg, training=True) / peak_flops, 3),
+        "train_mfu": _sig(train_tps * flops_per_token(gcfg, training=True) / peak_flops),
         "gen_images_per_s_b1": round(1 / t1, 2),
         "gen_images_per_s_b32": round(32 / t32, 2),
-        "gen_mfu": round(32 / t32 * gen_flops_per_image / peak_flops, 3),
+        "gen_mfu": _sig(32 / t32 * gen_flops_per_image / peak_flops),
         "kv_speedup": round(t_nokv / t_kv, 2),
         "peak_mem_mb": round(peak_mem_mb(device), 1),
     }

@@ -6,16 +6,18 @@ style (palette, outline, background, frame, texture) and keeps what the image sa
 symbol, the pose, the motif). Every op works on one uint8 (H, W, 3) array with a numpy Generator
 and returns a new uint8 (H, W, 3) array of the same size; non-square images are fine.
 
-Which ops touch the semantics: on the benchmarks a symbol's identity is partly its colour (red
-heart, blue tear), so ops that move the hue of EVERY pixel (`hue_rotate`, `palette_remap`,
-`channel_permute`) can make a heart blue; the shape still says "heart", but the colour cue is gone.
-Ops that work on a detected region (`background_swap`, `frame_replace`, `recolour`'s dominant
-foreground colour, `outline_change`'s dark lines) or are low-amplitude (`texture_overlay`,
-`colour_grade`, `blur`, `posterize`) leave symbol colours readable. See `RISKY`.
+Which ops touch the semantics: on the benchmarks a symbol's identity is partly its colour (pink
+heart, blue tear, orange flame), so the ops that move the colour of EVERY pixel (`RISKY`:
+`hue_rotate`, `palette_remap`, `channel_permute`, `greyscale`) make a heart blue or grey; its shape
+still says "heart", the colour cue is gone. `AugmentConfig.p_risky` sets how often a composition
+may use them. The other ops work on detected regions or at low amplitude and keep symbol colours:
+`background_swap` and `frame_replace` (the background found by `background_layers`), `recolour`
+(the character's own connected body), `outline_change` (dark line art), `texture_overlay`,
+`colour_grade`, `posterize`, `blur`, `jitter`.
 
 Entry points: `AUGMENTATIONS` (name -> fn(img, rng)), `augment` (a random composition of 1-3 ops),
-`augment_batch` (uint8 torch (B, 3, H, W)), `get_augmentation`, and `background_mask` (the
-border-connected background region, also used by the tests).
+`augment_batch` (uint8 torch (B, 3, H, W)), `get_augmentation`, and `background_mask` /
+`background_layers` (canvas, frame and backdrop of an image; also used by the tests).
 """
 
 from __future__ import annotations
@@ -312,24 +314,21 @@ class _Img:
     x: np.ndarray  # (H, W, 3) int16
     smooth_h: np.ndarray  # (H, W-1) bool: horizontal neighbours within smooth_tol
     smooth_v: np.ndarray  # (H-1, W) bool
-    hue: np.ndarray  # (H, W) turns
-    sat: np.ndarray  # (H, W)
 
     @staticmethod
     def of(img: np.ndarray, smooth_tol: int) -> _Img:
         x = img.astype(np.int16)
-        h, s, _ = rgb_to_hsv(img.astype(np.float32) / 255.0)
-        return _Img(x, _cheb(x[:, 1:], x[:, :-1]) <= smooth_tol, _cheb(x[1:], x[:-1]) <= smooth_tol, h, s)
+        return _Img(x, _cheb(x[:, 1:], x[:, :-1]) <= smooth_tol, _cheb(x[1:], x[:-1]) <= smooth_tol)
 
 
 def _grow_region(im: _Img, seeds: np.ndarray, allowed: np.ndarray, centres: np.ndarray, tol: int,
-                 major: np.ndarray | None = None, hue_seeds: bool = False) -> np.ndarray:
+                 major: np.ndarray | None = None) -> np.ndarray:
     """Flood from `seeds` within `allowed`. Neighbours are linked if they differ by <= smooth_tol
     (gradients) or both are within `tol` of a centre: of the same centre, or of two `major` ones
     (a 2-colour pattern's colours link; a minor colour, a shadow's grey, links only to itself, so
     it cannot carry the flood from a symbol's white halo into its dark ring). Seeds must have a
-    centre's colour, or with `hue_seeds` its hue (so a gradient's far end, cut off by the
-    subject, is reached too; the caller sorts the parts by colour)."""
+    centre's colour. (Seeding by hue would reach a gradient's far end cut off by the subject, but
+    also a flame poking out of an orange frame: a partly swapped gradient is the lesser harm.)"""
     idx = np.full(im.x.shape[:2], -1)
     for i, c in enumerate(centres):
         idx[(idx < 0) & (_cheb(im.x, c) <= tol)] = i
@@ -342,10 +341,6 @@ def _grow_region(im: _Img, seeds: np.ndarray, allowed: np.ndarray, centres: np.n
 
     eh = (link(np.s_[:, 1:], np.s_[:, :-1]) | im.smooth_h) & allowed[:, 1:] & allowed[:, :-1]
     ev = (link(np.s_[1:], np.s_[:-1]) | im.smooth_v) & allowed[1:] & allowed[:-1]
-    if hue_seeds:  # also seed where a gradient runs on with a centre's hue
-        ch, cs, _ = rgb_to_hsv(centres[None].astype(np.float32) / 255.0)
-        for hc in ch[0][cs[0] > 0.15]:
-            cand = cand | ((np.abs((im.hue - hc + 0.5) % 1.0 - 0.5) < 0.04) & (im.sat > 0.15))
     return _flood(seeds & cand & allowed, eh, ev)
 
 
@@ -390,9 +385,10 @@ def _all_round(x: np.ndarray, ring: np.ndarray, centres: np.ndarray, tol: int, s
 def _holes(x: np.ndarray, mask: np.ndarray, tol: int = 40) -> np.ndarray:
     """The small islands left inside the background (a dot pattern's dots): parts of the
     non-background with no solid 7x7 block that are not connected to one, of a colour found all
-    round the image, at least 6 of them, of about one size. Everything the subject is made of has a
-    solid block somewhere, or is a few pieces in one or two places (a symbol whose ring merged into
-    the background), and stays."""
+    round the image, at least 6 compact dot-like ones of about one size, spread over half the image
+    both ways.
+    Everything the subject is made of has a solid block somewhere, or is a few pieces in one or two
+    places (a symbol whose ring merged into the background), or a line of letters, and stays."""
     rest = ~mask
     solid = rest & (_box_mean(rest.astype(np.float32), 3) > 0.999)
     eh, ev = rest[:, 1:] & rest[:, :-1], rest[1:] & rest[:-1]
@@ -407,10 +403,26 @@ def _holes(x: np.ndarray, mask: np.ndarray, tol: int = 40) -> np.ndarray:
     islands = small & (_near(x, colours, tol) | _dilate4(small & _near(x, colours, tol)))  # with rims
     # and they are many, of about one size: a pattern's dots, not the 2-4 pieces of a symbol
     _, inv, area = np.unique(_label(islands)[islands], return_inverse=True, return_counts=True)
-    if len(area) < 6:
+    inv = inv.reshape(-1)
+    # dot-like: a compact blob that fills most of a near-square box (a letter does not)
+    ys, xs = np.nonzero(islands)
+    span_y = np.full(len(area), -1)
+    span_x = np.full(len(area), -1)
+    lo_y, lo_x = np.full(len(area), 1 << 30), np.full(len(area), 1 << 30)
+    np.maximum.at(span_y, inv, ys)
+    np.maximum.at(span_x, inv, xs)
+    np.minimum.at(lo_y, inv, ys)
+    np.minimum.at(lo_x, inv, xs)
+    bh, bw = span_y - lo_y + 1, span_x - lo_x + 1
+    fill = area / (bh * bw)
+    dot = (fill >= 0.5) & (np.maximum(bh, bw) <= 1.7 * np.minimum(bh, bw)) & (area <= 2.5 * np.median(area))
+    if dot.sum() < 6:
         return np.zeros_like(small)
     out = np.zeros_like(small)
-    out[islands] = (area <= 2.5 * np.median(area))[inv.reshape(-1)]
+    out[islands] = dot[inv]
+    # spread over the image both ways, like a pattern; a line of letters (a title) is not
+    if not _spans(out, 0.5):
+        return np.zeros_like(small)
     return out
 
 
@@ -455,7 +467,7 @@ def background_layers(
         if len(centres) == 0:
             break
         share = np.array([(_cheb(x[deep], c) <= tol).mean() for c in centres])
-        grown = _grow_region(im, ring, ~taken, centres, tol, major=share >= 0.2, hue_seeds=True)
+        grown = _grow_region(im, ring, ~taken, centres, tol, major=share >= 0.2)
         region = _main_parts(x, grown, ring, tol)
         if not region.any():
             break
@@ -646,7 +658,9 @@ def background_swap(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     A framed sticker gets a new backdrop (flat colour, gradient or pattern), a new frame border
     colour (bands within 3 px of the canvas) and a new canvas colour; one time in three they all
-    become one new fill (the frame is gone). A plain background gets a new fill. Pixels of the
+    become one new fill (the frame is gone). A plain background gets a new fill. The new colours
+    keep the old local lightness (+-0.12, squeezed into [0.15, 0.85]), so a title or symbol on it
+    stays legible. Pixels of the
     subject's anti-aliased rim that still look like the old backdrop are blended toward the new
     one by how close they are to it, so no halo of the old colour stays. If the image has no
     detectable background (under 3% of it), a new frame is drawn instead.
@@ -674,9 +688,21 @@ def background_swap(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             new = np.where((mask & ~back)[..., None], band, new)
             canvas = _random_colour(rng, (0.0, 0.5), (0.75, 1.0)).astype(np.float32)
             new = np.where(layers[0][..., None], canvas, new)
-    # rim: 1 pixel next to the backdrop; weight = how much of the old colour it still holds
-    near = ~mask & (_box_mean(back.astype(np.float32), 1) > 0)
-    sim = np.clip(1.0 - _cheb(x, old) / 0.35, 0.0, 1.0) * near
+    # keep the background's local lightness: whatever is drawn on it (a title, a symbol, line art)
+    # keeps its contrast; hue, saturation and pattern are what change
+    m = mask.astype(np.float32)
+    cover = np.maximum(_box_mean(m, 2), 1e-6)
+    old_y = _box_mean(_luma(x) * m, 2) / cover
+    new_y = _box_mean(_luma(new) * m, 2) / cover
+    # squeezed into [0.15, 0.85] so that a white or black background can take a colour at all
+    target = 0.15 + 0.7 * np.clip(old_y + np.float32(rng.uniform(-0.12, 0.12)), 0.0, 1.0)
+    new = np.clip(new + (target - new_y)[..., None], 0.0, 1.0)
+    # rim: 1 pixel next to the backdrop; weight = how much of the backdrop's colour right there
+    # (its 3x3 mean: a backdrop may have several colours) it still holds
+    share = _box_mean(back.astype(np.float32), 1)
+    near = ~mask & (share > 0)
+    local = _box_mean(x * back[..., None], 1) / np.maximum(share, 1e-6)[..., None]
+    sim = np.clip(1.0 - _cheb(x, local) / 0.35, 0.0, 1.0) * near
     alpha = np.maximum(mask.astype(np.float32), sim)[..., None]
     return _u8(x * (1.0 - alpha) + new * alpha)
 
@@ -691,8 +717,9 @@ def outline_change(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     x = _f32(img)
     y = _luma(x)
     bg = background_mask(img)
-    # soft darkness: 1 for black, 0 from luma 0.45 up, so anti-aliased line pixels change partly
-    dark = np.clip((0.45 - y) / 0.3, 0.0, 1.0) * ~bg
+    # soft darkness: 1 for black, 0 from luma 0.45 up, so anti-aliased line pixels change partly;
+    # and a dark line has no bright channel: a saturated red stroke (an anger mark) is not one
+    dark = np.clip((0.45 - y) / 0.3, 0.0, 1.0) * np.clip((0.7 - x.max(-1)) / 0.35, 0.0, 1.0) * ~bg
     mode = str(rng.choice(["recolour", "thicken", "soften"]))
     if mode == "thicken":
         # each pixel next to a line takes the colour of its darkest 4-neighbour (a cross, not a
@@ -702,7 +729,10 @@ def outline_change(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         lum = stack @ _LUMA
         lum[np.stack([_shift(bg, dy, dx) for dy, dx in shifts])] = np.inf  # not from a dark backdrop
         darkest = np.take_along_axis(stack, lum.argmin(0)[None, ..., None], 0)[0]
-        grow = (_luma(darkest) < 0.2) & (y > 0.2) & (lum.min(0) < 0.2)
+        # not into vivid colour: a symbol's thin coloured strokes (an anger mark) would vanish
+        _, sat, val = rgb_to_hsv(x)
+        vivid = (sat > 0.45) & (val > 0.5)
+        grow = (_luma(darkest) < 0.2) & (y > 0.2) & (lum.min(0) < 0.2) & ~vivid
         return _u8(np.where(grow[..., None], darkest, x))
     if mode == "recolour":
         colour = _random_colour(rng, (0.5, 1.0), (0.3, 0.6)).astype(np.float32)
@@ -717,8 +747,9 @@ def outline_change(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian blur, radius 0.6-1.3 px: soft edges instead of crisp ones; shapes stay."""
-    radius = float(rng.uniform(0.6, 1.3))
+    """Gaussian blur, radius 0.5-1.0 px: soft edges instead of crisp ones; shapes stay (thin
+    strokes, an anger mark or sparkles at 64 px, lose contrast but keep their colour)."""
+    radius = float(rng.uniform(0.5, 1.0))
     return np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius)), dtype=np.uint8)
 
 
@@ -824,11 +855,14 @@ class AugmentConfig:
 
     min_style_ops: at least this many of the drawn ops are in STYLE_CHANGING (if `names` has any),
     so a reference never differs from its target only by a blur.
+    p_risky: each composition may draw from RISKY (global recolourings that also recolour a
+    colour-coded symbol) only with this probability; 0 never, 1 like any other op.
     """
 
     names: tuple[str, ...] = field(default_factory=lambda: tuple(AUGMENTATIONS))
     n_ops: tuple[int, int] = (1, 3)
     min_style_ops: int = 1
+    p_risky: float = 0.25  # chance that a composition may use the RISKY ops (they recolour symbols)
 
     def __post_init__(self) -> None:
         self.names = tuple(self.names)
@@ -842,6 +876,8 @@ class AugmentConfig:
         lo, hi = self.n_ops
         if not 1 <= lo <= hi:
             raise DrcError(f"augment.n_ops must be (lo, hi) with 1 <= lo <= hi, got {self.n_ops}")
+        if not 0.0 <= self.p_risky <= 1.0:
+            raise DrcError(f"augment.p_risky must be in [0, 1], got {self.p_risky}")
         if self.min_style_ops < 0 or self.min_style_ops > lo:
             raise DrcError(f"augment.min_style_ops must be in [0, n_ops[0]={lo}], got {self.min_style_ops}")
 
@@ -849,13 +885,16 @@ class AugmentConfig:
 def sample_ops(rng: np.random.Generator, cfg: AugmentConfig) -> list[str]:
     """The op names of one composition, in application (registry) order."""
     n = int(rng.integers(cfg.n_ops[0], cfg.n_ops[1] + 1))
-    style = [x for x in cfg.names if x in STYLE_CHANGING]
+    names = list(cfg.names)
+    if rng.random() >= cfg.p_risky and any(x not in RISKY for x in names):
+        names = [x for x in names if x not in RISKY]
+    style = [x for x in names if x in STYLE_CHANGING]
     chosen: list[str] = []
 
     def allowed(name: str) -> bool:
         return name not in chosen and not any(name in g and g.intersection(chosen) for g in EXCLUSIVE)
 
-    for pool, count in ((style, min(cfg.min_style_ops, n)), (list(cfg.names), n)):
+    for pool, count in ((style, min(cfg.min_style_ops, n)), (names, n)):
         while len(chosen) < count:
             options = [x for x in pool if allowed(x)]
             if not options:

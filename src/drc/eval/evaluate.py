@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from drc.data.samples import Sample
-from drc.eval.metrics import EvalRecord, breakdown, cosine_rows, fd, summarize, worst_group
+from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
 from drc.eval.probes import ProbeConfig, Probes, train_probes
 from drc.pipeline import Prepared, prepare
 from drc.runtime import Progress, derived_seed
@@ -38,8 +38,15 @@ class Case:
     k: int
 
 
-def probes_for(prep: Prepared, cfg: ProbeConfig, device: torch.device, cache: Path | None, tokenizer=None,
-               seed: int = 0, progress: bool = True) -> Probes | None:
+def probes_for(
+    prep: Prepared,
+    cfg: ProbeConfig,
+    device: torch.device,
+    cache: Path | None,
+    tokenizer: Any = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> Probes | None:
     """Train (or load from `cache`) the style/semantics probes on real items; None if unlabelled."""
     if not prep.ds.labelled:
         return None
@@ -79,7 +86,9 @@ def probes_for(prep: Prepared, cfg: ProbeConfig, device: torch.device, cache: Pa
     return probes
 
 
-def _cases(prep: Prepared, split: str, history_lens: Sequence[int], seed: int, max_samples: int | None) -> list[Case]:
+def _cases(
+    prep: Prepared, split: str, history_lens: Sequence[int], seed: int, max_samples: int | None
+) -> list[Case]:
     from drc.data.augment import augment
 
     samples = sorted(prep.split(split), key=lambda s: (s.user, s.target))
@@ -216,26 +225,16 @@ def evaluate_run(
     return result
 
 
-def encoder_metrics(path: str | Path, outputs: torch.Tensor, cases: list[Case], prep: Prepared, model: Any) -> dict[str, float]:
+def encoder_metrics(
+    path: str | Path, outputs: torch.Tensor, cases: list[Case], prep: Prepared, model: Any
+) -> dict[str, float]:
     """CLIP-I / CLIP-T / DINO / FID from a local pretrained encoder folder (nothing is downloaded)."""
-    from drc.eval.encoders import load_encoder
+    from drc.eval.encoders import encoder_scores, load_encoder
 
-    enc = load_encoder(path)
+    enc = load_encoder(path, device=model.device)
     targets = prep.bank.get([c.sample.target for c in cases])
-    fo = enc.image_features(outputs)
-    ft = enc.image_features(targets)
-    out: dict[str, float] = {}
-    name = enc.kind
-    cos = float(np.mean(cosine_rows(fo, ft)))
-    if name == "clip":
-        out["clip_i"] = cos
-        texts = [prep.ds.items[c.sample.target].text for c in cases]
-        tf = enc.text_features(texts)
-        out["clip_t"] = float(np.mean(cosine_rows(fo, tf)))
-    else:
-        out["dino"] = cos
-    out[f"fid_{name}"] = fd(fo, ft)
-    return out
+    texts = [prep.ds.items[c.sample.target].text for c in cases]
+    return encoder_scores(enc, outputs, targets, texts)
 
 
 def _majority(values: Sequence[Any]) -> Any:

@@ -45,7 +45,7 @@ HIGHER_IS_BETTER = {
 LOWER_IS_BETTER = {"collapse_rate", "fd", "fid"}  # and any "fid_<encoder>"
 # ref_sim has no "better" side: similar to the reference is right for semantics, wrong for style
 KNOWN_KEYS = {
-    "title", "dataset", "probes", "methods", "breakdowns", "timings", "environment", "curves", "notes",
+    "title", "dataset", "probes", "methods", "breakdowns", "timings", "timings_s", "environment", "curves", "notes",
 }
 
 CSS = """
@@ -111,7 +111,7 @@ def _columns(methods: dict[str, dict[str, Any]]) -> list[str]:
         for k, v in m.items():
             if _is_num(v) and not k.endswith("_ci") and k not in seen:
                 seen.append(k)
-    ordered = [k for k in METRIC_ORDER if k in seen]
+    ordered = [k for k in METRIC_ORDER if k in seen and k != "n"]
     return ordered + [k for k in seen if k not in ordered and k != "n"] + (["n"] if "n" in seen else [])
 
 
@@ -267,8 +267,8 @@ def render_html(report: dict[str, Any], grid_files: Sequence[tuple[str, str]] = 
             out.append(f"<h3>{escape(gt)}</h3><img class='grid' src='{escape(rel)}' alt='{escape(gt)}'>")
     if report.get("curves"):
         out.append("<h2>Training curves</h2>" + curves_section(report["curves"]))
-    if report.get("timings"):
-        t = dict(report["timings"])
+    if report.get("timings") or report.get("timings_s"):
+        t = dict(report.get("timings") or report["timings_s"])
         nums = [v for v in t.values() if _is_num(v)]
         if nums and "total" not in t:
             t["total"] = float(sum(nums))

@@ -51,7 +51,8 @@ def recon_loss(recon: Tensor, target: Tensor, edge_weight: float) -> Tensor:
     if edge_weight > 0:
         dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
         dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
-        loss = loss + edge_weight * ((dx(recon) - dx(target)).abs().mean() + (dy(recon) - dy(target)).abs().mean())
+        edges = (dx(recon) - dx(target)).abs().mean() + (dy(recon) - dy(target)).abs().mean()
+        loss = loss + edge_weight * edges
     return loss
 
 
@@ -93,7 +94,9 @@ def train_tokenizer(
 
 
 @torch.no_grad()
-def tokenizer_stats(model: VQTokenizer, images: Tensor, device: torch.device, precision: str = "bf16") -> dict:
+def tokenizer_stats(
+    model: VQTokenizer, images: Tensor, device: torch.device, precision: str = "bf16"
+) -> dict[str, float]:
     """PSNR of decode(encode(x)), codebook usage and perplexity on uint8 `images`."""
     model.eval()
     se, count = 0.0, 0
@@ -152,7 +155,12 @@ def generator_config(cfg: RunConfig, grid: tuple[int, int]) -> GeneratorConfig:
 
 
 def train_generator(
-    cfg: RunConfig, tokens: Tensor, texts: list[str], out_dir: str | Path, device: torch.device, progress: bool = True
+    cfg: RunConfig,
+    tokens: Tensor,
+    texts: list[str],
+    out_dir: str | Path,
+    device: torch.device,
+    progress: bool = True,
 ) -> tuple[Generator, dict[str, Any]]:
     """Text-to-image pretraining: caption -> visual tokens, no instruction, `cond_drop` for CFG.
 
