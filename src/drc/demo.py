@@ -136,7 +136,8 @@ def run_demo(
     for m in methods:
         t0 = time.perf_counter()
         run = out / "runs" / m
-        train_run(data, run, method=m, preset=preset, overrides=base_over, base=out / "base", progress=progress)
+        train_run(data, run, method=m, preset=preset, overrides=base_over, base=out / "base", progress=progress,
+                  share_stage1=out / "runs" / "drc" if m != "drc" else None)
         timings[f"train/{m}"] = round(time.perf_counter() - t0, 2)
         info = json.loads((run / "run.json").read_text())
         for k, v in info.get("timings_s", {}).items():

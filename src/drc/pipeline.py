@@ -20,6 +20,7 @@ tokenizer and one pretrained generator (the demo trains eight methods on one bas
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -268,6 +269,13 @@ def ensure_token_bank(paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer
     return tb
 
 
+def stage1_fingerprint(cfg: RunConfig) -> str:
+    """Hash of everything Stage 1 depends on (all but the method name and Stage 2's settings)."""
+    from drc.config import Stage2Config
+
+    return config_hash(dataclasses.replace(cfg, method="", stage2=Stage2Config()))
+
+
 def train_method(
     paths: RunPaths,
     cfg: RunConfig,
@@ -277,8 +285,13 @@ def train_method(
     device: torch.device,
     progress: bool = True,
     info: RunInfo | None = None,
+    share_stage1: Path | None = None,
 ):
-    """Stage 1 (if enabled) and Stage 2 of `cfg.method`; returns (composer, generator)."""
+    """Stage 1 (if enabled) and Stage 2 of `cfg.method`; returns (composer, generator).
+
+    share_stage1: another run whose finished Stage 1 is reused when it was trained with the same
+    Stage 1 settings (see `stage1_fingerprint`).
+    """
     from drc.models.composers import build_composer
     from drc.train.stage1 import train_stage1
     from drc.train.loop import write_history
@@ -304,6 +317,15 @@ def train_method(
     train_samples = prep.split("train")
     s1 = paths.stage("stage1")
     if cfg.stage1.enabled:
+        fingerprint = stage1_fingerprint(cfg)
+        if share_stage1 is not None and not _done(s1, "composer"):
+            other = share_stage1 / "stages" / "stage1"
+            fp = other / "fingerprint.txt"
+            if _done(other, "composer") and fp.is_file() and fp.read_text() == fingerprint:
+                # Stage 1 does not depend on Stage 2's settings: an ablation that differs only there
+                # (drc_no_augment) reuses drc's Stage 1 instead of training an identical one again
+                _copy_dir(other, s1)
+                timings["stage1"] = 0.0
         if _done(s1, "composer"):
             load_module_weights(composer, s1, "composer")
             load_module_weights(generator, s1, "generator")
@@ -314,6 +336,7 @@ def train_method(
             )
             write_history(res, s1 / "history.jsonl")
             if dist_info().is_main:
+                (s1 / "fingerprint.txt").write_text(fingerprint)
                 save_module(composer, s1, cfg.composer, "composer")
                 save_module(generator, s1, generator.config, "generator")
             timings["stage1"] = round(time.perf_counter() - t0, 2)
@@ -347,6 +370,7 @@ def train_run(
     stages: tuple[str, ...] = ("tokenizer", "pretrain", "method"),
     cfg: RunConfig | None = None,
     progress: bool = True,
+    share_stage1: str | Path | None = None,
 ) -> RunPaths:
     """Train (or resume) one run: tokenizer, generator pretraining, then the method's stages."""
     cfg = cfg or build_config(method, preset, config_file, overrides)
@@ -366,6 +390,7 @@ def train_run(
         ensure_token_bank(paths, cfg, prep, tokenizer, device)
     info.save(paths.info)
     if "method" in stages:
-        train_method(paths, cfg, prep, tokenizer, generator, device, progress, info)
+        share = Path(share_stage1) if share_stage1 is not None else None
+        train_method(paths, cfg, prep, tokenizer, generator, device, progress, info, share)
     info.save(paths.info)
     return paths
