@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from drc.data import augment as A
+from drc.data import regions as R
 from drc.data.augment import (
     AUGMENTATIONS,
     EXCLUSIVE,
@@ -170,7 +170,7 @@ def edges(img: np.ndarray) -> np.ndarray:
 def test_structure_kept_edges(name: str, kind: str, plain: dict, framed: dict) -> None:
     """The subject's edges stay where they were (correlation of edge strength around it)."""
     s = plain if kind == "plain" else framed
-    around = A._dilate4(A._dilate4(s["subject"]))
+    around = R._dilate4(R._dilate4(s["subject"]))
     before = edges(s["img"])[around]
     for seed in range(4):
         after = edges(run(name, s["img"], seed))[around]
@@ -264,7 +264,7 @@ def test_recolour_moves_the_body_hue_not_the_symbol_or_background(plain: dict) -
         out = run("recolour", s["img"], seed)
         assert hue_dist(hue_of(out, s["body"]), body) > 0.15, seed
         assert diff(out, s["img"], s["symbol"]) < 1
-        assert diff(out, s["img"], s["background"] & ~A._dilate4(s["subject"])) < 1
+        assert diff(out, s["img"], s["background"] & ~R._dilate4(s["subject"])) < 1
 
 
 def test_recolour_tints_a_grey_character() -> None:
@@ -280,16 +280,16 @@ def test_recolour_tints_a_grey_character() -> None:
 
 def test_outline_change_changes_dark_edges_only(plain: dict) -> None:
     s = plain
-    far = s["body"] & ~A._box_mean(s["line"].astype(np.float32), 3).astype(bool)
+    far = s["body"] & ~R._box_mean(s["line"].astype(np.float32), 3).astype(bool)
     for seed in range(12):  # covers all three modes (recolour, thicken, soften)
         out = run("outline_change", s["img"], seed)
-        assert diff(out, s["img"], s["line"] | A._dilate4(s["line"])) > 5, seed
+        assert diff(out, s["img"], s["line"] | R._dilate4(s["line"])) > 5, seed
         assert diff(out, s["img"], far) < 1, seed  # the body's interior, away from the line
-        assert diff(out, s["img"], s["background"] & ~A._dilate4(A._dilate4(s["subject"]))) < 1, seed
+        assert diff(out, s["img"], s["background"] & ~R._dilate4(R._dilate4(s["subject"]))) < 1, seed
 
 
 def test_texture_overlay_textures_flat_regions(plain: dict) -> None:
-    flat = plain["background"] & ~A._dilate4(A._dilate4(plain["subject"]))
+    flat = plain["background"] & ~R._dilate4(R._dilate4(plain["subject"]))
     assert plain["img"][flat].std(0).max() < 1
     for seed in range(6):
         out = run("texture_overlay", plain["img"], seed)
