@@ -36,7 +36,9 @@ ImageLike = str | Path | np.ndarray | Image.Image
 __all__ = ["DrcModel", "Generation", "load", "train", "evaluate"]
 
 
-def train(data: str | Path, out: str | Path, method: str = "drc", preset: str = "default", **kw: Any) -> RunPaths:
+def train(
+    data: str | Path, out: str | Path, method: str = "drc", preset: str = "default", **kw: Any
+) -> RunPaths:
     """Train (or resume) a run; see `drc.pipeline.train_run` for the options."""
     return train_run(data, out, method=method, preset=preset, **kw)
 
@@ -53,7 +55,9 @@ class Generation:
 class DrcModel:
     """A trained run, ready to generate: tokenizer + composer + generator."""
 
-    def __init__(self, paths: RunPaths, cfg: RunConfig, tokenizer, generator, composer, instruction: str, device):
+    def __init__(
+        self, paths: RunPaths, cfg: RunConfig, tokenizer, generator, composer, instruction: str, device
+    ):
         self.paths, self.cfg = paths, cfg
         self.tokenizer, self.generator, self.composer = tokenizer, generator, composer
         self.instruction = instruction
@@ -76,7 +80,9 @@ class DrcModel:
             raise DrcError(f"{paths.root}: not a drc run (config.yaml missing)")
         for d in (paths.tokenizer, paths.generator, paths.composer):
             if not (d / "model.safetensors").is_file():
-                raise DrcError(f"{paths.root}: run is not finished ({d.name}/model.safetensors missing); rerun drc train")
+                raise DrcError(
+                    f"{paths.root}: run is not finished ({d.name}/model.safetensors missing); rerun drc train"
+                )
         cfg = load_yaml(RunConfig, paths.config)
         dev = resolve_device(device if device != "auto" else cfg.device)
         tokenizer = load_tokenizer(paths.tokenizer).to(dev).eval()
@@ -105,12 +111,18 @@ class DrcModel:
         return self.tokenizer.encode(x).flatten(1)
 
     @torch.no_grad()
-    def compose(self, hist_tokens: torch.Tensor, hist_mask: torch.Tensor, ref_tokens: torch.Tensor) -> LatentInstruction:
+    def compose(
+        self, hist_tokens: torch.Tensor, hist_mask: torch.Tensor, ref_tokens: torch.Tensor
+    ) -> LatentInstruction:
         """(B, k, N) history tokens + (B, k) mask + (B, N) reference tokens -> the latent instruction."""
         from drc.train.batches import condition
 
         return condition(
-            self.composer, self.tokenizer, hist_tokens.to(self.device), hist_mask.to(self.device), ref_tokens.to(self.device)
+            self.composer,
+            self.tokenizer,
+            hist_tokens.to(self.device),
+            hist_mask.to(self.device),
+            ref_tokens.to(self.device),
         )
 
     @torch.no_grad()
@@ -176,7 +188,13 @@ class DrcModel:
         text = prompt if prompt is not None else self.instruction
         images = self.sample(instr.repeat_interleave(n), [text] * n, seed=seed)
         weights = [] if instr.weights is None else [round(float(w), 4) for w in instr.weights[0, k - L :]]
-        settings = {"prompt": text, "n": n, "seed": seed, "run": str(self.paths.root), **_asdict(self.cfg.sample)}
+        settings = {
+            "prompt": text,
+            "n": n,
+            "seed": seed,
+            "run": str(self.paths.root),
+            **_asdict(self.cfg.sample),
+        }
         return Generation([im.permute(1, 2, 0).numpy() for im in images], weights, settings)
 
 
@@ -191,7 +209,9 @@ def load(run: str | Path, device: str = "auto") -> DrcModel:
     return DrcModel.load(run, device)
 
 
-def evaluate(run: str | Path, data: str | Path, encoder: str | Path | None = None, **kw: Any) -> dict[str, Any]:
+def evaluate(
+    run: str | Path, data: str | Path, encoder: str | Path | None = None, **kw: Any
+) -> dict[str, Any]:
     """Evaluate a run on a dataset's test users; returns the metrics dict (also written to RUN/eval)."""
     from drc.eval.evaluate import evaluate_run
 

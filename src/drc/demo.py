@@ -64,8 +64,11 @@ def shipped_base(scenario: str, cfg: Any) -> Path | None:
     if not meta.is_file():
         return None
     info = json.loads(meta.read_text())
-    want = {"tokenizer": config_hash(cfg.tokenizer), "generator": config_hash(cfg.generator),
-            "data": config_hash(cfg.data)}
+    want = {
+        "tokenizer": config_hash(cfg.tokenizer),
+        "generator": config_hash(cfg.generator),
+        "data": config_hash(cfg.data),
+    }
     return d if info.get("config_hashes") == want else None
 
 
@@ -114,8 +117,16 @@ def run_demo(
     # the shared base: tokenizer + text-to-image pretrained generator
     t0 = time.perf_counter()
     shipped = None if retrain else shipped_base(scenario, cfg0)
-    train_run(data, out / "base", method="drc", preset=preset, overrides=base_over, base=shipped,
-              stages=("tokenizer", "pretrain"), progress=progress)
+    train_run(
+        data,
+        out / "base",
+        method="drc",
+        preset=preset,
+        overrides=base_over,
+        base=shipped,
+        stages=("tokenizer", "pretrain"),
+        progress=progress,
+    )
     timings["base" + (" (shipped)" if shipped else "")] = round(time.perf_counter() - t0, 2)
 
     base_info = json.loads((out / "base" / "run.json").read_text())
@@ -136,8 +147,16 @@ def run_demo(
     for m in methods:
         t0 = time.perf_counter()
         run = out / "runs" / m
-        train_run(data, run, method=m, preset=preset, overrides=base_over, base=out / "base", progress=progress,
-                  share_stage1=out / "runs" / "drc" if m != "drc" else None)
+        train_run(
+            data,
+            run,
+            method=m,
+            preset=preset,
+            overrides=base_over,
+            base=out / "base",
+            progress=progress,
+            share_stage1=out / "runs" / "drc" if m != "drc" else None,
+        )
         timings[f"train/{m}"] = round(time.perf_counter() - t0, 2)
         info = json.loads((run / "run.json").read_text())
         for k, v in info.get("timings_s", {}).items():
@@ -182,8 +201,13 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
     report: dict[str, Any] = {
         "preset": preset,
         "scenario": scenario,
-        "dataset": {"path": str(data), "items": len(prep.ds.items), "users": len(prep.ds.users),
-                    "test_samples": len(prep.split("test")), "instruction": prep.instruction},
+        "dataset": {
+            "path": str(data),
+            "items": len(prep.ds.items),
+            "users": len(prep.ds.users),
+            "test_samples": len(prep.split("test")),
+            "instruction": prep.instruction,
+        },
         "environment": _environment(),
         "probes": dict(probes.accuracy) if probes is not None else None,
         "methods": {m: clean(r["metrics"]) for m, r in results.items()},
@@ -230,7 +254,12 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
                     f"{prep.ds.items[c.sample.target].style}",
                 )
             )
-        grids.append(Grid(title="History | reference | each method's output | target", rows=rows,
-                          filename="main_grid.png"))
+        grids.append(
+            Grid(
+                title="History | reference | each method's output | target",
+                rows=rows,
+                filename="main_grid.png",
+            )
+        )
     write_report(out, report, grids)
     return report

@@ -60,7 +60,9 @@ def instruction_for(ds: Dataset, cfg: RunConfig) -> str:
     return cfg.data.instruction or str(ds.info.get("instruction") or "an image")
 
 
-def prepare(data_dir: str | Path, cfg: RunConfig, cache: Path | None = None, ds: Dataset | None = None) -> Prepared:
+def prepare(
+    data_dir: str | Path, cfg: RunConfig, cache: Path | None = None, ds: Dataset | None = None
+) -> Prepared:
     """Load and validate a dataset (unless `ds` is given), build its samples, decode its images once."""
     ds = ds or load_dataset(data_dir, history_len=cfg.data.history_len)
     samples = make_samples(
@@ -214,7 +216,13 @@ def ensure_base(
     info: RunInfo | None = None,
 ) -> tuple[Any, Any]:
     """Tokenizer and pretrained generator: copied from `base`, reused, or trained here."""
-    from drc.train.pretrain import encode_images, load_generator, load_tokenizer, train_generator, train_tokenizer
+    from drc.train.pretrain import (
+        encode_images,
+        load_generator,
+        load_tokenizer,
+        train_generator,
+        train_tokenizer,
+    )
 
     timings = info.timings_s if info is not None else {}
     stats = info.stats if info is not None else {}
@@ -293,8 +301,8 @@ def train_method(
     Stage 1 settings (see `stage1_fingerprint`).
     """
     from drc.models.composers import build_composer
-    from drc.train.stage1 import train_stage1
     from drc.train.loop import write_history
+    from drc.train.stage1 import train_stage1
     from drc.train.stage2 import train_stage2
     from drc.weights import load_module_weights, save_module
 
@@ -332,7 +340,16 @@ def train_method(
         else:
             t0 = time.perf_counter()
             res = train_stage1(
-                cfg, composer, generator, tb, prep.train_ids, prep.user_of, prep.instruction, s1, device, progress
+                cfg,
+                composer,
+                generator,
+                tb,
+                prep.train_ids,
+                prep.user_of,
+                prep.instruction,
+                s1,
+                device,
+                progress,
             )
             write_history(res, s1 / "history.jsonl")
             if dist_info().is_main:
@@ -346,7 +363,9 @@ def train_method(
         load_module_weights(generator, s2, "generator")
     else:
         t0 = time.perf_counter()
-        res = train_stage2(cfg, composer, generator, tb, train_samples, prep.instruction, s2, device, progress)
+        res = train_stage2(
+            cfg, composer, generator, tb, train_samples, prep.instruction, s2, device, progress
+        )
         write_history(res, s2 / "history.jsonl")
         if dist_info().is_main:
             save_module(composer, s2, cfg.composer, "composer")

@@ -31,7 +31,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, meta: dict[str, str] | None = None):
+def atomic_save_tensors(
+    tensors: dict[str, torch.Tensor], path: str | Path, meta: dict[str, str] | None = None
+):
     """Write a safetensors file to a temporary name, fsync it, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

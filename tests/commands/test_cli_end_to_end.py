@@ -18,11 +18,30 @@ def _first_user_and_ref(data: Path) -> tuple[str, Path]:
     return user, data / item["image"]
 
 
-def test_generate_writes_pngs_and_settings(tiny_drc_run: Path, tiny_stickers: Path, tmp_path: Path, capsys) -> None:
+def test_generate_writes_pngs_and_settings(
+    tiny_drc_run: Path, tiny_stickers: Path, tmp_path: Path, capsys
+) -> None:
     user, ref = _first_user_and_ref(tiny_stickers)
     out = tmp_path / "gen"
-    rc = main(["generate", "--run", str(tiny_drc_run), "--user", user, "--data", str(tiny_stickers),
-               "--reference", str(ref), "--n", "3", "--seed", "7", "--out", str(out)])
+    rc = main(
+        [
+            "generate",
+            "--run",
+            str(tiny_drc_run),
+            "--user",
+            user,
+            "--data",
+            str(tiny_stickers),
+            "--reference",
+            str(ref),
+            "--n",
+            "3",
+            "--seed",
+            "7",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 3
@@ -33,19 +52,52 @@ def test_generate_writes_pngs_and_settings(tiny_drc_run: Path, tiny_stickers: Pa
     assert abs(sum(meta["history_weights"]) - 1.0) < 1e-3
     # same seed, same images (seeded sampling end to end)
     again = tmp_path / "gen2"
-    assert main(["generate", "--run", str(tiny_drc_run), "--user", user, "--data", str(tiny_stickers),
-                 "--reference", str(ref), "--n", "3", "--seed", "7", "--out", str(again)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--run",
+                str(tiny_drc_run),
+                "--user",
+                user,
+                "--data",
+                str(tiny_stickers),
+                "--reference",
+                str(ref),
+                "--n",
+                "3",
+                "--seed",
+                "7",
+                "--out",
+                str(again),
+            ]
+        )
+        == 0
+    )
     assert np.array_equal(np.asarray(Image.open(pngs[0])), np.asarray(Image.open(again / "000.png")))
 
 
-def test_generate_refuses_to_overwrite_without_force(tiny_drc_run: Path, tiny_stickers: Path, tmp_path: Path,
-                                                     capsys) -> None:
+def test_generate_refuses_to_overwrite_without_force(
+    tiny_drc_run: Path, tiny_stickers: Path, tmp_path: Path, capsys
+) -> None:
     user, ref = _first_user_and_ref(tiny_stickers)
     out = tmp_path / "gen"
     out.mkdir()
     (out / "000.png").write_bytes(b"precious")
-    args = ["generate", "--run", str(tiny_drc_run), "--history", str(ref), str(ref), "--reference", str(ref),
-            "--n", "1", "--out", str(out)]
+    args = [
+        "generate",
+        "--run",
+        str(tiny_drc_run),
+        "--history",
+        str(ref),
+        str(ref),
+        "--reference",
+        str(ref),
+        "--n",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "already exists" in err and "--force" in err and "Traceback" not in err
@@ -63,8 +115,9 @@ def test_generate_refuses_to_overwrite_without_force(tiny_drc_run: Path, tiny_st
         ("unreadable_reference", "not an image"),
     ],
 )
-def test_generate_errors_are_one_line(case: str, needle: str, tiny_drc_run: Path, tiny_stickers: Path,
-                                      tmp_path: Path, capsys) -> None:
+def test_generate_errors_are_one_line(
+    case: str, needle: str, tiny_drc_run: Path, tiny_stickers: Path, tmp_path: Path, capsys
+) -> None:
     user, ref = _first_user_and_ref(tiny_stickers)
     run = str(tiny_drc_run)
     if case == "missing_run":
@@ -76,8 +129,21 @@ def test_generate_errors_are_one_line(case: str, needle: str, tiny_drc_run: Path
     if case == "unreadable_reference":
         ref = tmp_path / "bad.png"
         ref.write_bytes(b"this is not a png")
-    rc = main(["generate", "--run", run, "--user", user, "--data", str(tiny_stickers), "--reference", str(ref),
-               "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "generate",
+            "--run",
+            run,
+            "--user",
+            user,
+            "--data",
+            str(tiny_stickers),
+            "--reference",
+            str(ref),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert needle in err
@@ -86,8 +152,21 @@ def test_generate_errors_are_one_line(case: str, needle: str, tiny_drc_run: Path
 
 
 def test_eval_reports_metrics_in_range(tiny_drc_run: Path, tiny_stickers: Path, capsys) -> None:
-    assert main(["eval", "--run", str(tiny_drc_run), "--data", str(tiny_stickers), "--quiet",
-                 "--max-samples", "6"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--run",
+                str(tiny_drc_run),
+                "--data",
+                str(tiny_stickers),
+                "--quiet",
+                "--max-samples",
+                "6",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tiny_drc_run / "eval" / "test_metrics.json").read_text())
     m = summary["metrics"]
     for key in ("style_acc", "semantic_acc", "joint_acc", "collapse_rate"):
@@ -111,8 +190,18 @@ def test_train_on_bad_dataset_is_one_line(tmp_path: Path, capsys) -> None:
 
 
 def test_train_unknown_override_lists_valid_keys(tiny_stickers: Path, tmp_path: Path, capsys) -> None:
-    rc = main(["train", "--data", str(tiny_stickers), "--out", str(tmp_path / "r"), "--preset", "tiny",
-               "stage2.train.stepz=3"])
+    rc = main(
+        [
+            "train",
+            "--data",
+            str(tiny_stickers),
+            "--out",
+            str(tmp_path / "r"),
+            "--preset",
+            "tiny",
+            "stage2.train.stepz=3",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert "unknown config key 'stage2.train.stepz'" in err and "stage2.train.steps" in err

@@ -11,7 +11,17 @@ from PIL import Image
 from drc.config import METHODS
 from drc.demo import run_demo
 
-KEYS = ("style_acc", "semantic_acc", "joint_acc", "collapse_rate", "hist_sim", "ref_sim", "target_sim", "fd", "n")
+KEYS = (
+    "style_acc",
+    "semantic_acc",
+    "joint_acc",
+    "collapse_rate",
+    "hist_sim",
+    "ref_sim",
+    "target_sim",
+    "fd",
+    "n",
+)
 
 
 @pytest.mark.slow

@@ -37,8 +37,24 @@ def test_unlabelled_folder_end_to_end(unlabelled: Path, tmp_path: Path, capsys) 
     assert (run / "stages" / "stage1" / "composer.safetensors").is_file()
     hist = sorted((unlabelled / "images").glob("*.png"))[:3]
     out = tmp_path / "gen"
-    assert main(["generate", "--run", str(run), "--history", *map(str, hist), "--reference", str(hist[-1]),
-                 "--n", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--run",
+                str(run),
+                "--history",
+                *map(str, hist),
+                "--reference",
+                str(hist[-1]),
+                "--n",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert len(list(out.glob("*.png"))) == 2
     assert main(["eval", "--run", str(run), "--data", str(unlabelled), "--quiet", "--max-samples", "4"]) == 0
     m = json.loads((run / "eval" / "test_metrics.json").read_text())["metrics"]

@@ -19,8 +19,21 @@ STEPS = ["generator_train.steps=80", "generator_train.ckpt_every=10", "tokenizer
 
 
 def _cmd(data: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "drc", "train", "generator", "--data", str(data), "--out", str(out),
-            "--preset", "tiny", "--quiet", *STEPS]
+    return [
+        sys.executable,
+        "-m",
+        "drc",
+        "train",
+        "generator",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--quiet",
+        *STEPS,
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -30,8 +43,9 @@ def _env() -> dict[str, str]:
 @pytest.mark.slow
 def test_sigkill_then_resume_matches_uninterrupted(tiny_stickers: Path, tmp_path: Path) -> None:
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(tiny_stickers, killed), env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _cmd(tiny_stickers, killed), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     ckpt = killed / "pretrain" / "ckpt"
     deadline = time.time() + 240
     # kill once at least two generator checkpoints exist, i.e. in the middle of pretraining
@@ -39,7 +53,9 @@ def test_sigkill_then_resume_matches_uninterrupted(tiny_stickers: Path, tmp_path
         if len(list(ckpt.glob("step_*"))) >= 2:
             break
         time.sleep(0.05)
-    assert proc.poll() is None, "training ended before it could be killed: " + proc.stderr.read().decode()[-500:]
+    assert proc.poll() is None, (
+        "training ended before it could be killed: " + proc.stderr.read().decode()[-500:]
+    )
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (killed / "pretrain" / "model.safetensors").exists()
@@ -52,7 +68,9 @@ def test_sigkill_then_resume_matches_uninterrupted(tiny_stickers: Path, tmp_path
     step = int(latest.name.split("_")[1])
     assert 0 < step < 80
 
-    resumed = subprocess.run(_cmd(tiny_stickers, killed), env=_env(), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        _cmd(tiny_stickers, killed), env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr[-1000:]
 
     clean = tmp_path / "clean"

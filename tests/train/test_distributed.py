@@ -16,10 +16,27 @@ from drc.weights import read_tensors
 def test_torchrun_two_processes_train_and_resume(tiny_stickers: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-        "--master_port=29533", "-m", "drc", "train", "generator", "--data", str(tiny_stickers), "--out", str(out),
-        "--preset", "tiny", "--quiet", "tokenizer_train.steps=10", "generator_train.steps=12",
-        "generator_train.ckpt_every=6", "device=cpu",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        "--master_port=29533",
+        "-m",
+        "drc",
+        "train",
+        "generator",
+        "--data",
+        str(tiny_stickers),
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--quiet",
+        "tokenizer_train.steps=10",
+        "generator_train.steps=12",
+        "generator_train.ckpt_every=6",
+        "device=cpu",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)

@@ -34,8 +34,18 @@ def _fit(ckpt: Path | None, steps: int, stop_after: int | None = None) -> nn.Lin
         x = torch.randn(8, 4, generator=rnd.torch_gen)
         return StepOutput(((model(x) - x @ target.T) ** 2).mean())
 
-    tr = Trainer("toy", {"m": model}, list(model.parameters()), cfg, seed=1, device=torch.device("cpu"),
-                 precision="fp32", ckpt_dir=ckpt, config_hash="h", progress=False)
+    tr = Trainer(
+        "toy",
+        {"m": model},
+        list(model.parameters()),
+        cfg,
+        seed=1,
+        device=torch.device("cpu"),
+        precision="fp32",
+        ckpt_dir=ckpt,
+        config_hash="h",
+        progress=False,
+    )
     tr.fit(step)
     return model
 
@@ -62,8 +72,16 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
         x = torch.randn(4, 3, generator=rnd.torch_gen)  # each rank draws its own batch
         return StepOutput((model(x) - x.sum(1, keepdim=True)).pow(2).mean())
 
-    Trainer("ddp", {"m": model}, list(model.parameters()), cfg, seed=0, device=torch.device("cpu"),
-            precision="fp32", progress=False).fit(step)
+    Trainer(
+        "ddp",
+        {"m": model},
+        list(model.parameters()),
+        cfg,
+        seed=0,
+        device=torch.device("cpu"),
+        precision="fp32",
+        progress=False,
+    ).fit(step)
     torch.save(model.state_dict(), f"{out}/rank{rank}.pt")
     dist.destroy_process_group()
 

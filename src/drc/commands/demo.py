@@ -13,7 +13,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_out", help="output folder (re-running reuses finished stages)")
     p.add_argument("--preset", default="default", choices=PRESETS)
     p.add_argument("--scenario", default="stickers", choices=("stickers", "posters"))
-    p.add_argument("--retrain", action="store_true", help="train the tokenizer and generator from scratch too")
+    p.add_argument(
+        "--retrain", action="store_true", help="train the tokenizer and generator from scratch too"
+    )
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides for every run")
@@ -26,7 +28,12 @@ def main(argv: list[str]) -> int:
 
     t0 = time.perf_counter()
     report = run_demo(
-        args.out, args.preset, args.scenario, args.retrain, tuple(args.methods), parse_overrides(args.set),
+        args.out,
+        args.preset,
+        args.scenario,
+        args.retrain,
+        tuple(args.methods),
+        parse_overrides(args.set),
         progress=not args.quiet,
     )
     cols = ("style_acc", "semantic_acc", "joint_acc", "collapse_rate", "target_sim", "fd")

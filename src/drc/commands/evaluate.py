@@ -28,10 +28,17 @@ def main(argv: list[str]) -> int:
 
     model = api.load(args.run, device=args.device)
     res = evaluate_run(
-        model, args.data, encoder=args.encoder, split=args.split, max_samples=args.max_samples, seed=args.seed,
+        model,
+        args.data,
+        encoder=args.encoder,
+        split=args.split,
+        max_samples=args.max_samples,
+        seed=args.seed,
         progress=not args.quiet,
     )
-    summary = {k: res[k] for k in ("metrics", "by_history_len", "by_theme", "worst_theme", "probes", "n_cases")}
+    summary = {
+        k: res[k] for k in ("metrics", "by_history_len", "by_theme", "worst_theme", "probes", "n_cases")
+    }
     out = Path(args.run) / "eval"
     out.mkdir(exist_ok=True)
     (out / f"{args.split}_metrics.json").write_text(json.dumps(summary, indent=1, default=float))

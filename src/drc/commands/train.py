@@ -17,13 +17,19 @@ TARGETS = ("all", "tokenizer", "generator", *METHODS)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="drc train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="drc train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("what", nargs="?", default="all", help=f"one of: {', '.join(TARGETS)}")
     p.add_argument("--data", required=True, help="dataset folder (items.jsonl, users.jsonl, images)")
-    p.add_argument("--out", required=True, help="run folder (created; an existing run with the same config resumes)")
+    p.add_argument(
+        "--out", required=True, help="run folder (created; an existing run with the same config resumes)"
+    )
     p.add_argument("--preset", default="default", choices=PRESETS)
     p.add_argument("--config", default=None, help="YAML file with config overrides")
-    p.add_argument("--base", default=None, help="run folder whose tokenizer and pretrained generator to reuse")
+    p.add_argument(
+        "--base", default=None, help="run folder whose tokenizer and pretrained generator to reuse"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. stage2.train.steps=400")
     return p

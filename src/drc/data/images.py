@@ -8,7 +8,6 @@ the final resize, so a 6000-pixel image never needs its full float copy in memor
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -144,7 +144,9 @@ def evaluate_run(
     lens = sorted({min(k, k_full) for k in history_lens} | {k_full})
     if probes is None:
         cache = model.paths.root / "eval" / "probes"
-        probes = probes_for(prep, probe_cfg or ProbeConfig(), model.device, cache, model.tokenizer, seed, progress)
+        probes = probes_for(
+            prep, probe_cfg or ProbeConfig(), model.device, cache, model.tokenizer, seed, progress
+        )
     cases = _cases(prep, split, lens, seed, max_samples)
     if not cases:
         raise ValueError(f"no {split} samples to evaluate")
@@ -206,7 +208,9 @@ def evaluate_run(
         for key in ("style_acc", "semantic_acc", "joint_acc", "collapse_rate"):
             metrics[key] = None
             metrics.pop(f"{key}_ci", None)
-    by_len = {str(k): summarize([r for r in records if r.extra["k"] == k], ci=False)["joint_acc"] for k in lens}
+    by_len = {
+        str(k): summarize([r for r in records if r.extra["k"] == k], ci=False)["joint_acc"] for k in lens
+    }
     by_theme = breakdown(full, key=lambda r: r.user_style) if probes is not None else {}
     result: dict[str, Any] = {
         "metrics": metrics,

@@ -45,7 +45,8 @@ HIGHER_IS_BETTER = {
 LOWER_IS_BETTER = {"collapse_rate", "fd", "fid"}  # and any "fid_<encoder>"
 # ref_sim has no "better" side: similar to the reference is right for semantics, wrong for style
 KNOWN_KEYS = {
-    "title", "dataset", "probes", "methods", "breakdowns", "timings", "timings_s", "environment", "curves", "notes",
+    "title", "dataset", "probes", "methods", "breakdowns", "timings", "timings_s",
+    "environment", "curves", "notes",
 }
 
 CSS = """

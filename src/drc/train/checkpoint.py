@@ -113,7 +113,9 @@ class CheckpointManager:
         for name, digest in meta.get("sha256", {}).items():
             f = path / name
             if not f.is_file() or _sha256(f) != digest:
-                raise CheckpointError(f"{f}: corrupt checkpoint (checksum mismatch); delete {path} to go back")
+                raise CheckpointError(
+                    f"{f}: corrupt checkpoint (checksum mismatch); delete {path} to go back"
+                )
         tensors = read_tensors(path / "weights.safetensors")
         try:
             state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)

@@ -173,7 +173,9 @@ class Trainer:
         start = self._resume()
         self._sync_initial_weights()
         total = self.cfg.steps
-        bar = Progress(self.name, total, start, enabled=self.progress and self.dist.is_main, every=self.cfg.log_every)
+        bar = Progress(
+            self.name, total, start, enabled=self.progress and self.dist.is_main, every=self.cfg.log_every
+        )
         t0 = time.perf_counter()
         for m in self.modules.values():
             m.train()

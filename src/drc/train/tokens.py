@@ -12,9 +12,9 @@ The tokenizer's codebook is captured too (`codebook (V, code_dim)`), so `bank.em
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
