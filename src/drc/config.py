@@ -74,7 +74,7 @@ class Stage1Config:
     """Stage 1: disentanglement learning on triplets, with difficulty-aware importance sampling."""
 
     enabled: bool = True
-    train: OptimConfig = field(default_factory=lambda: OptimConfig(steps=400, batch_size=16, lr=5e-4))
+    train: OptimConfig = field(default_factory=lambda: OptimConfig(steps=150, batch_size=16, lr=5e-4))
     # importance sampling: p_i ∝ (d_i + eps)^alpha, mixed with a `uniform_mix` share of uniform
     alpha: float = 1.0
     eps: float = 0.05
@@ -88,7 +88,7 @@ class Stage1Config:
 class Stage2Config:
     """Stage 2: personalized modeling from (history, augmented reference) to the target."""
 
-    train: OptimConfig = field(default_factory=lambda: OptimConfig(steps=800, batch_size=16, lr=5e-4))
+    train: OptimConfig = field(default_factory=lambda: OptimConfig(steps=400, batch_size=16, lr=5e-4))
     augment: bool = True
     # share of references that are real items with the target's semantics in another style
     # (only where labels exist); the rest are semantic-preserving augmentations of the target.
@@ -120,9 +120,13 @@ class RunConfig:
     precision: str = "bf16"  # bf16 | fp32 (autocast dtype for training)
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    tokenizer_train: OptimConfig = field(default_factory=lambda: OptimConfig(steps=2000, batch_size=32))
+    tokenizer_train: OptimConfig = field(
+        default_factory=lambda: OptimConfig(steps=800, batch_size=32, lr=1e-3, ckpt_every=200)
+    )
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
-    generator_train: OptimConfig = field(default_factory=lambda: OptimConfig(steps=2000, batch_size=32))
+    generator_train: OptimConfig = field(
+        default_factory=lambda: OptimConfig(steps=1000, batch_size=32, lr=1e-3, ckpt_every=200)
+    )
     composer: ComposerConfig = field(default_factory=ComposerConfig)
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)

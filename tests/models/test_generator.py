@@ -176,3 +176,31 @@ def test_cfg_scale_changes_samples_only_when_conditions_differ() -> None:
     a = g.generate(ids, mask, None, cfg_scale=1.0, generator=torch.Generator().manual_seed(0))
     b = g.generate(ids, mask, None, cfg_scale=3.0, generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b)  # cond == uncond, so guidance is a no-op
+
+
+def test_sampling_and_training_under_bf16_autocast() -> None:
+    g = _model()
+    ids, mask = _text()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a = g.generate(ids, mask, _instr(), cfg_scale=2.0, top_k=8, generator=torch.manual_seed(4))
+        b = g.generate(ids, mask, _instr(), cfg_scale=2.0, top_k=8, generator=torch.manual_seed(4))
+        g.train()
+        loss = g.loss(ids, mask, _instr(), _tokens(), torch.tensor([True, False, False])).mean()
+    assert torch.equal(a, b) and int(a.min()) >= 0 and int(a.max()) < V
+    loss.backward()
+    assert bool(torch.isfinite(loss)) and g.null_instr.grad is not None and g.bos.grad is not None
+
+
+def test_token_noise_only_in_training() -> None:
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(n_layer=1, n_head=2, d_model=D, token_noise=0.5).with_visual(V, *GRID)
+    g = Generator(cfg).eval()
+    ids, mask = _text()
+    tok = _tokens()
+    clean = g(ids, mask, None, tok)
+    torch.testing.assert_close(g(ids, mask, None, tok), clean)  # eval: deterministic, no noise
+    g.train()
+    torch.manual_seed(1)
+    noisy = g(ids, mask, None, tok)
+    assert (noisy - clean).abs().max() > 1e-3
+    torch.testing.assert_close(noisy[:, 0], clean[:, 0])  # slot 0 reads <img>, never a token

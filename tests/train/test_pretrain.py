@@ -55,6 +55,7 @@ def _cfg(steps: int = 24, **extra: object):
         "generator.n_layer": 1,
         "generator.d_model": 32,
         "generator.n_head": 2,
+        "generator.token_noise": 0.0,  # a clean learnability check (noise is tested in tests/models)
         "generator_train.steps": steps,
         "generator_train.batch_size": 8,
         "generator_train.lr": 3e-3,

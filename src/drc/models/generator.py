@@ -13,6 +13,11 @@ instruction tokens are invisible to every other position (and their own position
 from the valid tokens, cumsum of the mask), so padding an instruction changes nothing. Dropping
 the condition (classifier-free guidance) hides the text and the instruction and shows the learned
 null instruction instead; with `instr=None` the null instruction is all there is.
+
+Sampling (`generate`) fills a preallocated KV cache with the prefix and <img> in one pass, then
+runs one slot per step; classifier-free guidance runs conditional and unconditional rows as one
+batch. With `use_cache=False` it recomputes the whole sequence every step: the reference the
+cache is tested against (same seed, same tokens) and the baseline of `drc bench`'s kv_speedup.
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ class GeneratorConfig:
     n_null: int = 4  # length of the learned null instruction
     mlp_ratio: int = 4
     dropout: float = 0.0
+    # training only: share of teacher-forced input visual tokens replaced by random ones. A cheap
+    # regulariser (dropout's random masks cost ~35% of a CPU step) that also trains the model to
+    # continue from its own imperfect samples.
+    # (sticker benchmark, 600 steps: held-out loss 1.91 without, 1.66 with dropout 0.1, 1.50 with 0.2)
+    token_noise: float = 0.2
     cond_drop: float = 0.1  # pretraining: share of examples trained unconditional (for CFG sampling)
     bias: bool = False  # biases in linears / norms (nanoGPT: off is a little faster and no worse)
 
@@ -223,7 +233,11 @@ class Generator(nn.Module):
         """Teacher-forced logits (B,N,V) for image_tokens (B,N) long; drop_cond (B,) bool for CFG."""
         text_ids, text_mask = _trim(text_ids, text_mask)
         prefix, pmask = self._prefix(text_ids, text_mask, instr, drop_cond)
-        slots = self._slots(torch.roll(image_tokens, 1, dims=1))
+        inputs = image_tokens
+        if self.training and self.cfg.token_noise > 0:
+            noisy = torch.rand(inputs.shape, device=inputs.device) < self.cfg.token_noise
+            inputs = torch.where(noisy, torch.randint_like(inputs, self.cfg.visual_vocab), inputs)
+        slots = self._slots(torch.roll(inputs, 1, dims=1))
         x = torch.cat([prefix, slots.to(prefix.dtype)], 1)
         x = self._run(x, _attention_bias(pmask, image_tokens.shape[1], _compute_dtype(x)))
         return self.head(self.ln_f(x[:, prefix.shape[1] :]))
@@ -313,9 +327,10 @@ def _attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, dropout: float) ->
     (measured in `drc bench`'s setting: B=32, L=92, 4 heads of 64), and attention would be the
     largest single cost of a training step.
     """
-    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.shape[-2] > 1 and dropout == 0.0:
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.shape[-2] > 1:
         att = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5) + bias
-        return att.softmax(-1) @ v
+        att = att.softmax(-1)
+        return (F.dropout(att, dropout) if dropout > 0 else att) @ v
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout)
 
 

@@ -22,8 +22,8 @@ from drc.config import RunConfig, config_hash, load_yaml
 from drc.models.generator import Generator, GeneratorConfig
 from drc.models.text import ByteTokenizer
 from drc.models.tokenizer import TokenizerConfig, VQTokenizer
-from drc.runtime import StepRandom, autocast
-from drc.train.loop import StepOutput, Trainer, write_history
+from drc.runtime import StepRandom, autocast, barrier, dist_info
+from drc.train.loop import StageResult, StepOutput, Trainer, write_history
 from drc.weights import load_module_weights, save_module
 
 # ----------------------------------------------------------------------------- tokenizer
@@ -33,6 +33,14 @@ def _stage_hash(*parts: Any) -> str:
     """Checkpoint guard: a hash of the sub-configs (and data size) a stage's checkpoints depend on."""
     blob = "/".join(config_hash(p) if dataclasses.is_dataclass(p) else repr(p) for p in parts)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _save(model: torch.nn.Module, out_dir: Path, cfg: Any, result: StageResult) -> None:
+    """Final weights + config + loss log; only rank 0 writes (all ranks hold the same weights)."""
+    if dist_info().is_main:
+        save_module(model, out_dir, cfg)
+        write_history(result, out_dir / "history.jsonl")
+    barrier()
 
 
 def _to_float(images: Tensor, device: torch.device) -> Tensor:
@@ -86,8 +94,7 @@ def train_tokenizer(
     t0 = time.perf_counter()
     result = trainer.fit(step_fn)
     model.eval()
-    save_module(model, out_dir, cfg.tokenizer)
-    write_history(result, out_dir / "history.jsonl")
+    _save(model, out_dir, cfg.tokenizer, result)
     stats = tokenizer_stats(model, images[:1024], device, cfg.precision)
     stats.update(steps=result.steps, seconds=round(time.perf_counter() - t0, 2))
     return model, stats
@@ -197,8 +204,7 @@ def train_generator(
     result = trainer.fit(step_fn)
     seconds = time.perf_counter() - t0
     model.eval()
-    save_module(model, out_dir, gcfg)
-    write_history(result, out_dir / "history.jsonl")
+    _save(model, out_dir, gcfg, result)
     last = result.history[-1]["loss"] if result.history else float("nan")
     stats = {
         "loss": round(last, 4),
