@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from drc.config import RunConfig, config_hash, load_yaml
+from drc.config import OptimConfig, RunConfig, config_hash, load_yaml
 from drc.models.generator import Generator, GeneratorConfig
 from drc.models.text import ByteTokenizer
 from drc.models.tokenizer import TokenizerConfig, VQTokenizer
@@ -30,7 +30,14 @@ from drc.weights import load_module_weights, save_module
 
 
 def _stage_hash(*parts: Any) -> str:
-    """Checkpoint guard: a hash of the sub-configs (and data size) a stage's checkpoints depend on."""
+    """Checkpoint guard: a hash of the sub-configs (and data size) a stage's checkpoints depend on.
+
+    How often a stage logs and checkpoints does not change what it computes, so an interrupted run
+    may resume with another `log_every` / `ckpt_every`.
+    """
+    parts = tuple(
+        dataclasses.replace(p, log_every=0, ckpt_every=0) if isinstance(p, OptimConfig) else p for p in parts
+    )
     blob = "/".join(config_hash(p) if dataclasses.is_dataclass(p) else repr(p) for p in parts)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
