@@ -46,6 +46,14 @@ class Stage2Data:
             raise DrcError("stage 2 needs training samples, got none (is every user in valid/test?)")
         self.hist, self.hist_mask = history_rows(bank, [s.history for s in train], k)  # (S, k)
         self.target = bank.rows([s.target for s in train])  # (S,)
+        # every training item of each user, in interaction order: the pool "random" histories draw from
+        items: dict[str, list[str]] = defaultdict(list)
+        for s in train:
+            for i in (*s.history, s.target):
+                if i not in items[s.user]:
+                    items[s.user].append(i)
+        self.k = k
+        self.pool = [bank.rows([i for i in items[s.user] if i != s.target]) for s in train]
         self.labelled = bank.labelled
         self.real_refs: list[Tensor] = []
         if self.labelled:
@@ -60,6 +68,23 @@ class Stage2Data:
 
     def __len__(self) -> int:
         return len(self.target)
+
+
+def random_histories(data: Stage2Data, pos: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """k random other items of each sample's user, kept in interaction order and right-aligned.
+
+    Returns (rows (B, k) long into the bank, mask (B, k) bool).
+    """
+    B, k = len(pos), data.k
+    rows = torch.zeros(B, k, dtype=torch.long)
+    mask = torch.zeros(B, k, dtype=torch.bool)
+    for b, p in enumerate(pos.tolist()):
+        pool = data.pool[p]
+        n = min(k, len(pool))
+        pick = torch.randperm(len(pool), generator=gen)[:n].sort().values
+        rows[b, k - n :] = pool[pick]
+        mask[b, k - n :] = True
+    return rows, mask
 
 
 def history_dropout(mask: Tensor, gen: torch.Generator, p: float = HISTORY_DROPOUT) -> Tensor:
@@ -114,6 +139,8 @@ def train_stage2(
 ) -> StageResult:
     """Run Stage 2 (resumable from `out_dir/ckpt`) for any method's composer."""
     s2 = cfg.stage2
+    if s2.history_sampling not in ("window", "random"):
+        raise DrcError(f"unknown stage2.history_sampling {s2.history_sampling!r}; valid: window, random")
     out_dir = Path(out_dir)
     data = Stage2Data(bank, samples, composer.history_len)
     if s2.augment and composer.uses_reference and bank.n_aug == 0:
@@ -125,8 +152,12 @@ def train_stage2(
     def step_fn(step: int, rnd: StepRandom) -> StepOutput:
         gen, rng = rnd.torch_gen, rnd.np_rng
         pos = torch.randint(len(data), (B,), generator=gen)
-        mask = history_dropout(data.hist_mask[pos], gen)
-        hist = embed_tokens(bank, bank.tokens[data.hist[pos].to(dev)]).to(device)  # (B, k, N, code_dim)
+        if s2.history_sampling == "random":
+            rows, mask = random_histories(data, pos, gen)
+        else:
+            rows, mask = data.hist[pos], data.hist_mask[pos]
+        mask = history_dropout(mask, gen)
+        hist = embed_tokens(bank, bank.tokens[rows.to(dev)]).to(device)  # (B, k, N, code_dim)
         y = bank.tokens[data.target[pos].to(dev)].to(device)  # (B, N)
         real_share = 0.0
         if not composer.uses_reference:
