@@ -157,3 +157,29 @@ def test_stage2_without_train_samples_or_augmentations_is_a_user_error(
     with pytest.raises(DrcError, match="n_aug > 0"):
         no_aug, cpu = make_bank(n_aug=0), torch.device("cpu")
         train_stage2(cfg, comp, gen, no_aug, make_samples(K), "x", tmp_path, cpu, progress=False)
+
+
+def test_random_histories_come_from_the_users_other_items_in_order(bank, make_samples):
+    from drc.train.stage2 import Stage2Data, random_histories
+
+    samples = make_samples(3)
+    data = Stage2Data(bank, samples, 2)  # k=2 of a user's 3 other items: several histories per sample
+    train = [s for s in samples if s.split == "train"]
+    owner_items: dict[str, set[int]] = {}
+    for s in train:
+        owner_items.setdefault(s.user, set()).update(bank.rows([*s.history, s.target]).tolist())
+    gen = torch.Generator().manual_seed(0)
+    pos = torch.arange(len(data))
+    seen: dict[int, set[tuple[int, ...]]] = {}
+    for _ in range(8):
+        rows, mask = random_histories(data, pos, gen)
+        for p in pos.tolist():
+            picked = rows[p][mask[p]].tolist()
+            target = int(data.target[p])
+            assert target not in picked  # the history never shows the target itself
+            assert set(picked) <= owner_items[train[p].user]  # only the same user's items
+            assert picked == sorted(picked, key=lambda r: list(data.pool[p].tolist()).index(r))  # interaction order
+            assert len(picked) == 2
+            seen.setdefault(p, set()).add(tuple(picked))
+    # the same sample gets different histories across draws: no fixed window identifies its target
+    assert all(len(v) >= 2 for v in seen.values())
