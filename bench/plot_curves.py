@@ -23,7 +23,8 @@ def main() -> None:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, stage in zip(axes, ("stage1", "stage2")):
         f = Path(args.run) / "stages" / stage / "history.jsonl"
-        rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()] if f.is_file() else []
+        lines = f.read_text().splitlines() if f.is_file() else []
+        rows = [json.loads(line) for line in lines if line.strip()]
         if rows:
             ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker="o", ms=3, label="loss")
             for key in ("loss_aa", "loss_am", "loss_sa", "loss_sm"):

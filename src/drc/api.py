@@ -28,7 +28,7 @@ from drc.config import RunConfig, load_yaml
 from drc.data.images import load_image, to_tensor
 from drc.errors import DrcError
 from drc.models.conditioning import LatentInstruction
-from drc.pipeline import RunInfo, RunPaths, train_run
+from drc.pipeline import RunInfo, RunPaths, composer_for, train_run
 from drc.runtime import resolve_device
 
 ImageLike = str | Path | np.ndarray | Image.Image
@@ -69,7 +69,6 @@ class DrcModel:
 
     @classmethod
     def load(cls, run: str | Path, device: str = "auto") -> DrcModel:
-        from drc.models.composers import build_composer
         from drc.train.pretrain import load_generator, load_tokenizer
         from drc.weights import load_module_weights
 
@@ -87,16 +86,7 @@ class DrcModel:
         dev = resolve_device(device if device != "auto" else cfg.device)
         tokenizer = load_tokenizer(paths.tokenizer).to(dev).eval()
         generator = load_generator(paths.generator).to(dev).eval()
-        composer = build_composer(
-            cfg.method,
-            cfg.composer,
-            code_dim=tokenizer.config.code_dim,
-            d_lmm=generator.config.d_model,
-            n_visual=generator.config.n_visual,
-            history_len=cfg.data.history_len,
-            grid=tokenizer.grid(cfg.data.image_height, cfg.data.image_width),
-            max_instruction=generator.config.max_instruction,
-        )
+        composer = composer_for(cfg, tokenizer, generator)
         load_module_weights(composer, paths.composer)
         composer = composer.to(dev).eval()
         info = RunInfo.load(paths.info) if paths.info.is_file() else None

@@ -277,6 +277,22 @@ def ensure_token_bank(paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer
     return tb
 
 
+def composer_for(cfg: RunConfig, tokenizer: Any, generator: Any):
+    """The composer of `cfg.method`, sized for this tokenizer and generator (training and loading)."""
+    from drc.models.composers import build_composer
+
+    return build_composer(
+        cfg.method,
+        cfg.composer,
+        code_dim=tokenizer.config.code_dim,
+        d_lmm=generator.config.d_model,
+        n_visual=generator.config.n_visual,
+        history_len=cfg.data.history_len,
+        grid=tokenizer.grid(cfg.data.image_height, cfg.data.image_width),
+        max_instruction=generator.config.max_instruction,
+    )
+
+
 def stage1_fingerprint(cfg: RunConfig) -> str:
     """Hash of everything Stage 1 depends on (all but the method name and Stage 2's settings)."""
     from drc.config import Stage2Config
@@ -300,7 +316,6 @@ def train_method(
     share_stage1: another run whose finished Stage 1 is reused when it was trained with the same
     Stage 1 settings (see `stage1_fingerprint`).
     """
-    from drc.models.composers import build_composer
     from drc.train.loop import write_history
     from drc.train.stage1 import train_stage1
     from drc.train.stage2 import train_stage2
@@ -308,16 +323,7 @@ def train_method(
 
     timings = info.timings_s if info is not None else {}
     tb = ensure_token_bank(paths, cfg, prep, tokenizer, device)
-    composer = build_composer(
-        cfg.method,
-        cfg.composer,
-        code_dim=tokenizer.config.code_dim,
-        d_lmm=generator.config.d_model,
-        n_visual=generator.config.n_visual,
-        history_len=cfg.data.history_len,
-        grid=tb.grid,
-        max_instruction=generator.config.max_instruction,
-    ).to(device)
+    composer = composer_for(cfg, tokenizer, generator).to(device)
     if _done(paths.composer) and _done(paths.generator):
         load_module_weights(composer, paths.composer)
         load_module_weights(generator, paths.generator)

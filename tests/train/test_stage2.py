@@ -178,7 +178,8 @@ def test_random_histories_come_from_the_users_other_items_in_order(bank, make_sa
             target = int(data.target[p])
             assert target not in picked  # the history never shows the target itself
             assert set(picked) <= owner_items[train[p].user]  # only the same user's items
-            assert picked == sorted(picked, key=lambda r: list(data.pool[p].tolist()).index(r))  # interaction order
+            order = data.pool[p].tolist()
+            assert picked == sorted(picked, key=order.index)  # kept in interaction order
             assert len(picked) == 2
             seen.setdefault(p, set()).add(tuple(picked))
     # the same sample gets different histories across draws: no fixed window identifies its target
