@@ -183,6 +183,10 @@ def run_demo(
     return report
 
 
+def _top_level(key: str) -> bool:
+    return key.count("/") == 0 or (key.count("/") == 1 and not key.startswith("base/"))
+
+
 def _curves(run: Path) -> dict[str, list[dict[str, float]]]:
     curves = {}
     for stage in ("stage1", "stage2"):
@@ -213,7 +217,8 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
         "probes": dict(probes.accuracy) if probes is not None else None,
         "methods": {m: clean(r["metrics"]) for m, r in results.items()},
         "timings_s": timings,
-        "total_s": round(sum(v for k, v in timings.items() if "/" not in k), 2),
+        # top-level stages only: "train/drc" counts, its parts "train/drc/stage1" and "base/..." do not
+        "total_s": round(sum(v for k, v in timings.items() if _top_level(k)), 2),
         "config": to_dict(cfg),
         "curves": curves,
     }
