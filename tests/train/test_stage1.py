@@ -170,7 +170,9 @@ def test_token_bank_build_with_the_real_tokenizer():
     from drc.models.tokenizer import TokenizerConfig, VQTokenizer
 
     torch.manual_seed(0)
-    tcfg = TokenizerConfig(channels=4, codebook_size=16, code_dim=8, downsample=4, patch=1, channel_mult=(1, 1, 2))
+    tcfg = TokenizerConfig(
+        channels=4, codebook_size=16, code_dim=8, downsample=4, patch=1, channel_mult=(1, 1, 2)
+    )
     tok = VQTokenizer(tcfg)
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (5, 3, 32, 24), dtype=torch.uint8, generator=g)

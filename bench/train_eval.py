@@ -1,0 +1,62 @@
+"""Train one method on a base with config overrides, then score it on the test and the train split.
+
+The quick loop behind the Stage 2 measurements in bench/README.md: one run, a few minutes on 2 CPU
+cores, one JSON line appended to OUT/results.jsonl.
+
+    python bench/train_eval.py --data data/stickers --probes demo_out/probes --out runs/exp \
+        --name frozen drc stage2.trainable=composer
+
+--base defaults to the shipped sticker base (tokenizer + text-pretrained generator); --probes is a
+probe folder from `drc demo` (OUT/probes) or `drc eval`. Train-split scores use the first
+--train-samples samples (references: real items of the target's semantics in another style).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from drc.api import DrcModel
+from drc.config import build_config, parse_overrides
+from drc.eval.evaluate import evaluate_run
+from drc.eval.probes import Probes
+from drc.pipeline import prepare, train_run
+
+KEYS = ("style_acc", "semantic_acc", "joint_acc", "collapse_rate")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("method")
+    p.add_argument("overrides", nargs="*", help="dotted config overrides")
+    p.add_argument("--data", required=True)
+    p.add_argument("--probes", required=True)
+    p.add_argument("--out", required=True, help="folder for the runs and results.jsonl")
+    p.add_argument("--name", required=True)
+    p.add_argument("--base", default=str(Path(__file__).parents[1] / "src/drc/pretrained/stickers"))
+    p.add_argument("--train-samples", type=int, default=96)
+    a = p.parse_args()
+    over = {"data.image_height": 64, "data.image_width": 64, **parse_overrides(a.overrides)}
+    out = Path(a.out)
+    run = out / a.name
+    t0 = time.perf_counter()
+    train_run(a.data, run, method=a.method, overrides=over, base=a.base, progress=False)
+    row: dict = {"name": a.name, "method": a.method, "overrides": a.overrides}
+    row["train_s"] = round(time.perf_counter() - t0, 1)
+    probes = Probes.load(a.probes)
+    model = DrcModel.load(run, device="cpu")
+    prep = prepare(a.data, build_config(a.method, overrides=over), cache=run / "images.pt")
+    for split, n in (("test", None), ("train", a.train_samples)):
+        r = evaluate_run(
+            model, prep, probes=probes, history_lens=(5,), split=split, max_samples=n, progress=False
+        )
+        row[split] = {k: round(float(r["metrics"][k]), 3) for k in KEYS}
+    print(json.dumps(row))
+    with open(out / "results.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
