@@ -1,9 +1,15 @@
-"""`drc eval --run RUN --data DIR [--encoder PATH] [--split test] [--max-samples N]`."""
+"""`drc eval --run RUN --data DIR [--encoder PATH] [--split test] [--max-samples N] [--out FILE]`.
+
+The summary goes to `--out`, else `RUN/eval/SPLIT_metrics.json` for the run's own training data
+and `RUN/eval/SPLIT_metrics_DATANAME.json` for any other dataset folder, so that evaluating a run
+on a second dataset never replaces the first one's results.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,14 +21,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=None, help="summary JSON file (default: under RUN/eval/, see above)")
     p.add_argument("--quiet", action="store_true")
     return p
 
 
+def summary_path(run: str, data: str, split: str, info_data: str | None) -> Path:
+    """Where the summary goes by default (see the module docstring)."""
+    own = info_data is not None and Path(data).resolve() == Path(info_data).resolve()
+    name = f"{split}_metrics.json" if own else f"{split}_metrics_{Path(data).resolve().name}.json"
+    return Path(run) / "eval" / name
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from pathlib import Path
-
     import drc.api as api
     from drc.eval.evaluate import evaluate_run
 
@@ -39,9 +51,13 @@ def main(argv: list[str]) -> int:
     summary = {
         k: res[k] for k in ("metrics", "by_history_len", "by_theme", "worst_theme", "probes", "n_cases")
     }
-    out = Path(args.run) / "eval"
-    out.mkdir(exist_ok=True)
-    (out / f"{args.split}_metrics.json").write_text(json.dumps(summary, indent=1, default=float))
+    summary["data"] = str(Path(args.data).resolve())
+    summary["split"] = args.split
+    info_path = Path(args.run) / "run.json"
+    info_data = json.loads(info_path.read_text()).get("data") if info_path.is_file() else None
+    out = Path(args.out) if args.out else summary_path(args.run, args.data, args.split, info_data)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1, default=float))
     print(json.dumps(summary["metrics"], indent=1, default=float))
-    print(f"drc eval: wrote {out / (args.split + '_metrics.json')}")
+    print(f"drc eval: wrote {out}")
     return 0
