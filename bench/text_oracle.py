@@ -55,10 +55,9 @@ def main() -> None:
                      cfg_scale=s.cfg_scale, generator=g)
         for i in range(0, len(texts), 64)
     ])  # fmt: skip
-    gw = gen.cfg.grid_w
     with torch.no_grad():
-        img = tok.decode_code(toks.view(-1, gen.cfg.n_visual // gw, gw)).float().clamp(-1, 1)
-    pred = probes.predict(((img + 1) * 127.5).round().to(torch.uint8))
+        img = tok.decode_code(toks.view(-1, *tok.grid(h, w))).float().clamp(-1, 1)
+    pred = probes.predict(img)  # the probes read [-1, 1] floats as well as uint8
     out = {}
     for name, flag in (("seen", True), ("held_out", False)):
         sel = [i for i, q in enumerate(labels) if (q in seen) == flag]

@@ -37,6 +37,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import drc.api as api
     from drc.eval.evaluate import evaluate_run
+    from drc.pipeline import RunInfo
 
     model = api.load(args.run, device=args.device)
     res = evaluate_run(
@@ -53,8 +54,7 @@ def main(argv: list[str]) -> int:
     }
     summary["data"] = str(Path(args.data).resolve())
     summary["split"] = args.split
-    info_path = Path(args.run) / "run.json"
-    info_data = json.loads(info_path.read_text()).get("data") if info_path.is_file() else None
+    info_data = RunInfo.load(model.paths.info).data if model.paths.info.is_file() else None
     out = Path(args.out) if args.out else summary_path(args.run, args.data, args.split, info_data)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1, default=float))
