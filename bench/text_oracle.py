@@ -1,12 +1,18 @@
-"""Text oracle: can the text-pretrained generator draw a style x semantics pair from its caption?
+"""Text and image oracles: can the pretrained generator draw a style x semantics pair when told it?
 
-For every (style, semantics) pair of a labelled dataset it takes the caption of an item with that
-pair (which names both factors, unlike the coarse test instruction), samples `--n` images from the
-pretrained generator with no latent instruction, and lets the probes read them. Pairs seen in
-training and held-out pairs are scored apart: the held-out score is about the best a composer can
-reach by steering this generator, since the caption is the most explicit condition it knows.
+Text oracle (default): for every (style, semantics) pair of a labelled dataset it takes the caption
+of an item with that pair (which names both factors, unlike the coarse test instruction), samples
+`--n` images from the pretrained generator with no draft, and lets the probes read them.
 
-    python bench/text_oracle.py --data data/stickers --probes demo_out/probes
+Image oracle (`--draft`): the generator is given an item's own tokens as a perfect draft (the best a
+composer's latent instruction can be) and the coarse instruction as text; `--noise S` corrupts a
+share S of the draft's cells first, as pretraining does (`corrupt_draft`), to see how much error the
+rendering forgives.
+
+Pairs seen in training and held-out pairs are scored apart: the held-out score is about the best a
+composer can reach through this generator with that kind of condition.
+
+    python bench/text_oracle.py --data data/stickers --probes demo_out/probes [--draft [--noise 0.3]]
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import torch
 
 from drc.config import build_config
 from drc.eval.probes import Probes
+from drc.models.conditioning import LatentInstruction
 from drc.models.text import ByteTokenizer
 from drc.pipeline import prepare
-from drc.train.pretrain import load_generator, load_tokenizer
+from drc.train.pretrain import corrupt_draft, load_generator, load_tokenizer
 
 
 def main() -> None:
@@ -32,6 +39,8 @@ def main() -> None:
     p.add_argument("--size", default="64x64", help="HxW the base was trained at")
     p.add_argument("--n", type=int, default=3, help="samples per pair")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draft", action="store_true", help="image oracle: the item's tokens as the draft")
+    p.add_argument("--noise", type=float, default=0.0, help="with --draft: share of cells corrupted")
     a = p.parse_args()
     h, w = (int(v) for v in a.size.split("x"))
     cfg = build_config("drc", overrides={"data.image_height": h, "data.image_width": w})
@@ -40,19 +49,29 @@ def main() -> None:
     gen = load_generator(Path(a.base) / "pretrain").eval()
     probes = Probes.load(a.probes)
     seen = {(prep.ds.items[i].style, prep.ds.items[i].semantics) for i in prep.train_ids}
-    caption: dict[tuple, str] = {}
-    for it in prep.ds.items.values():
-        caption.setdefault((it.style, it.semantics), it.text)
-    pairs = sorted(caption)
-    texts = [caption[q] for q in pairs for _ in range(a.n)]
+    example: dict[tuple, str] = {}
+    for iid, it in prep.ds.items.items():
+        example.setdefault((it.style, it.semantics), iid)
+    pairs = sorted(example)
+    items = [example[q] for q in pairs for _ in range(a.n)]
+    texts = [prep.instruction if a.draft else prep.ds.items[i].text for i in items]
     labels = [q for q in pairs for _ in range(a.n)]
     ids, mask = ByteTokenizer().encode(texts, gen.cfg.max_text_len)
     ids, mask = torch.as_tensor(ids), torch.as_tensor(mask).bool()
     g = torch.Generator().manual_seed(a.seed)
+    drafts = None
+    if a.draft:
+        with torch.no_grad():
+            x = prep.bank.get(items).float().div(127.5).sub(1)
+            true = tok.encode(x).flatten(1)
+        share = torch.full((len(items),), a.noise)
+        drafts = corrupt_draft(true, share, gen.cfg.visual_vocab, torch.Generator().manual_seed(a.seed))
     s = cfg.sample
+    V = gen.cfg.visual_vocab
     toks = torch.cat([
-        gen.generate(ids[i : i + 64], mask[i : i + 64], None, temperature=s.temperature, top_k=s.top_k,
-                     cfg_scale=s.cfg_scale, generator=g)
+        gen.generate(ids[i : i + 64], mask[i : i + 64],
+                     None if drafts is None else LatentInstruction.hard(drafts[i : i + 64], V),
+                     temperature=s.temperature, top_k=s.top_k, cfg_scale=s.cfg_scale, generator=g)
         for i in range(0, len(texts), 64)
     ])  # fmt: skip
     with torch.no_grad():
@@ -71,7 +90,7 @@ def main() -> None:
             "semantic_acc": round(sum(sm) / len(sel), 3),
             "joint_acc": round(sum(x and y for x, y in zip(st, sm)) / len(sel), 3),
         }
-    print(json.dumps(out))
+    print(json.dumps({"oracle": f"draft (noise {a.noise})" if a.draft else "text", **out}))
 
 
 if __name__ == "__main__":

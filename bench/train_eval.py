@@ -6,14 +6,17 @@ cores, one JSON line appended to OUT/results.jsonl.
     python bench/train_eval.py --data data/stickers --probes demo_out/probes --out runs/exp \
         --name frozen drc stage2.trainable=composer
 
---base defaults to the shipped sticker base (tokenizer + text-pretrained generator); --probes is a
+--base defaults to the shipped sticker base (tokenizer + pretrained generator); --probes is a
 probe folder from `drc demo` (OUT/probes) or `drc eval`. Train-split scores use the first
 --train-samples samples (references: real items of the target's semantics in another style).
+Each split is scored twice: as the method generates (the generator renders the composer's draft)
+and with `sample.renderer=draft` (the draft decoded by the tokenizer alone: what the composer knows).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -37,8 +40,10 @@ def main() -> None:
     p.add_argument("--name", required=True)
     p.add_argument("--base", default=str(Path(__file__).parents[1] / "src/drc/pretrained/stickers"))
     p.add_argument("--train-samples", type=int, default=96)
+    p.add_argument("--size", default="64x64", help="HxW of the images (posters: 96x64)")
     a = p.parse_args()
-    over = {"data.image_height": 64, "data.image_width": 64, **parse_overrides(a.overrides)}
+    h, w = (int(v) for v in a.size.split("x"))
+    over = {"data.image_height": h, "data.image_width": w, **parse_overrides(a.overrides)}
     out = Path(a.out)
     run = out / a.name
     t0 = time.perf_counter()
@@ -48,11 +53,16 @@ def main() -> None:
     probes = Probes.load(a.probes)
     model = DrcModel.load(run, device="cpu")
     prep = prepare(a.data, build_config(a.method, overrides=over), cache=run / "images.pt")
+    generator_cfg = model.cfg
+    draft_cfg = dataclasses.replace(model.cfg, sample=dataclasses.replace(model.cfg.sample, renderer="draft"))
     for split, n in (("test", None), ("train", a.train_samples)):
-        r = evaluate_run(
-            model, prep, probes=probes, history_lens=(5,), split=split, max_samples=n, progress=False
-        )
-        row[split] = {k: round(float(r["metrics"][k]), 3) for k in KEYS}
+        for suffix, cfg in (("", generator_cfg), ("_draft", draft_cfg)):
+            model.cfg = cfg
+            r = evaluate_run(
+                model, prep, probes=probes, history_lens=(5,), split=split, max_samples=n, progress=False
+            )
+            row[split + suffix] = {k: round(float(r["metrics"][k]), 3) for k in KEYS}
+    model.cfg = generator_cfg
     print(json.dumps(row))
     with open(out / "results.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")

@@ -35,6 +35,8 @@ ImageLike = str | Path | np.ndarray | Image.Image
 
 __all__ = ["DrcModel", "Generation", "load", "train", "evaluate"]
 
+RENDERERS = ("generator", "draft")
+
 
 def train(
     data: str | Path, out: str | Path, method: str = "drc", preset: str = "default", **kw: Any
@@ -69,15 +71,21 @@ class DrcModel:
 
     @classmethod
     def load(cls, run: str | Path, device: str = "auto") -> DrcModel:
+        from drc.pretrained import builtin_run
         from drc.train.pretrain import load_generator, load_tokenizer
         from drc.weights import load_module_weights
 
         paths = RunPaths(Path(run))
+        if not paths.root.exists() and builtin_run(run) is not None:
+            paths = RunPaths(builtin_run(run))  # type: ignore[arg-type]
         if not paths.root.is_dir():
             raise DrcError(f"{paths.root}: run folder not found")
         if not paths.config.is_file():
             raise DrcError(f"{paths.root}: not a drc run (config.yaml missing)")
-        for d in (paths.tokenizer, paths.generator, paths.composer):
+        # a run whose generator stayed frozen generates with its pretrained one; the shipped runs
+        # keep only that (pretrain/), a trained run has its own copy in generator/
+        gen_dir = paths.generator if (paths.generator / "model.safetensors").is_file() else paths.pretrain
+        for d in (paths.tokenizer, gen_dir, paths.composer):
             if not (d / "model.safetensors").is_file():
                 raise DrcError(
                     f"{paths.root}: run is not finished ({d.name}/model.safetensors missing); rerun drc train"
@@ -85,7 +93,7 @@ class DrcModel:
         cfg = load_yaml(RunConfig, paths.config)
         dev = resolve_device(device if device != "auto" else cfg.device)
         tokenizer = load_tokenizer(paths.tokenizer).to(dev).eval()
-        generator = load_generator(paths.generator).to(dev).eval()
+        generator = load_generator(gen_dir).to(dev).eval()
         composer = composer_for(cfg, tokenizer, generator)
         load_module_weights(composer, paths.composer)
         composer = composer.to(dev).eval()
@@ -121,17 +129,26 @@ class DrcModel:
         from drc.models.text import ByteTokenizer
 
         s = self.cfg.sample
+        if s.renderer not in RENDERERS:
+            raise DrcError(f"unknown sample.renderer {s.renderer!r}; valid: {', '.join(RENDERERS)}")
         ids, mask = ByteTokenizer().encode(list(texts), self.generator.config.max_text_len)
         gen = torch.Generator(device="cpu").manual_seed(seed)
+        if s.renderer == "draft":
+            return self.decode(instr.argmax())
         idx = self.generator.generate(
             ids.to(self.device),
             mask.to(self.device),
-            instr,
+            instr.sharpen(s.draft_temperature),
             temperature=s.temperature,
             top_k=s.top_k,
             cfg_scale=s.cfg_scale,
             generator=gen,
         )
+        return self.decode(idx)
+
+    @torch.no_grad()
+    def decode(self, idx: torch.Tensor) -> torch.Tensor:
+        """Visual tokens (B, N) long -> uint8 images (B, 3, H, W)."""
         h, w = self.tokenizer.grid(*self.image_size)
         images = self.tokenizer.decode_code(idx.view(-1, h, w))
         return images.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()

@@ -83,6 +83,8 @@ class Stage1Config:
     # which parts train: "composer" (towers + fusion), "composer+generator". The generator stays
     # frozen by default, as the paper's LMM does: see Stage2Config.trainable for the measurement.
     trainable: str = "composer"
+    # weight of the frozen generator's token loss beside the dense draft loss (drc.train.losses)
+    gen_weight: float = 0.0
 
 
 @dataclass
@@ -101,6 +103,9 @@ class Stage2Config:
     # its text-pretrained ability to compose unseen pairs (joint 0.139; 0.250 with 800 steps at
     # lr 2e-3, the defaults).
     trainable: str = "composer"
+    # weight of the frozen generator's token loss beside the dense draft loss (drc.train.losses);
+    # cond_drop applies to that term (the generator learned its unconditional rows in pretraining)
+    gen_weight: float = 0.0
     cond_drop: float = 0.1
     # semantic-preserving augmentations precomputed (and tokenised) per item for references
     n_augment: int = 6
@@ -118,6 +123,12 @@ class SampleConfig:
     top_k: int = 32
     cfg_scale: float = 1.5
     batch_size: int = 32
+    # the composer's draft as the generator reads it: logits / draft_temperature; 0 = its argmax,
+    # one-hot (the form pretraining showed the generator)
+    draft_temperature: float = 0.0
+    # "generator": the generator renders the image from the draft (the method); "draft": the
+    # draft's argmax is decoded by the tokenizer with no generator (an ablation: what rendering adds)
+    renderer: str = "generator"
 
 
 @dataclass

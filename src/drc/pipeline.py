@@ -253,7 +253,9 @@ def ensure_base(
         images = prep.bank.get(prep.train_ids)
         tokens = encode_images(tokenizer, images, device=device)
         texts = [prep.ds.items[i].text for i in prep.train_ids]
-        generator, st = train_generator(cfg, tokens, texts, paths.pretrain, device, progress=progress)
+        generator, st = train_generator(
+            cfg, tokens, texts, paths.pretrain, device, progress=progress, coarse_text=prep.instruction
+        )
         timings["pretrain"] = round(time.perf_counter() - t0, 2)
         stats["pretrain"] = st
     return tokenizer, generator
@@ -285,11 +287,9 @@ def composer_for(cfg: RunConfig, tokenizer: Any, generator: Any):
         cfg.method,
         cfg.composer,
         code_dim=tokenizer.config.code_dim,
-        d_lmm=generator.config.d_model,
+        vocab=tokenizer.config.codebook_size,
         n_visual=generator.config.n_visual,
         history_len=cfg.data.history_len,
-        grid=tokenizer.grid(cfg.data.image_height, cfg.data.image_width),
-        max_instruction=generator.config.max_instruction,
     )
 
 

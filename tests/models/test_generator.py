@@ -15,15 +15,13 @@ TEXTS = ["a cat sticker, love", "", "a dog"]
 
 def _model(seed: int = 0) -> Generator:
     torch.manual_seed(seed)
-    cfg = GeneratorConfig(n_layer=2, n_head=2, d_model=D, max_text_len=24, max_instruction=16)
+    cfg = GeneratorConfig(n_layer=2, n_head=2, d_model=D, max_text_len=24)
     return Generator(cfg.with_visual(V, *GRID)).eval()
 
 
-def _instr(b: int = 3, m: int = 5, seed: int = 0) -> LatentInstruction:
+def _instr(b: int = 3, seed: int = 0) -> LatentInstruction:
     g = torch.Generator().manual_seed(seed)
-    mask = torch.ones(b, m, dtype=torch.bool)
-    mask[0, 3:] = False  # a padded row
-    return LatentInstruction(torch.randn(b, m, D, generator=g), mask)
+    return LatentInstruction(torch.randn(b, GRID[0] * GRID[1], V, generator=g) * 3)
 
 
 def _text() -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,27 +77,38 @@ def test_flops_per_token_counts_weights() -> None:
 # ----------------------------------------------------------------------------- masks
 
 
-def test_padded_instruction_tokens_change_nothing() -> None:
+def test_the_draft_conditions_the_output_and_can_be_hidden_per_row() -> None:
     g = _model()
     ids, mask = _text()
-    ins = _instr()
-    padded = LatentInstruction(
-        torch.cat([ins.tokens, torch.randn(3, 4, D) * 10], 1),
-        torch.cat([ins.mask, torch.zeros(3, 4, dtype=torch.bool)], 1),
-    )
+    ins, tok = _instr(), _tokens()
+    other = LatentInstruction(ins.draft.clone())
+    other.draft[0, 2] = torch.randn(V) * 3  # one cell of row 0's draft changes
+    a, b = g(ids, mask, ins, tok), g(ids, mask, other, tok)
+    assert (a[0] - b[0]).abs().max() > 1e-3  # the draft is read
+    torch.testing.assert_close(a[1:], b[1:], rtol=1e-5, atol=1e-5)  # rows do not leak into each other
+    # drop_draft hides the draft only: the row reads its text and the null instruction, as with no draft
+    hide = torch.tensor([True, False, False])
+    hidden = g(ids, mask, ins, tok, drop_draft=hide)
+    torch.testing.assert_close(hidden[0], g(ids, mask, None, tok)[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(hidden[1:], a[1:], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="draft of"):
+        g(ids, mask, LatentInstruction(torch.randn(3, 5, V)), tok)
+
+
+def test_hard_draft_is_one_hot_and_sharpen_zero_is_its_argmax() -> None:
     tok = _tokens()
-    torch.testing.assert_close(g(ids, mask, ins, tok), g(ids, mask, padded, tok), rtol=1e-5, atol=1e-5)
-    # row 0's own padding (positions 3, 4) is invisible too: changing those tokens changes nothing
-    changed = LatentInstruction(ins.tokens.clone(), ins.mask)
-    changed.tokens[0, 3:] = 100.0
-    torch.testing.assert_close(g(ids, mask, ins, tok), g(ids, mask, changed, tok), rtol=1e-5, atol=1e-5)
-    # ... while a real token does change the output
-    changed.tokens[0, 0] = torch.randn(D)  # (a constant shift would vanish in the LayerNorm)
-    assert (g(ids, mask, ins, tok)[0] - g(ids, mask, changed, tok)[0]).abs().max() > 1e-3
-    # and the samples agree with the unpadded instruction
-    s1 = g.generate(ids, mask, ins, generator=torch.Generator().manual_seed(3))
-    s2 = g.generate(ids, mask, padded, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(s1, s2)
+    hard = LatentInstruction.hard(tok, V)
+    assert torch.equal(hard.probs().argmax(-1), tok)
+    assert torch.allclose(hard.probs().amax(-1), torch.ones(3, 12))
+    ins = _instr()
+    assert torch.equal(ins.sharpen(0).argmax(), ins.argmax())
+    assert torch.allclose(ins.sharpen(0).probs().amax(-1), torch.ones(3, 12))
+    assert torch.allclose(ins.sharpen(0.5).draft, ins.draft * 2)
+    g = _model()
+    ids, mask = _text()
+    # the hard draft embeds exactly the code's draft embedding at each cell
+    e = g.embed_draft(hard) - g.row_emb(g.rows) - g.col_emb(g.cols) - g.draft_type
+    torch.testing.assert_close(e, g.draft_emb(tok), rtol=1e-5, atol=1e-5)
 
 
 def test_text_padding_length_changes_nothing() -> None:

@@ -8,13 +8,13 @@ from drc.models.composers import DRCComposer, importance_weights
 from drc.models.fusion import ComposerConfig, FusionNetwork
 from drc.models.towers import SemTower, StyleTower, Tower
 
-CFG = ComposerConfig(d_model=16, n_heads=2, n_queries=4, fusion_layers=1)
-CODE, N, K, D_LMM = 8, 6, 4, 24
+CFG = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1)
+CODE, N, K, VOCAB = 8, 6, 4, 24
 
 
 def composer(k: int = K) -> DRCComposer:
     torch.manual_seed(0)
-    return DRCComposer(CFG, CODE, D_LMM, N, k).eval()
+    return DRCComposer(CFG, CODE, VOCAB, N, k).eval()
 
 
 def test_tower_shape_and_partner_mask():
@@ -32,10 +32,13 @@ def test_tower_shape_and_partner_mask():
     assert issubclass(StyleTower, Tower) and issubclass(SemTower, Tower)  # one architecture, two roles
 
 
-def test_fusion_makes_m_tokens_of_the_generator_width():
-    f = FusionNetwork(CFG, D_LMM)
-    out = f(torch.randn(3, N, 16), torch.randn(3, N, 16))
-    assert out.shape == (3, CFG.n_queries, D_LMM)
+def test_fusion_makes_one_feature_per_draft_cell():
+    f = FusionNetwork(CFG, N)
+    out = f(torch.randn(3, N, 16), torch.randn(3, 2 * N, 16))
+    assert out.shape == (3, N, CFG.d_model)
+    assert DRCComposer(CFG, CODE, VOCAB, N, K)(
+        torch.randn(3, K, N, CODE), torch.ones(3, K, dtype=torch.bool), torch.randn(3, N, CODE)
+    ).draft.shape == (3, N, VOCAB)
 
 
 def test_each_history_image_attends_to_the_other_valid_ones():
@@ -67,14 +70,14 @@ def test_weights_sum_to_one_over_valid_history_and_padding_is_ignored():
     hist2 = hist.clone()
     hist2[~mask] = torch.randn_like(hist2[~mask]) * 10  # what padding holds must not matter
     out2 = c(hist2, mask, ref)
-    assert torch.allclose(out.tokens, out2.tokens, atol=1e-5)
+    assert torch.allclose(out.draft, out2.draft, atol=1e-5)
     assert torch.allclose(out.weights, out2.weights, atol=1e-6)
 
 
 def test_k1_and_an_all_missing_history_stay_finite():
     c = composer(k=1)
     out = c(torch.randn(2, 1, N, CODE), torch.tensor([[True], [False]]), torch.randn(2, N, CODE))
-    assert torch.isfinite(out.tokens).all()
+    assert torch.isfinite(out.draft).all()
     assert out.weights.tolist() == [[1.0], [0.0]]
     w = importance_weights(torch.randn(2, 3, requires_grad=True), torch.zeros(2, 3, dtype=torch.bool))
     w.sum().backward()
@@ -86,8 +89,8 @@ def test_gradients_reach_every_part_of_the_drc_composer():
     hist, ref = torch.randn(2, K, N, CODE), torch.randn(2, N, CODE)
     mask = torch.tensor([[True, True, True, False], [True, True, True, True]])
     out = c(hist, mask, ref)
-    (out.tokens.square().mean() + (out.weights * torch.arange(K)).sum()).backward()
-    for name in ("style_tower", "sem_tower", "pool", "scorer", "fusion"):
+    (out.draft.square().mean() + (out.weights * torch.arange(K)).sum()).backward()
+    for name in ("style_tower", "sem_tower", "pool", "scorer", "fusion", "head"):
         grads = [p.grad for p in getattr(c, name).parameters()]
         assert all(g is not None for g in grads), name
         assert sum(float(g.abs().sum()) for g in grads) > 0, name
@@ -99,6 +102,6 @@ def test_frozen_tower_gets_no_gradient_while_the_other_trains():
     for p in c.style_tower.parameters():
         p.requires_grad_(False)
     e = torch.randn(2, N, CODE)
-    c.fuse(c.style_features(e, e), c.semantic_features(e, e)).tokens.sum().backward()
+    c.fuse(c.style_features(e, e), c.semantic_features(e, e)).draft.sum().backward()
     assert all(p.grad is None for p in c.style_tower.parameters())
     assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in c.sem_tower.parameters())

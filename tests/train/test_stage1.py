@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -38,7 +39,10 @@ class RecordingComposer(nn.Module):
 
     def fuse(self, style, sem):
         self.fused.append((style[:, 0, 0].int().tolist(), sem[:, 0, 0].int().tolist()))
-        return LatentInstruction.full(torch.cat([style, sem], -1))
+        return LatentInstruction(torch.zeros(style.shape[0], style.shape[1], VOCAB))  # uniform drafts
+
+
+VOCAB = 8
 
 
 class RecordingGenerator:
@@ -62,14 +66,19 @@ def test_the_four_crossed_compositions_all_target_the_anchor():
     a = a.clone()
     a[1] = 1  # same value, but make the target tokens distinguishable per example below
     text = torch.zeros(4 * B, 2, dtype=torch.long), torch.ones(4 * B, 2, dtype=torch.bool)
-    per = stage1_losses(comp, gen, ConstEmbedder(), a, s, m, *text)
+    per = stage1_losses(comp, gen, ConstEmbedder(), a, s, m, *text, gen_weight=1.0)
     style, sem = comp.fused[0]
     # blocks of B: (F_sty^a, F_sem^a), (F_sty^a, F_sem^m), (F_sty^s, F_sem^a), (F_sty^s, F_sem^m)
     assert style == [12] * B + [12] * B + [21] * B + [21] * B  # Sty(q=a, kv=s), Sty(q=s, kv=a)
     assert sem == [13] * B + [31] * B + [13] * B + [31] * B  # Sem(q=a, kv=m), Sem(q=m, kv=a)
     assert COMPOSITIONS == (("a", "a"), ("a", "m"), ("s", "a"), ("s", "m"))
     assert torch.equal(gen.targets, a.repeat(4, 1))  # every composition reconstructs x_a
-    assert per.shape == (4, B) and per[1].tolist() == [2.0, 3.0]
+    # each composition's loss: the uniform draft's cross-entropy log(V) + the generator's term
+    assert per.shape == (4, B)
+    assert torch.allclose(per[1], torch.tensor([2.0, 3.0]) + math.log(VOCAB))
+    gen.targets = None
+    per0 = stage1_losses(comp, gen, ConstEmbedder(), a, s, m, *text)  # default: the draft term only
+    assert gen.targets is None and torch.allclose(per0, torch.full((4, B), math.log(VOCAB)))
 
 
 def test_labelled_triplets_share_exactly_one_factor(bank, owners):
@@ -107,7 +116,6 @@ def tiny_cfg(steps: int, trainable: str = "composer+generator", alpha: float = 1
             "precision": "fp32",
             "composer.d_model": 16,
             "composer.n_heads": 2,
-            "composer.n_queries": 4,
             "composer.fusion_layers": 1,
             "stage1.train.steps": steps,
             "stage1.train.batch_size": 8,
@@ -125,7 +133,7 @@ def models(cfg, bank, make_generator, k: int = 3):
     torch.manual_seed(0)
     gen = make_generator(d_model=32)
     code_dim = bank.codebook.shape[1]
-    comp = build_composer("drc", cfg.composer, code_dim, gen.cfg.d_model, bank.n_visual, k, grid=bank.grid)
+    comp = build_composer("drc", cfg.composer, code_dim, gen.cfg.visual_vocab, bank.n_visual, k)
     return comp, gen
 
 
@@ -160,7 +168,9 @@ def test_composer_only_training_leaves_the_generator_untouched(bank, owners, mak
 def test_stage1_refuses_a_baseline_composer(bank, make_generator, tmp_path):
     cfg = tiny_cfg(steps=1)
     gen = make_generator(d_model=32)
-    comp = build_composer("entangled", cfg.composer, bank.codebook.shape[1], 32, bank.n_visual, 3)
+    comp = build_composer(
+        "entangled", cfg.composer, bank.codebook.shape[1], bank.codebook.shape[0], bank.n_visual, 3
+    )
     with pytest.raises(DrcError, match="drc composer"):
         train_stage1(cfg, comp, gen, bank, bank.ids, {}, "x", tmp_path, torch.device("cpu"), progress=False)
 

@@ -68,15 +68,17 @@ def test_real_references_have_the_target_semantics_in_a_foreign_style(bank, make
 def test_condition_equals_the_composer_on_embedded_tokens(bank):
     torch.manual_seed(0)
     cfg = build_config("drc", "tiny")
-    comp = build_composer("drc", cfg.composer, bank.codebook.shape[1], 32, bank.n_visual, K).eval()
+    comp = build_composer(
+        "drc", cfg.composer, bank.codebook.shape[1], bank.codebook.shape[0], bank.n_visual, K
+    ).eval()
     hist_tokens = bank.tokens[:6].view(2, K, bank.n_visual)
     mask = torch.tensor([[True, True, True], [False, True, True]])
     ref = bank.tokens[6:8]
     out = condition(comp, bank, hist_tokens, mask, ref)
     want = comp(bank.embed(hist_tokens), mask, bank.embed(ref))
-    assert torch.allclose(out.tokens, want.tokens) and torch.allclose(out.weights, want.weights)
+    assert torch.allclose(out.draft, want.draft) and torch.allclose(out.weights, want.weights)
     out2 = instruction_for(comp, bank, bank, [bank.ids[0:3], bank.ids[4:6]], ref)
-    assert torch.allclose(out.tokens, out2.tokens, atol=1e-6)
+    assert torch.allclose(out.draft, out2.draft, atol=1e-6)
 
 
 def test_trainable_scope_freezes_and_restores():
@@ -96,7 +98,6 @@ def tiny(method: str, steps: int, bank, make_generator, **extra):
         "precision": "fp32",
         "composer.d_model": 16,
         "composer.n_heads": 2,
-        "composer.n_queries": 4,
         "composer.fusion_layers": 1,
         "stage2.train.steps": steps,
         "stage2.train.batch_size": 8,
@@ -109,7 +110,9 @@ def tiny(method: str, steps: int, bank, make_generator, **extra):
     cfg = build_config(method, "tiny", overrides=over)
     torch.manual_seed(0)
     gen = make_generator(d_model=32)
-    comp = build_composer(method, cfg.composer, bank.codebook.shape[1], 32, bank.n_visual, K, grid=bank.grid)
+    comp = build_composer(
+        method, cfg.composer, bank.codebook.shape[1], bank.codebook.shape[0], bank.n_visual, K
+    )
     return cfg, comp, gen
 
 
@@ -128,7 +131,7 @@ def test_a_tiny_stage2_run_lowers_the_loss(method, bank, make_generator, make_sa
 
 def test_stage2_feeds_what_the_method_asks_for(bank, make_generator, make_samples, tmp_path, monkeypatch):
     """drc_no_augment: masked target + [MASK] embedding; cond_drop reaches the generator; frozen generator."""
-    extra = {"stage2.cond_drop": 0.5, "stage2.trainable": "composer"}
+    extra = {"stage2.cond_drop": 0.5, "stage2.trainable": "composer", "stage2.gen_weight": 1.0}
     cfg, comp, gen = tiny("drc_no_augment", 4, bank, make_generator, **extra)
     seen = []
     real_loss = gen.loss

@@ -4,8 +4,8 @@ For each test sample the run generates from (history, reference, coarse instruct
 (trained on real items only) read the output's style and semantics, and the metrics compare them
 with the user's style, the target's semantics, the reference's style and the history's semantics.
 Unlabelled data has no probes: then only the similarity metrics are reported, in the tokenizer's
-own feature space (mean codebook vector per image), plus the encoder metrics when `--encoder`
-names a local CLIP / DINOv2 folder.
+own feature space (code vectors of every cell, centred on the dataset's mean), plus the encoder
+metrics when `--encoder` names a local CLIP / DINOv2 folder.
 """
 
 from __future__ import annotations
@@ -110,14 +110,27 @@ def _cases(
     return cases
 
 
-def _features(images: torch.Tensor, probes: Probes | None, model: Any) -> tuple[dict[str, Any], np.ndarray]:
-    """Probe predictions (or empty) and the feature vectors used for the similarity metrics."""
+def _features(
+    images: torch.Tensor, probes: Probes | None, model: Any, centre: np.ndarray | None = None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Probe predictions (or empty) and the feature vectors `(B, F)` used for the similarity metrics.
+
+    Without probes the features are the tokenizer's code vectors of every cell, flattened
+    (`N * code_dim`: where things are matters) and centred on the dataset's mean (`centre`): a raw
+    code vector is mostly what all images share, which put every cosine at 0.997-0.999.
+    """
     if probes is not None:
         p = probes.predict(images)
         return p, p["feats"].numpy()
     tok = model.tokens(images)
-    feats = model.tokenizer.embed(tok).float().mean(1).cpu().numpy()
-    return {}, feats
+    feats = model.tokenizer.embed(tok).float().flatten(1).cpu().numpy()
+    return {}, feats if centre is None else feats - centre
+
+
+def feature_centre(model: Any, prep: Prepared, n: int = 512) -> np.ndarray:
+    """Mean unlabelled feature `(F,)` of (up to n of) the dataset's training items."""
+    ids = prep.train_ids[:: max(1, len(prep.train_ids) // n)][:n]
+    return _features(prep.bank.get(ids), None, model)[1].mean(0)
 
 
 def evaluate_run(
@@ -147,6 +160,7 @@ def evaluate_run(
         probes = probes_for(
             prep, probe_cfg or ProbeConfig(), model.device, cache, model.tokenizer, seed, progress
         )
+    centre = feature_centre(model, prep) if probes is None else None
     cases = _cases(prep, split, lens, seed, max_samples)
     if not cases:
         raise ValueError(f"no {split} samples to evaluate")
@@ -177,11 +191,11 @@ def evaluate_run(
             L = min(c.k, len(c.sample.history))
             weights.append([] if w is None else [float(x) for x in w[b, k_full - L :]])
         tgt_imgs = prep.bank.get([c.sample.target for c in chunk])
-        po, fo = _features(out, probes, model)
-        _, fr = _features(ref_imgs, probes, model)
-        _, ft = _features(tgt_imgs, probes, model)
+        po, fo = _features(out, probes, model, centre)
+        _, fr = _features(ref_imgs, probes, model, centre)
+        _, ft = _features(tgt_imgs, probes, model, centre)
         for b, c in enumerate(chunk):
-            _, fh = _features(hist_imgs[b], probes, model)
+            _, fh = _features(hist_imgs[b], probes, model, centre)
             s = c.sample
             h = list(s.history)[-c.k :]
             user_style = _majority([items[i].style for i in s.history])

@@ -5,13 +5,15 @@ All methods share one call, so all of them drive the same generator unchanged::
     composer(hist (B, k, N, code_dim), hist_mask (B, k) bool, ref (B, N, code_dim)) -> LatentInstruction
 
 `hist` holds the visual-token embeddings `E(h_i)` of the history, oldest first; `hist_mask` is False
-for missing images (cold-start users with fewer than k items); `ref` is `E(r)`.
+for missing images (cold-start users with fewer than k items); `ref` is `E(r)`. The instruction is a
+draft of the target in the tokenizer's code space (`(B, N, V)` logits): every composer ends in the
+same draft head (LayerNorm + Linear to the V codes) over one feature per grid cell.
 
 - `DRCComposer` (drc and its ablations): StyleTower over the history, importance weights, SemTower
-  over the reference, FusionNetwork -> `n_queries` tokens.
-- `EntangledComposer` (entangled, entangled_augment, reference_only, history_only): the raw tokens
-  themselves, projected to `d_lmm` with image-index and position embeddings, average-pooled over the
-  token grid only as much as needed to fit the generator's `max_instruction` prefix budget.
+  over the reference, FusionNetwork (one query per cell) -> draft head.
+- `EntangledComposer` (entangled, entangled_augment, reference_only, history_only; Pigeon-like):
+  one transformer over the raw tokens of every input image plus one query per cell, no towers and
+  no weights -> the same draft head. Same width and as many blocks as DRC's towers + fusion.
 
 `build_composer(method, ...)` is the factory (open_clip style: a registry, and an error that lists
 the valid names).
@@ -19,18 +21,15 @@ the valid names).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from drc.errors import DrcError
 from drc.models.conditioning import LatentInstruction
 from drc.models.fusion import ComposerConfig, FusionNetwork
-from drc.models.towers import AttentionPool, SemTower, StyleTower
+from drc.models.towers import AttentionPool, CrossBlock, SemTower, StyleTower
 
 
 class Composer(nn.Module):
@@ -43,15 +42,15 @@ class Composer(nn.Module):
     uses_history = True
     uses_reference = True
 
-    def __init__(self, code_dim: int, d_lmm: int, n_visual: int, history_len: int) -> None:
+    def __init__(self, code_dim: int, vocab: int, n_visual: int, history_len: int, d_model: int) -> None:
         super().__init__()
-        self.code_dim, self.d_lmm, self.n_visual, self.history_len = code_dim, d_lmm, n_visual, history_len
+        self.code_dim, self.vocab, self.n_visual, self.history_len = code_dim, vocab, n_visual, history_len
         self.mask_embed = nn.Parameter(torch.randn(code_dim) * 0.02)
+        self.head = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, vocab))
 
-    @property
-    def max_length(self) -> int:
-        """Upper bound on the instruction length M this composer produces."""
-        raise NotImplementedError
+    def draft(self, cells: Tensor, weights: Tensor | None = None) -> LatentInstruction:
+        """One feature per cell `(B, N, D)` -> the latent instruction (draft logits `(B, N, V)`)."""
+        return LatentInstruction(self.head(cells).float(), weights)
 
     def mask_reference(self, ref: Tensor, masked: Tensor) -> Tensor:
         """`ref (B, N, code_dim)` with the positions where `masked (B, N)` is True set to `mask_embed`."""
@@ -94,20 +93,16 @@ class DRCComposer(Composer):
     """
 
     def __init__(
-        self, cfg: ComposerConfig, code_dim: int, d_lmm: int, n_visual: int, history_len: int
+        self, cfg: ComposerConfig, code_dim: int, vocab: int, n_visual: int, history_len: int
     ) -> None:
-        super().__init__(code_dim, d_lmm, n_visual, history_len)
+        super().__init__(code_dim, vocab, n_visual, history_len, cfg.d_model)
         D = cfg.d_model
         tower_args = (code_dim, n_visual, D, cfg.n_heads, cfg.tower_layers, cfg.ffn_mult, cfg.dropout)
         self.style_tower = StyleTower(*tower_args)
         self.sem_tower = SemTower(*tower_args)
         self.pool = AttentionPool(D, cfg.n_heads)
         self.scorer = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, D), nn.GELU(), nn.Linear(D, 1))
-        self.fusion = FusionNetwork(cfg, d_lmm)
-
-    @property
-    def max_length(self) -> int:
-        return self.fusion.n_queries
+        self.fusion = FusionNetwork(cfg, n_visual)
 
     # ---- the pieces Stage 1 composes crosswise
     def style_features(self, x_q: Tensor, x_kv: Tensor) -> Tensor:
@@ -119,8 +114,8 @@ class DRCComposer(Composer):
         return self.sem_tower(x_q, x_kv)
 
     def fuse(self, style: Tensor, sem: Tensor, weights: Tensor | None = None) -> LatentInstruction:
-        """FusionNetwork over `(B, Ns, D)` style and `(B, Nm, D)` semantic features -> M tokens."""
-        return LatentInstruction.full(self.fusion(style, sem), weights)
+        """FusionNetwork over `(B, Ns, D)` style and `(B, Nm, D)` semantic features -> the draft."""
+        return self.draft(self.fusion(style, sem), weights)
 
     # ---- the history
     def history_style(self, hist: Tensor, hist_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -152,90 +147,60 @@ class DRCComposer(Composer):
 # --------------------------------------------------------------------------- baselines
 
 
-def token_grid(n_visual: int, grid: tuple[int, int] | None) -> tuple[int, int]:
-    """The (h, w) token grid: `grid` if given, else square when N is a square, else one row."""
-    if grid is not None:
-        if grid[0] * grid[1] != n_visual:
-            raise DrcError(f"token grid {grid} does not hold {n_visual} visual tokens")
-        return (int(grid[0]), int(grid[1]))
-    r = math.isqrt(n_visual)
-    return (r, r) if r * r == n_visual else (1, n_visual)
-
-
-def pool_factor(grid: tuple[int, int], n_images: int, budget: int) -> int:
-    """Smallest s such that n_images grids pooled s x s (ceil) fit in `budget` tokens."""
-    h, w = grid
-    for s in range(1, max(h, w) + 1):
-        if n_images * math.ceil(h / s) * math.ceil(w / s) <= budget:
-            return s
-    raise DrcError(f"{n_images} images do not fit an instruction of {budget} tokens, even pooled to 1 each")
-
-
 class EntangledComposer(Composer):
-    """Raw tokens straight into the generator (Pigeon-like; also reference-only / history-only).
+    """Raw tokens of every input image in one transformer (Pigeon-like; also reference-only / history-only).
 
-    Each image's `E`-tokens are average-pooled s x s over the token grid (s the smallest factor
-    that fits all images into `max_instruction`; s = 1, no pooling, when they fit already), projected
-    `code_dim -> d_lmm`, given an image-index embedding (history 0..k-1, reference k) and a position
-    embedding, and concatenated (history first, then the reference). Missing history images have
-    mask False. No towers, no weights.
+    Each image's `E`-tokens are projected `code_dim -> D` and given a position embedding (shared by
+    all images, as the towers share theirs) and an image-index embedding (history 0..k-1,
+    reference k); N learned queries (one per draft cell) are appended, and `tower_layers +
+    fusion_layers` pre-norm self-attention blocks run over the whole sequence (missing history
+    images are masked out as keys). The queries' outputs go to the draft head. There is no
+    separation of style from semantics and no importance weight: what DRC adds is exactly that.
     """
 
     def __init__(
         self,
         cfg: ComposerConfig,
         code_dim: int,
-        d_lmm: int,
+        vocab: int,
         n_visual: int,
         history_len: int,
         *,
         use_history: bool = True,
         use_reference: bool = True,
-        grid: tuple[int, int] | None = None,
-        max_instruction: int = 128,
     ) -> None:
-        super().__init__(code_dim, d_lmm, n_visual, history_len)
+        super().__init__(code_dim, vocab, n_visual, history_len, cfg.d_model)
         if not (use_history or use_reference):
             raise ValueError("an entangled composer needs the history, the reference, or both")
         self.uses_history, self.uses_reference = use_history, use_reference
-        self.grid = token_grid(n_visual, grid)
-        n_images = history_len * use_history + use_reference
-        self.pool_s = pool_factor(self.grid, n_images, max_instruction)
-        h, w = self.grid
-        self.pooled_grid = (math.ceil(h / self.pool_s), math.ceil(w / self.pool_s))
-        self.per_image = self.pooled_grid[0] * self.pooled_grid[1]
-        self._n_images = n_images
-        self.proj = nn.Linear(code_dim, d_lmm)
-        self.image_embed = nn.Parameter(torch.randn(history_len + 1, d_lmm) * 0.02)
-        self.pos = nn.Parameter(torch.randn(self.per_image, d_lmm) * 0.02)
-        self.ln = nn.LayerNorm(d_lmm)
-
-    @property
-    def max_length(self) -> int:
-        return self._n_images * self.per_image
-
-    def _tokens(self, x: Tensor) -> Tensor:
-        """`(B, I, N, code_dim) -> (B, I, P, d_lmm)`: pool, project, add positions."""
-        B, I, N, C = x.shape
-        if self.pool_s > 1:
-            h, w = self.grid
-            g = x.reshape(B * I, h, w, C).permute(0, 3, 1, 2)
-            g = F.adaptive_avg_pool2d(g, self.pooled_grid)
-            x = g.permute(0, 2, 3, 1).reshape(B, I, self.per_image, C)
-        return self.proj(x) + self.pos
+        D = cfg.d_model
+        self.inp = nn.Linear(code_dim, D)
+        self.pos = nn.Parameter(torch.randn(n_visual, D) * 0.02)
+        self.image_embed = nn.Parameter(torch.randn(history_len + 1, D) * 0.02)
+        self.queries = nn.Parameter(torch.randn(n_visual, D) * 0.02)
+        n_blocks = cfg.tower_layers + cfg.fusion_layers
+        self.blocks = nn.ModuleList(
+            CrossBlock(D, cfg.n_heads, cfg.ffn_mult, cfg.dropout) for _ in range(n_blocks)
+        )
 
     def forward(self, hist: Tensor, hist_mask: Tensor, ref: Tensor) -> LatentInstruction:
         parts, masks = [], []
+        B, N = ref.shape[0], self.n_visual
+        dev = ref.device
         if self.uses_history:
-            B, k = hist.shape[:2]
-            t = self._tokens(hist) + self.image_embed[:k, None, :]
+            k = hist.shape[1]
+            t = self.inp(hist) + self.pos + self.image_embed[:k, None, :]  # (B, k, N, D)
             parts.append(t.flatten(1, 2))
-            masks.append(hist_mask[:, :, None].expand(B, k, self.per_image).reshape(B, k * self.per_image))
+            masks.append(hist_mask[:, :, None].expand(B, k, N).reshape(B, k * N))
         if self.uses_reference:
-            t = self._tokens(ref[:, None]) + self.image_embed[self.history_len]
-            parts.append(t.flatten(1, 2))
-            masks.append(torch.ones(t.shape[0], self.per_image, dtype=torch.bool, device=ref.device))
-        return LatentInstruction(self.ln(torch.cat(parts, 1)), torch.cat(masks, 1))
+            parts.append(self.inp(ref) + self.pos + self.image_embed[self.history_len])
+            masks.append(torch.ones(B, N, dtype=torch.bool, device=dev))
+        q = self.queries.unsqueeze(0).expand(B, -1, -1)
+        x = torch.cat([*parts, q.to(parts[0].dtype)], 1)
+        keys = torch.cat([*masks, torch.ones(B, N, dtype=torch.bool, device=dev)], 1)
+        for blk in self.blocks:
+            x = blk(x, x, keys)
+        return self.draft(x[:, -N:])
 
 
 # --------------------------------------------------------------------------- factory
@@ -265,17 +230,17 @@ def register_composer(name: str) -> Callable[[ComposerFactory], ComposerFactory]
     return deco
 
 
-# a factory takes (cfg, code_dim, d_lmm, n_visual, history_len, *, grid, max_instruction)
+# a factory takes (cfg, code_dim, vocab, n_visual, history_len)
 
 
 @register_composer("drc")
-def _drc(cfg: ComposerConfig, *dims: int, **_: Any) -> Composer:
+def _drc(cfg: ComposerConfig, *dims: int) -> Composer:
     return DRCComposer(cfg, *dims)
 
 
 def _entangled_factory(use_history: bool, use_reference: bool) -> ComposerFactory:
-    def make(cfg: ComposerConfig, *dims: int, **kw: Any) -> Composer:
-        return EntangledComposer(cfg, *dims, use_history=use_history, use_reference=use_reference, **kw)
+    def make(cfg: ComposerConfig, *dims: int) -> Composer:
+        return EntangledComposer(cfg, *dims, use_history=use_history, use_reference=use_reference)
 
     return make
 
@@ -292,29 +257,9 @@ def architecture_of(method: str) -> str:
 
 
 def build_composer(
-    method: str,
-    cfg: ComposerConfig,
-    code_dim: int,
-    d_lmm: int,
-    n_visual: int,
-    history_len: int,
-    *,
-    grid: tuple[int, int] | None = None,
-    max_instruction: int = 128,
+    method: str, cfg: ComposerConfig, code_dim: int, vocab: int, n_visual: int, history_len: int
 ) -> Composer:
-    """The composer of `method`.
-
-    grid: the tokenizer's (h, w) token grid (h * w = n_visual), used by the entangled baselines to
-        pool 2-D neighbourhoods; None guesses square, else one row.
-    max_instruction: the generator's instruction budget; baselines pool until they fit it.
-    """
+    """The composer of `method`, reading `code_dim`-wide token embeddings and drafting `n_visual`
+    cells over `vocab` codes (the tokenizer's codebook)."""
     arch = architecture_of(method)
-    composer = _ARCHITECTURES[arch](
-        cfg, code_dim, d_lmm, n_visual, history_len, grid=grid, max_instruction=max_instruction
-    )
-    if composer.max_length > max_instruction:
-        raise DrcError(
-            f"method {method!r} makes {composer.max_length} instruction tokens but the generator takes at "
-            f"most {max_instruction}; lower composer.n_queries or raise generator.max_instruction"
-        )
-    return composer
+    return _ARCHITECTURES[arch](cfg, code_dim, vocab, n_visual, history_len)

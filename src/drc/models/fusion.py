@@ -1,10 +1,10 @@
-"""FusionNetwork: style features + semantic features -> M latent instruction tokens.
+"""FusionNetwork: style features + semantic features -> one feature per cell of the draft.
 
-`M` learned queries attend over the concatenation of the style features and the semantic features
-(each tagged with a learned type embedding, so the queries can tell the two apart); a few blocks of
-self-attention among the queries, cross-attention to the features and an FFN; then a projection to
-the generator's width `d_lmm`. The output length is fixed (`n_queries`), whatever the history length:
-that is what keeps the generator's prefix short and its cost independent of `k`.
+One learned query per grid cell (`n_cells` = N) attends over the concatenation of the style features
+and the semantic features (each tagged with a learned type embedding, so the queries can tell the
+two apart); a few blocks of self-attention among the queries, cross-attention to the features and an
+FFN. The composer's draft head turns each query's output into scores over the codebook (the latent
+instruction, `drc.models.conditioning`). The output length is fixed (N), whatever the history length.
 
 `ComposerConfig` lives here (the config module composes it into `RunConfig`); it sizes the towers,
 the fusion and, for the baselines, nothing but their width (see `composers.py`).
@@ -24,7 +24,6 @@ from drc.models.towers import Attention, CrossBlock
 class ComposerConfig:
     d_model: int = 128  # width of the towers and the fusion
     n_heads: int = 4
-    n_queries: int = 16  # M: latent instruction tokens produced by the FusionNetwork
     tower_layers: int = 1  # cross-attention + FFN blocks per tower (the paper: one)
     fusion_layers: int = 2
     ffn_mult: int = 4
@@ -47,20 +46,19 @@ class FusionBlock(nn.Module):
 
 
 class FusionNetwork(nn.Module):
-    """`(style (B, Ns, D), sem (B, Nm, D)) -> (B, M, d_lmm)` latent instruction tokens."""
+    """`(style (B, Ns, D), sem (B, Nm, D)) -> (B, n_cells, D)`: one feature per draft cell."""
 
     STYLE, SEM = 0, 1
 
-    def __init__(self, cfg: ComposerConfig, d_lmm: int) -> None:
+    def __init__(self, cfg: ComposerConfig, n_cells: int) -> None:
         super().__init__()
         D = cfg.d_model
-        self.queries = nn.Parameter(torch.randn(cfg.n_queries, D) * 0.02)
+        self.queries = nn.Parameter(torch.randn(n_cells, D) * 0.02)
         self.type_embed = nn.Parameter(torch.randn(2, D) * 0.02)
         self.blocks = nn.ModuleList(
             FusionBlock(D, cfg.n_heads, cfg.ffn_mult, cfg.dropout) for _ in range(cfg.fusion_layers)
         )
         self.ln_out = nn.LayerNorm(D)
-        self.proj = nn.Linear(D, d_lmm)
 
     @property
     def n_queries(self) -> int:
@@ -71,4 +69,4 @@ class FusionNetwork(nn.Module):
         q = self.queries.unsqueeze(0).expand(style.shape[0], -1, -1).to(mem.dtype)
         for blk in self.blocks:
             q = blk(q, mem)
-        return self.proj(self.ln_out(q))
+        return self.ln_out(q)

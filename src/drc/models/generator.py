@@ -1,18 +1,27 @@
-"""The built-in generator (the "LMM"): a small causal transformer that emits VQ visual tokens.
+"""The built-in generator (the "LMM"): a small causal transformer that reads text and images and
+emits VQ visual tokens.
 
 nanoGPT-style: pre-norm blocks, SDPA attention, GELU MLP. One sequence per example:
 
-    [text tokens (T)] [instruction tokens (M)] [null instruction (n_null)] [slot_0 ... slot_{N-1}]
+    [text tokens (T)] [draft cells (N)] [null instruction (n_null)] [slot_0 ... slot_{N-1}]
+
+The draft is the image condition (`LatentInstruction`): for every grid cell a distribution over the
+codebook, embedded as `softmax(draft) @ draft_emb` plus the cell's row/column embedding. Pretraining
+shows the generator corrupted drafts of the target (a random share of cells swapped for another
+image's code at that cell or a random code), with or without the caption, and captions alone, so
+that it learns to render a crisp image from a draft, from a caption, or from both. Every composer's
+latent instruction lands in that space: a frozen generator then has a handle on everything visible
+in an image (a user's style included), not only on what captions name.
 
 Slot i predicts visual token v_i. Its input is <img> (a learned BOS vector) for i = 0 and the
 embedding of v_{i-1} otherwise, plus the row/column embedding of the cell it predicts, so the model
 always knows which cell of the grid (8x8 stickers, 12x8 posters) comes next, also at row breaks.
 
-Conditioning never changes the sequence layout, only the key-padding mask: padded text or
-instruction tokens are invisible to every other position (and their own positions are counted
-from the valid tokens, cumsum of the mask), so padding an instruction changes nothing. Dropping
-the condition (classifier-free guidance) hides the text and the instruction and shows the learned
-null instruction instead; with `instr=None` the null instruction is all there is.
+Conditioning never changes the sequence layout, only the key-padding mask: padded text tokens are
+invisible to every other position (and their own positions are counted from the valid tokens,
+cumsum of the mask). Dropping the condition (classifier-free guidance) hides the text and the draft
+and shows the learned null instruction instead; a row without a draft (`instr=None`, or
+`drop_draft`) shows the null instruction in the draft's stead.
 
 Sampling (`generate`) fills a preallocated KV cache with the prefix and <img> in one pass, then
 runs one slot per step; classifier-free guidance runs conditional and unconditional rows as one
@@ -43,7 +52,6 @@ class GeneratorConfig:
     grid_w: int = 0  # tokens per row of the grid (rows = n_visual / grid_w); 0 = fill
     text_vocab: int = 256  # byte-level text (drc.models.text.ByteTokenizer)
     max_text_len: int = 24
-    max_instruction: int = 128
     n_null: int = 4  # length of the learned null instruction
     mlp_ratio: int = 4
     dropout: float = 0.0
@@ -53,6 +61,13 @@ class GeneratorConfig:
     # (sticker benchmark, 600 steps: held-out loss 1.91 without, 1.66 with dropout 0.1, 1.50 with 0.2)
     token_noise: float = 0.2
     cond_drop: float = 0.1  # pretraining: share of examples trained unconditional (for CFG sampling)
+    # pretraining of the image (draft) path: the share of conditioned examples shown without a draft
+    # (caption only), the largest share of a draft's cells corrupted (each example draws its share
+    # uniformly in [0, draft_noise]), and the share of drafted examples whose caption is replaced by
+    # the dataset's coarse instruction (what Stage 2 and generation show with a draft)
+    draft_drop: float = 0.3
+    draft_noise: float = 0.5
+    coarse_text: float = 0.5
     bias: bool = False  # biases in linears / norms (nanoGPT: off is a little faster and no worse)
 
     def with_visual(self, vocab: int, grid_h: int, grid_w: int) -> GeneratorConfig:
@@ -143,7 +158,8 @@ class Generator(nn.Module):
         self.grid_h = cfg.n_visual // cfg.grid_w
         self.text_emb = nn.Embedding(cfg.text_vocab, d)
         self.text_pos = nn.Embedding(cfg.max_text_len, d)
-        self.instr_pos = nn.Embedding(cfg.max_instruction, d)
+        self.draft_emb = nn.Embedding(cfg.visual_vocab, d)
+        self.draft_type = nn.Parameter(torch.randn(d) * 0.02)
         self.null_instr = nn.Parameter(torch.randn(cfg.n_null, d) * 0.02)
         self.bos = nn.Parameter(torch.randn(d) * 0.02)
         self.vis_emb = nn.Embedding(cfg.visual_vocab, d)
@@ -177,9 +193,18 @@ class Generator(nn.Module):
 
     # ------------------------------------------------------------------ sequence building
     def _prefix(
-        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, drop: Tensor | None
+        self,
+        text_ids: Tensor,
+        text_mask: Tensor,
+        instr: LatentInstruction | None,
+        drop: Tensor | None,
+        drop_draft: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Embeddings (B,P,d) and validity mask (B,P) of [text][instruction][null instruction]."""
+        """Embeddings (B,P,d) and validity mask (B,P) of [text][draft][null instruction].
+
+        drop (B,) bool hides text and draft (unconditional rows); drop_draft (B,) bool hides the
+        draft only (caption-only rows). The null instruction is visible wherever no draft is.
+        """
         b = text_ids.shape[0]
         cfg = self.cfg
         if text_ids.shape[1] > cfg.max_text_len:
@@ -191,20 +216,34 @@ class Generator(nn.Module):
         masks = [text_mask]
         null_valid = torch.ones(b, dtype=torch.bool, device=text_ids.device)
         if instr is not None:
-            if instr.length > cfg.max_instruction:
-                raise ValueError(f"instruction length {instr.length} > max_instruction {cfg.max_instruction}")
-            imask = instr.mask.bool()
-            if drop is not None:
-                imask = imask & ~drop[:, None]
-            parts.append(instr.tokens + self.instr_pos(_positions(imask)))
-            masks.append(imask)
-            null_valid = drop if drop is not None else torch.zeros_like(null_valid)
+            if instr.length != cfg.n_visual or instr.vocab != cfg.visual_vocab:
+                raise ValueError(
+                    f"draft of {instr.length} cells x {instr.vocab} codes; the generator reads "
+                    f"{cfg.n_visual} x {cfg.visual_vocab}"
+                )
+            hidden = torch.zeros_like(null_valid)
+            for d in (drop, drop_draft):
+                if d is not None:
+                    hidden = hidden | d
+            parts.append(self.embed_draft(instr))
+            masks.append((~hidden)[:, None].expand(-1, cfg.n_visual))
+            null_valid = hidden
         if bool(null_valid.any()):  # all-hidden null tokens would change nothing: leave them out
             dtype = parts[-1].dtype
             parts.append(self.null_instr.to(dtype)[None].expand(b, -1, -1))
             masks.append(null_valid[:, None].expand(-1, cfg.n_null))
         x = torch.cat([p.to(parts[0].dtype) for p in parts], 1)
         return x, torch.cat(masks, 1)
+
+    def embed_draft(self, instr: LatentInstruction) -> Tensor:
+        """`(B, N, V)` draft -> `(B, N, d)`: expected code embedding of each cell, plus its row/column.
+
+        The expectation under `softmax(draft)` (not the argmax) keeps the path differentiable, so
+        a composer can also be trained through the frozen generator (`stage2.gen_weight`).
+        """
+        probs = instr.probs()
+        x = probs.to(self.draft_emb.weight.dtype) @ self.draft_emb.weight
+        return x + self.row_emb(self.rows) + self.col_emb(self.cols) + self.draft_type
 
     def _slots(self, prev_tokens: Tensor, start: int = 0) -> Tensor:
         """Slot inputs (B,n,d) for slots start..start+n-1, given visual tokens v_{start-1}..v_{start+n-2}.
@@ -228,11 +267,14 @@ class Generator(nn.Module):
     # ------------------------------------------------------------------ training
     def forward(
         self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, image_tokens: Tensor,
-        drop_cond: Tensor | None = None,
+        drop_cond: Tensor | None = None, drop_draft: Tensor | None = None,
     ) -> Tensor:  # fmt: skip
-        """Teacher-forced logits (B,N,V) for image_tokens (B,N) long; drop_cond (B,) bool for CFG."""
+        """Teacher-forced logits (B,N,V) for image_tokens (B,N) long.
+
+        drop_cond (B,) bool: unconditional rows (for CFG); drop_draft (B,) bool: rows without the draft.
+        """
         text_ids, text_mask = _trim(text_ids, text_mask)
-        prefix, pmask = self._prefix(text_ids, text_mask, instr, drop_cond)
+        prefix, pmask = self._prefix(text_ids, text_mask, instr, drop_cond, drop_draft)
         inputs = image_tokens
         if self.training and self.cfg.token_noise > 0:
             noisy = torch.rand(inputs.shape, device=inputs.device) < self.cfg.token_noise
@@ -244,10 +286,10 @@ class Generator(nn.Module):
 
     def loss(
         self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, image_tokens: Tensor,
-        drop_cond: Tensor | None = None,
+        drop_cond: Tensor | None = None, drop_draft: Tensor | None = None,
     ) -> Tensor:  # fmt: skip
         """(B,) per-example mean cross-entropy over the visual tokens (so callers can weight examples)."""
-        logits = self(text_ids, text_mask, instr, image_tokens, drop_cond)
+        logits = self(text_ids, text_mask, instr, image_tokens, drop_cond, drop_draft)
         ce = F.cross_entropy(logits.float().transpose(1, 2), image_tokens, reduction="none")
         return ce.mean(1)
 
@@ -267,7 +309,7 @@ class Generator(nn.Module):
     ) -> Tensor:
         """Sample (B,N) visual tokens. Seeded by `generator`; with and without cache give the same tokens.
 
-        cfg_scale != 1 runs the conditional and the unconditional (null instruction, no text) inputs
+        cfg_scale != 1 runs the conditional and the unconditional (null instruction, no text, no draft) inputs
         as one batch of 2B and samples from uncond + cfg_scale * (cond - uncond).
         """
         b = text_ids.shape[0]
@@ -278,7 +320,7 @@ class Generator(nn.Module):
         if guided:
             text_ids, text_mask = text_ids.repeat(2, 1), text_mask.repeat(2, 1)
             if instr is not None:
-                instr = LatentInstruction(instr.tokens.repeat(2, 1, 1), instr.mask.repeat(2, 1))
+                instr = LatentInstruction(instr.draft.repeat(2, 1, 1))
             drop = torch.arange(2 * b, device=text_ids.device) >= b
         prefix, pmask = self._prefix(text_ids, text_mask, instr, drop)
         p = prefix.shape[1]

@@ -1,12 +1,15 @@
-"""Shipped pretrained weights: the stand-in for the paper's pretrained LMM.
+"""Shipped pretrained weights: the stand-in for the paper's pretrained LMM, and a trained DRC.
 
-`src/drc/pretrained/<scenario>/` holds a tokenizer and a text-to-image pretrained generator that
-drc's own command produced on the built-in benchmark's training split (README: "Shipped weights").
-The demo copies them instead of training them, when their configs match the demo's; `drc demo
---retrain` trains them from scratch instead. Weights are stored as float16 safetensors to stay
-small; strict loading casts them back to the model's float32.
+`src/drc/pretrained/<scenario>/` holds a tokenizer and a pretrained generator (text and draft
+conditioned) that drc's own commands produced on the built-in benchmark's training split (README:
+"Shipped weights"). The demo copies them instead of training them, when their configs match the
+demo's; `drc demo --retrain` trains them from scratch instead. Where a trained DRC run was exported
+too (`--method-run`), the folder is also a ready run: `config.yaml` + `composer/`, so that
+`drc generate --run stickers ...` works straight after install (`examples/` holds a history and a
+reference to try). Weights are stored as float16 safetensors to stay small; strict loading casts
+them back to the model's float32.
 
-    python -m drc.pretrained export --run RUN --scenario stickers
+    python -m drc.pretrained export --run BASE_RUN --scenario stickers [--method-run DRC_RUN]
 """
 
 from __future__ import annotations
@@ -21,22 +24,40 @@ from drc.errors import DrcError
 from drc.weights import atomic_save_tensors, read_tensors
 
 HERE = Path(__file__).parent
+SCENARIOS = ("stickers", "posters")
 
 
-def export(run: str | Path, scenario: str, command: str = "") -> Path:
-    """Copy RUN's tokenizer and pretrained generator into the package as float16 weights."""
+def _export_module(src: Path, dest: Path) -> None:
+    if not (src / "model.safetensors").is_file():
+        raise DrcError(f"{src}: no finished model.safetensors to export")
+    dest.mkdir(parents=True, exist_ok=True)
+    tensors = read_tensors(src / "model.safetensors")
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in tensors.items()}
+    atomic_save_tensors(half, dest / "model.safetensors", meta={"format": "pt"})
+    (dest / "model.yaml").write_text((src / "model.yaml").read_text())
+
+
+def export(run: str | Path, scenario: str, command: str = "", method_run: str | Path | None = None) -> Path:
+    """Copy RUN's tokenizer and pretrained generator into the package as float16 weights.
+
+    method_run: a finished drc run on top of RUN (same tokenizer and generator); its composer and
+    config are exported too, which makes the scenario folder a run `drc generate` can load.
+    """
     run = Path(run)
     cfg = load_yaml(RunConfig, run / "config.yaml")
     dest = HERE / scenario
     for sub in ("tokenizer", "pretrain"):
-        src = run / sub
-        if not (src / "model.safetensors").is_file():
-            raise DrcError(f"{src}: no finished model.safetensors to export")
-        (dest / sub).mkdir(parents=True, exist_ok=True)
-        tensors = read_tensors(src / "model.safetensors")
-        half = {k: (v.half() if v.is_floating_point() else v) for k, v in tensors.items()}
-        atomic_save_tensors(half, dest / sub / "model.safetensors", meta={"format": "pt"})
-        (dest / sub / "model.yaml").write_text((src / "model.yaml").read_text())
+        _export_module(run / sub, dest / sub)
+    if method_run is not None:
+        method_run = Path(method_run)
+        mcfg = load_yaml(RunConfig, method_run / "config.yaml")
+        if config_hash(mcfg.generator) != config_hash(cfg.generator):
+            raise DrcError(f"{method_run}: its generator config differs from {run}'s")
+        _export_module(method_run / "composer", dest / "composer")
+        (dest / "config.yaml").write_text((method_run / "config.yaml").read_text())
+        info = json.loads((method_run / "run.json").read_text())
+        info.update(data="", base=None)
+        (dest / "run.json").write_text(json.dumps(info, indent=1))
     info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
     meta = {
         "scenario": scenario,
@@ -53,14 +74,23 @@ def export(run: str | Path, scenario: str, command: str = "") -> Path:
     return dest
 
 
+def builtin_run(name: str | Path) -> Path | None:
+    """The shipped run folder of scenario `name` ("stickers", "posters"), if it holds a composer."""
+    d = HERE / str(name)
+    if str(name) in SCENARIOS and (d / "composer" / "model.safetensors").is_file():
+        return d
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m drc.pretrained")
     p.add_argument("action", choices=["export"])
     p.add_argument("--run", required=True)
     p.add_argument("--scenario", required=True, choices=["stickers", "posters"])
     p.add_argument("--command", default="", help="the command that trained RUN (recorded in meta.json)")
+    p.add_argument("--method-run", default=None, help="a finished drc run on RUN whose composer to ship")
     args = p.parse_args(argv)
-    print(export(args.run, args.scenario, args.command))
+    print(export(args.run, args.scenario, args.command, args.method_run))
     return 0
 
 

@@ -178,12 +178,14 @@ class Trainer:
             self.name, total, start, enabled=self.progress and self.dist.is_main, every=self.cfg.log_every
         )
         t0 = time.perf_counter()
+        trainable_ids = {id(p) for p in self.trainable}
         for m in self.modules.values():
-            m.train()
-        frozen = {id(p) for p in self.trainable}
+            # a module that does not train stays in eval mode: a frozen generator must not apply its
+            # training-only token noise to the inputs it shows a composer it is steering
+            m.train(any(id(p) in trainable_ids for p in m.parameters()))
         for m in self.modules.values():
             for p in m.parameters():
-                if id(p) not in frozen:
+                if id(p) not in trainable_ids:
                     p.grad = None
         running: dict[str, float] = {}
         n_running = 0

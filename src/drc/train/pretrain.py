@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from drc.config import OptimConfig, RunConfig, config_hash, load_yaml
+from drc.models.conditioning import LatentInstruction
 from drc.models.generator import Generator, GeneratorConfig
 from drc.models.text import ByteTokenizer
 from drc.models.tokenizer import TokenizerConfig, VQTokenizer
@@ -168,6 +169,22 @@ def generator_config(cfg: RunConfig, grid: tuple[int, int]) -> GeneratorConfig:
     return cfg.generator.with_visual(cfg.tokenizer.codebook_size, grid[0], grid[1])
 
 
+def corrupt_draft(tokens: Tensor, share: Tensor, vocab: int, gen: torch.Generator) -> Tensor:
+    """A corrupted copy of `tokens (B, N)` long: what the generator learns to render from.
+
+    Each row replaces a share `share (B,)` of its cells: half of them with the code another image of
+    the batch has at that cell (a plausible wrong code: another theme's background, another intent's
+    symbol, as a composer's draft gets wrong), half with a uniformly random code.
+    """
+    B, N = tokens.shape
+    dev = tokens.device
+    hit = torch.rand(B, N, generator=gen).to(dev) < share.to(dev)[:, None]
+    other = tokens[torch.randint(B, (B,), generator=gen).to(dev)]
+    rand = torch.randint(vocab, (B, N), generator=gen).to(dev)
+    swap = torch.where(torch.rand(B, N, generator=gen).to(dev) < 0.5, other, rand)
+    return torch.where(hit, swap, tokens)
+
+
 def train_generator(
     cfg: RunConfig,
     tokens: Tensor,
@@ -175,10 +192,16 @@ def train_generator(
     out_dir: str | Path,
     device: torch.device,
     progress: bool = True,
+    coarse_text: str = "",
 ) -> tuple[Generator, dict[str, Any]]:
-    """Text-to-image pretraining: caption -> visual tokens, no instruction, `cond_drop` for CFG.
+    """Pretraining: caption and/or draft -> visual tokens, `cond_drop` unconditional rows for CFG.
 
-    tokens: long (N,h,w) token grids of the training images; texts: their N captions.
+    tokens: long (N,h,w) token grids of the training images; texts: their N captions;
+    coarse_text: the dataset's coarse instruction ("a sticker"), shown instead of the caption on a
+    share `generator.coarse_text` of the rows that have a draft (Stage 2 and generation show it so).
+    Each row is one of: unconditional (`cond_drop`), caption only (`draft_drop`), or a corrupted
+    draft of its own target (`corrupt_draft`, share of cells uniform in [0, draft_noise]) with the
+    caption or the coarse instruction.
     Returns (model in eval mode, stats {loss, steps, seconds, tokens_per_s}).
     """
     out_dir = Path(out_dir)
@@ -190,19 +213,29 @@ def train_generator(
     model = Generator(gcfg).to(device)
     flat = tokens.reshape(len(tokens), -1)
     text_ids, text_mask = ByteTokenizer().encode(texts, gcfg.max_text_len)
+    coarse_ids, coarse_mask = ByteTokenizer().encode([coarse_text], gcfg.max_text_len)
     n = len(flat)
     bs = min(tcfg.batch_size, n)
     seen = {"positions": 0}
 
     def step_fn(step: int, rnd: StepRandom) -> StepOutput:
-        idx = torch.randint(n, (bs,), generator=rnd.torch_gen)
-        drop = torch.rand(bs, generator=rnd.torch_gen) < gcfg.cond_drop
-        ids, mask = text_ids[idx].to(device), text_mask[idx].to(device)
-        loss = model.loss(ids, mask, None, flat[idx].to(device), drop.to(device)).mean()
-        seen["positions"] += bs * (int(mask.any(0).sum()) + gcfg.n_null + gcfg.n_visual)
+        g = rnd.torch_gen
+        idx = torch.randint(n, (bs,), generator=g)
+        drop = torch.rand(bs, generator=g) < gcfg.cond_drop
+        no_draft = torch.rand(bs, generator=g) < gcfg.draft_drop
+        coarse = (torch.rand(bs, generator=g) < gcfg.coarse_text) & ~no_draft
+        ids = torch.where(coarse[:, None], coarse_ids, text_ids[idx]).to(device)
+        mask = torch.where(coarse[:, None], coarse_mask, text_mask[idx]).to(device)
+        target = flat[idx].to(device)
+        share = torch.rand(bs, generator=g) * gcfg.draft_noise
+        draft = LatentInstruction.hard(corrupt_draft(target, share, gcfg.visual_vocab, g), gcfg.visual_vocab)
+        loss = model.loss(ids, mask, draft, target, drop.to(device), no_draft.to(device)).mean()
+        shown = int((~no_draft).sum())
+        per_row = int(mask.any(0).sum()) + gcfg.n_null + gcfg.n_visual
+        seen["positions"] += bs * per_row + shown * gcfg.n_visual
         return StepOutput(loss)
 
-    hash_ = _stage_hash(gcfg, tcfg, cfg.seed, cfg.precision, n)
+    hash_ = _stage_hash(gcfg, tcfg, cfg.seed, cfg.precision, n, coarse_text)
     trainer = Trainer(
         "generator", {"generator": model}, list(model.parameters()), tcfg, seed=cfg.seed, device=device,
         precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=hash_, progress=progress,

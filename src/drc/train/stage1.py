@@ -8,8 +8,10 @@ A triplet `(x_a, x_s, x_m)` (DESIGN.md section 2), drawn from the training items
 
 With `F_sty^a = Sty(a|s)`, `F_sty^s = Sty(s|a)`, `F_sem^a = Sem(a|m)`, `F_sem^m = Sem(m|a)`, all four
 compositions `Fusion(F_sty^i, F_sem^j)`, i in {a, s}, j in {a, m}, must let the generator rebuild
-x_a (text = the coarse instruction, so the content has to come through the instruction). The four
-go through the generator as one batch of 4B. The anchors are drawn by the `ImportanceSampler`; each
+x_a: their drafts are scored against x_a's tokens (`drc.train.losses`; optionally also the frozen
+generator's loss with the coarse instruction as text, so the content has to come through the
+instruction). The four
+run as one batch of 4B. The anchors are drawn by the `ImportanceSampler`; each
 anchor's loss (the mean over its four compositions) is weighted by its importance weight and fed
 back as its difficulty.
 """
@@ -31,6 +33,7 @@ from drc.models.conditioning import LatentInstruction
 from drc.runtime import StepRandom, dist_info
 from drc.train.batches import embed_tokens, encode_text, trainable_scope
 from drc.train.loop import StageResult, StepOutput, Trainer
+from drc.train.losses import composer_loss
 from drc.train.sampling import ImportanceSampler
 from drc.train.tokens import TokenBank
 
@@ -131,15 +134,17 @@ def stage1_losses(
     m: Tensor,
     text_ids: Tensor,
     text_mask: Tensor,
+    gen_weight: float = 0.0,
 ) -> Tensor:
     """Token rows `(B, N)` of the triplet -> per-composition losses `(4, B)` (order `COMPOSITIONS`).
 
-    Every composition's target is x_a's tokens. `text_ids/text_mask` are `(4B, L)`.
+    Every composition's target is x_a's tokens (`composer_loss`: the draft's cross-entropy, plus
+    `gen_weight` x the frozen generator's token loss). `text_ids/text_mask` are `(4B, L)`.
     """
     B = a.shape[0]
     e_a, e_s, e_m = embed_tokens(embedder, torch.cat([a, s, m])).chunk(3)
     instr = crossed_instruction(composer, e_a, e_s, e_m)
-    per = generator.loss(text_ids, text_mask, instr, a.repeat(4, 1), None)
+    per = composer_loss(instr, a.repeat(4, 1), generator, text_ids, text_mask, gen_weight)
     return per.view(4, B)
 
 
@@ -178,7 +183,7 @@ def train_stage1(
     def step_fn(step: int, rnd: StepRandom) -> StepOutput:
         pos, w = sampler.sample(B, rnd.torch_gen)
         a, s, m = source.draw(pos, rnd.np_rng)
-        per = stage1_losses(composer, generator, bank, a, s, m, text_ids, text_mask)  # (4, B)
+        per = stage1_losses(composer, generator, bank, a, s, m, text_ids, text_mask, s1.gen_weight)  # (4, B)
         per_example = per.float().mean(0)
         loss = (w.to(per_example.device) * per_example).mean()
         sampler.update(pos, per_example.detach())

@@ -11,7 +11,9 @@ Examples come from the train `Sample`s (k history items, the target). The traini
 History-length dropout: with probability `HISTORY_DROPOUT` only a random 1..min(4, k-1) of the k
 history images stay valid (the rest are masked), so cold-start users (1-3 images) work at test; a
 random subset, not a prefix, so the composer never relies on where the valid images sit.
-Classifier-free guidance: the instruction is dropped with probability `stage2.cond_drop`.
+The loss is the draft's cross-entropy against y's tokens (`drc.train.losses`), plus, with
+`stage2.gen_weight > 0`, the frozen generator's token loss given the soft draft; then the
+instruction is dropped with probability `stage2.cond_drop` (classifier-free guidance).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from drc.errors import DrcError
 from drc.runtime import StepRandom
 from drc.train.batches import embed_tokens, encode_text, history_rows, random_mask, trainable_scope
 from drc.train.loop import StageResult, StepOutput, Trainer
+from drc.train.losses import composer_loss
 from drc.train.stage1 import text_len
 from drc.train.tokens import TokenBank
 
@@ -170,8 +173,8 @@ def train_stage2(
             masked = random_mask(B, y.shape[1], MASK_RATIO, gen).to(device)
             ref = composer.mask_reference(embed_tokens(bank, y).to(device), masked)
         instr = composer(hist, mask.to(device), ref)
-        drop = (torch.rand(B, generator=gen) < s2.cond_drop).to(device)
-        loss = generator.loss(text_ids, text_mask, instr, y, drop).float().mean()
+        drop = (torch.rand(B, generator=gen) < s2.cond_drop).to(device) if s2.gen_weight > 0 else None
+        loss = composer_loss(instr, y, generator, text_ids, text_mask, s2.gen_weight, drop).mean()
         logs = {"hist_len": float(mask.sum(1).float().mean()), "real_ref": real_share}
         return StepOutput(loss, logs)
 

@@ -32,7 +32,7 @@ from drc.data.benchmarks.openmoji import ATTRIBUTION, render_emoji
 
 NAME = "posters"
 INSTRUCTION = "a movie poster"
-DEFAULT_USERS = 144
+DEFAULT_USERS = 384
 DEFAULT_SIZE = "96x64"
 BASE_W, BASE_H = 64.0, 96.0  # all geometry below is in pixels of a 96x64 (H x W) poster
 

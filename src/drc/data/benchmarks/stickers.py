@@ -35,7 +35,7 @@ from drc.errors import DrcError
 
 NAME = "stickers"
 INSTRUCTION = "a sticker"
-DEFAULT_USERS = 144
+DEFAULT_USERS = 384
 DEFAULT_USERS_EMOJI = 320
 DEFAULT_SIZE = "64"
 CHAR_BOX = 44.0  # the character's emoji box, in pixels of a 64 px sticker
