@@ -29,7 +29,7 @@ from drc.data.images import load_image, to_tensor
 from drc.errors import DrcError
 from drc.models.conditioning import LatentInstruction
 from drc.pipeline import RunInfo, RunPaths, composer_for, train_run
-from drc.runtime import resolve_device
+from drc.runtime import configure_threads, resolve_device
 
 ImageLike = str | Path | np.ndarray | Image.Image
 
@@ -92,6 +92,7 @@ class DrcModel:
                 )
         cfg = load_yaml(RunConfig, paths.config)
         dev = resolve_device(device if device != "auto" else cfg.device)
+        configure_threads()  # sampling is CPU-bound here too: every usable core (see runtime)
         tokenizer = load_tokenizer(paths.tokenizer).to(dev).eval()
         generator = load_generator(gen_dir).to(dev).eval()
         composer = composer_for(cfg, tokenizer, generator)

@@ -139,7 +139,10 @@ class RunConfig:
     preset: str = "default"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "bf16"  # bf16 | fp32 (autocast dtype for training)
+    # auto | bf16 | fp32: the autocast dtype. auto = bf16 where the device multiplies in bf16 faster
+    # than in fp32 (CUDA with native bf16, CPUs with AMX or avx512_bf16), fp32 elsewhere: see
+    # drc.runtime.resolve_precision. The choice and its reason are recorded in run.json.
+    precision: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     tokenizer_train: OptimConfig = field(

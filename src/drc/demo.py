@@ -13,6 +13,7 @@ Re-running with the same OUT reuses every finished stage; an interrupted one res
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
@@ -32,14 +33,23 @@ SCENARIOS = {
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 
-def _environment() -> dict[str, Any]:
-    return {
+def _environment(cfg: Any = None) -> dict[str, Any]:
+    """Where the demo ran, including the precision `cfg.precision` resolved to here, and why."""
+    from drc.runtime import choose_threads, cpu_capabilities, precision_record, resolve_device
+
+    env: dict[str, Any] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
         "cpu_threads": torch.get_num_threads(),
+        "threads_reason": choose_threads()[1],
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_features": dataclasses.asdict(cpu_capabilities()),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+    if cfg is not None:
+        env["precision"] = precision_record(cfg.precision, resolve_device(cfg.device))
+    return env
 
 
 def build_benchmark(scenario: str, out: Path, preset: str, seed: int = 0) -> Path:
@@ -85,7 +95,7 @@ def run_demo(
     from drc.eval.evaluate import evaluate_run, probes_for
     from drc.eval.probes import ProbeConfig
     from drc.pipeline import prepare, train_run
-    from drc.runtime import resolve_device
+    from drc.runtime import configure_threads, precision_record, resolve_device
 
     if scenario not in SCENARIOS:
         raise DrcError(f"unknown scenario {scenario!r}; valid: {', '.join(SCENARIOS)}")
@@ -112,6 +122,8 @@ def run_demo(
 
     cfg0 = build_config("drc", preset, overrides=base_over)
     device = resolve_device(cfg0.device)
+    precision_record(cfg0.precision, device)  # an unknown precision fails here, before any training
+    configure_threads()
     prep = prepare(data, cfg0, cache=out / "images.pt")
 
     # the shared base: tokenizer + text-to-image pretrained generator
@@ -213,7 +225,7 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
             "test_samples": len(prep.split("test")),
             "instruction": prep.instruction,
         },
-        "environment": _environment(),
+        "environment": _environment(cfg),
         "probes": dict(probes.accuracy) if probes is not None else None,
         "methods": {m: clean(r["metrics"]) for m, r in results.items()},
         "timings_s": timings,

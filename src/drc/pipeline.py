@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,11 @@ class RunInfo:
     timings_s: dict[str, float] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     base: str | None = None
+    # {"requested", "used", "reason"} and {"threads", "reason"} of the latest invocation. A run may
+    # resume on another kind of machine (config.yaml keeps "auto", not the dtype): its stages then
+    # ran in different precisions, and this records the last one. Absent in older run.json files.
+    precision: dict[str, str] = field(default_factory=dict)
+    threads: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         if dist_info().is_main:
@@ -251,7 +257,7 @@ def ensure_base(
     else:
         t0 = time.perf_counter()
         images = prep.bank.get(prep.train_ids)
-        tokens = encode_images(tokenizer, images, device=device)
+        tokens = encode_images(tokenizer, images, device=device, precision=cfg.precision)
         texts = [prep.ds.items[i].text for i in prep.train_ids]
         generator, st = train_generator(
             cfg, tokens, texts, paths.pretrain, device, progress=progress, coarse_text=prep.instruction
@@ -400,15 +406,21 @@ def train_run(
     """Train (or resume) one run: tokenizer, generator pretraining, then the method's stages."""
     cfg = cfg or build_config(method, preset, config_file, overrides)
     device = resolve_device(cfg.device)
-    from drc.runtime import init_distributed
+    from drc.runtime import configure_threads, init_distributed, precision_record
 
+    precision = precision_record(cfg.precision, device)  # an unknown precision fails before any writing
+    threads = configure_threads()
     init_distributed(device)
+    if progress and dist_info().is_main:
+        p, t = precision, threads
+        print(f"drc: {p['used']} ({p['reason']}); {t['threads']} threads ({t['reason']})", file=sys.stderr)
     ds = load_dataset(data_dir, history_len=cfg.data.history_len)  # bad data: fail before writing anything
     paths = open_run(out, cfg)
     info = RunInfo.load(paths.info) if paths.info.is_file() else RunInfo(cfg.method, str(data_dir), "")
     prep = prepare(data_dir, cfg, cache=paths.root / "images.pt", ds=ds)
     info.data, info.instruction = str(Path(data_dir).resolve()), prep.instruction
     info.base = str(base) if base is not None else None
+    info.precision, info.threads = precision, threads
     torch.manual_seed(cfg.seed)
     tokenizer, generator = ensure_base(paths, cfg, prep, device, Path(base) if base else None, progress, info)
     if "pretrain" in stages:

@@ -1,13 +1,18 @@
-"""Runtime helpers: device choice, precision, distributed context, derived seeds, progress bars."""
+"""Runtime helpers: device, precision and threads, distributed context, derived seeds, progress bars."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import json
+import math
 import os
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,13 +35,297 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise DrcError(f"unknown device {name!r}; valid: auto, cpu, cuda")
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+X86 = ("x86_64", "amd64", "i386", "i686", "x86")
+
+
+@dataclass(frozen=True)
+class CpuCaps:
+    """What this CPU offers for bf16 matmuls, and where that answer came from.
+
+    source is "torch.cpu" (PyTorch's own cpuinfo queries), "/proc/cpuinfo" (the kernel's flags), or
+    "" when neither could answer (not an x86 CPU, or no flags to read): then the flags mean nothing.
+    """
+
+    amx: bool = False  # amx_bf16 / amx_tile: the tile unit does bf16 matmuls (Sapphire Rapids on)
+    avx512_bf16: bool = False  # vdpbf16ps: native bf16 dot products (Cooper Lake, Zen 4 on)
+    avx512: bool = False
+    avx2: bool = False
+    source: str = ""
+
+    @property
+    def known(self) -> bool:
+        return bool(self.source)
+
+
+def _cpuinfo_flags(path: str = "/proc/cpuinfo") -> set[str] | None:
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_capabilities() -> CpuCaps:
+    """This CPU's bf16-relevant features (cached: they do not change while the process runs)."""
+    import platform
+
+    if platform.machine().lower() not in X86:
+        return CpuCaps()  # x86 flags say nothing about an ARM core's bf16 speed: probe instead
+    cpu = getattr(torch, "cpu", None)
+    names = (
+        "_is_amx_tile_supported",
+        "_is_avx512_bf16_supported",
+        "_is_avx512_supported",
+        "_is_avx2_supported",
+    )
+    if cpu is not None and all(hasattr(cpu, n) for n in names):
+        try:
+            # torch's check for AMX also asks the kernel for permission to use the tiles, so it
+            # answers False where the CPU has AMX but the OS does not enable it
+            return CpuCaps(
+                amx=bool(cpu._is_amx_tile_supported()),
+                avx512_bf16=bool(cpu._is_avx512_bf16_supported()),
+                avx512=bool(cpu._is_avx512_supported()),
+                avx2=bool(cpu._is_avx2_supported()),
+                source="torch.cpu",
+            )
+        except Exception:  # noqa: BLE001 - private API: fall back to the kernel's flags
+            pass
+    flags = _cpuinfo_flags()
+    if flags is None:
+        return CpuCaps()
+    return CpuCaps(
+        amx="amx_bf16" in flags or "amx_tile" in flags,
+        avx512_bf16="avx512_bf16" in flags,
+        avx512="avx512f" in flags,
+        avx2="avx2" in flags,
+        source="/proc/cpuinfo",
+    )
+
+
+def matmul_probe(n: int = 512, reps: int = 4) -> tuple[float, float]:
+    """(fp32, bf16) GFLOP/s of an n x n matmul on this CPU, best of a few timed rounds."""
+    out = []
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(n, n, dtype=dtype)
+        b = torch.randn(n, n, dtype=dtype)
+        a @ b  # warm-up: first calls pick kernels and allocate
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                a @ b
+            best = min(best, time.perf_counter() - t0)
+        out.append(2 * n**3 * reps / best / 1e9)
+    return out[0], out[1]
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "drc"
+
+
+def _machine_key() -> str:
+    """Names this kind of machine for the probe cache: CPU model, architecture, torch version."""
+    import platform
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    return "|".join((platform.machine(), platform.processor(), model, torch.__version__))
+
+
+def cached_matmul_probe(
+    probe: Callable[[], tuple[float, float]] = matmul_probe, cache_dir: Path | None = None
+) -> tuple[float, float]:
+    """`probe()`, measured once per kind of machine and remembered in ~/.cache/drc (or $XDG_CACHE_HOME)."""
+    path = (cache_dir or _cache_dir()) / "precision_probe.json"
+    key = _machine_key()
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        table = {}
+    if isinstance(table, dict) and key in table:
+        fp32, bf16 = table[key]
+        return float(fp32), float(bf16)
+    fp32, bf16 = probe()
+    table = table if isinstance(table, dict) else {}
+    table[key] = [round(fp32, 1), round(bf16, 1)]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(table, indent=1))
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only home: the probe simply runs again next time
+    return fp32, bf16
+
+
+@functools.lru_cache(maxsize=1)
+def _probe_once() -> tuple[float, float]:
+    # autocast("auto") resolves at every step: read the cache file once per process, not per step
+    return cached_matmul_probe()
+
+
+def _cuda_bf16_native() -> bool:
+    try:  # emulated bf16 (pre-Ampere GPUs) counts as supported by default, and is slow
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # older torch: no emulation to exclude
+        return bool(torch.cuda.is_bf16_supported())
+
+
+# bf16 must beat fp32 by this much in the probe: autocast adds casts that a bare matmul does not pay
+PROBE_MARGIN = 1.25
+
+
+def resolve_precision(
+    requested: str,
+    device: torch.device,
+    *,
+    caps: CpuCaps | None = None,
+    cuda_bf16: bool | None = None,
+    probe: Callable[[], tuple[float, float]] | None = None,
+) -> tuple[str, str]:
+    """The precision to run in, "bf16" or "fp32", and why.
+
+    "bf16" and "fp32" are used as asked. "auto" takes bf16 where the device multiplies in bf16
+    faster than in fp32: CUDA devices that support it; CPUs with AMX (bf16 matmuls ~7x fp32's) or
+    avx512_bf16. Elsewhere bf16 is emulated (AVX-512 alone: ~3x slower than fp32, measured) and
+    fp32 is taken. CPUs whose flags cannot answer (not x86) are decided by a short matmul probe,
+    cached per machine. caps / cuda_bf16 / probe replace the real queries (tests).
+    """
+    if requested not in PRECISIONS:
+        raise DrcError(f"unknown precision {requested!r}; valid: {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested, f"precision={requested} was asked for"
+    if device.type == "cuda":
+        ok = _cuda_bf16_native() if cuda_bf16 is None else cuda_bf16
+        if ok:
+            return "bf16", "CUDA device with native bf16"
+        return "fp32", "CUDA device without native bf16 (before Ampere: bf16 would be emulated)"
+    if device.type != "cpu":
+        return "fp32", f"no bf16 rule for device type {device.type}"
+    caps = cpu_capabilities() if caps is None else caps
+    if caps.known:
+        if caps.amx:
+            return "bf16", f"CPU has AMX (from {caps.source}): bf16 matmuls run on the tile unit"
+        if caps.avx512_bf16:
+            return "bf16", f"CPU has avx512_bf16 (from {caps.source}): native bf16 dot products"
+        units = "AVX-512" if caps.avx512 else "AVX2" if caps.avx2 else "below AVX2"
+        why = f"CPU has no AMX and no avx512_bf16 (vector units: {units}; from {caps.source})"
+        return "fp32", f"{why}: bf16 is emulated, slower than fp32"
+    fp32, bf16 = (probe or _probe_once)()
+    pick = "bf16" if bf16 >= PROBE_MARGIN * fp32 else "fp32"
+    return pick, f"no CPU flags to go by; matmul probe: {fp32:.0f} GFLOP/s fp32, {bf16:.0f} bf16"
+
+
+def precision_record(requested: str, device: torch.device) -> dict[str, str]:
+    """{"requested", "used", "reason"}: what run.json and the demo report keep of the choice."""
+    used, reason = resolve_precision(requested, device)
+    return {"requested": requested, "used": used, "reason": reason}
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast (AMX on these CPUs, tensor cores on GPUs) or a no-op for fp32."""
-    if precision == "fp32":
+    """bf16 autocast (AMX / avx512_bf16 on CPUs, tensor cores on GPUs) or a no-op for fp32.
+
+    precision may be "auto": it is resolved here (see `resolve_precision`), so no caller can run
+    in a precision other than the one `auto` picks for this device.
+    """
+    used, _ = resolve_precision(precision, device)
+    if used == "fp32":
         return contextlib.nullcontext()
-    if precision != "bf16":
-        raise DrcError(f"unknown precision {precision!r}; valid: bf16, fp32")
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def _physical_cores(cpus: set[int], sysfs: str = "/sys/devices/system/cpu") -> int | None:
+    """Distinct physical cores among the logical CPUs `cpus` (None if the topology is unreadable)."""
+    cores = set()
+    try:
+        for c in cpus:
+            topo = Path(sysfs) / f"cpu{c}" / "topology"
+            cores.add(
+                ((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip())
+            )
+    except OSError:
+        return None
+    return len(cores) or None
+
+
+def _cgroup_cpus(root: str = "/sys/fs/cgroup") -> int | None:
+    """The CPU quota of this container in whole CPUs (rounded up), or None when unlimited/unknown."""
+    try:
+        quota, period = (Path(root) / "cpu.max").read_text().split()[:2]  # cgroup v2
+        if quota != "max":
+            return max(1, math.ceil(int(quota) / int(period)))
+        return None
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        quota = int((Path(root) / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((Path(root) / "cpu" / "cpu.cfs_period_us").read_text())
+        return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cores() -> int:
+    """Physical cores this process may run on: its affinity mask, capped by a container's CPU quota.
+
+    Physical, not logical: two hyperthreads of one core share its vector units, so a second matmul
+    thread on the sibling adds spin-waiting, not FLOPs (PyTorch's own default counts cores too).
+    """
+    try:
+        cpus = set(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = set(range(os.cpu_count() or 1))
+    n = _physical_cores(cpus) or len(cpus)
+    quota = _cgroup_cpus()
+    return max(1, min(n, quota) if quota else n)
+
+
+def choose_threads(env: Mapping[str, str] | None = None, cores: int | None = None) -> tuple[int | None, str]:
+    """(intra-op threads for this process, why); None means: leave PyTorch's setting alone.
+
+    DRC_NUM_THREADS, when set, wins. An OMP_NUM_THREADS the user set is respected (None). Otherwise
+    every usable core, divided among the LOCAL_WORLD_SIZE processes torchrun started on this machine,
+    so that they do not oversubscribe it. torchrun itself sets OMP_NUM_THREADS=1 when it starts
+    several processes and the user set nothing; that "1" is therefore taken as unset (a user who
+    wants one thread per process says DRC_NUM_THREADS=1).
+    """
+    env = os.environ if env is None else env
+    if env.get("DRC_NUM_THREADS"):
+        raw = env["DRC_NUM_THREADS"]
+        if not raw.isdigit() or int(raw) < 1:
+            raise DrcError(f"DRC_NUM_THREADS must be a positive integer, got {raw!r}")
+        return int(raw), f"DRC_NUM_THREADS={raw}"
+    procs = env.get("LOCAL_WORLD_SIZE", "1")
+    procs_n = int(procs) if procs.isdigit() and int(procs) > 0 else 1
+    omp = env.get("OMP_NUM_THREADS")
+    if omp and not (omp == "1" and procs_n > 1):
+        return None, f"OMP_NUM_THREADS={omp} set by the user"
+    cores = usable_cores() if cores is None else cores
+    n = max(1, cores // procs_n)
+    if procs_n > 1:
+        return n, f"{cores} usable cores / {procs_n} local processes"
+    return n, f"{cores} usable cores"
+
+
+def configure_threads(env: Mapping[str, str] | None = None, cores: int | None = None) -> dict[str, Any]:
+    """Apply `choose_threads` to PyTorch; returns {"threads", "reason"} for the records."""
+    n, reason = choose_threads(env, cores)
+    if n is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return {"threads": torch.get_num_threads(), "reason": reason}
 
 
 def derived_seed(*parts: Any) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from drc.cli import main as cli_main
 
@@ -13,6 +14,8 @@ KEYS = (
     "gen_images_per_s_b1",
     "gen_images_per_s_b32",
     "matmul_gflops",
+    "matmul_gflops_fp32",
+    "matmul_gflops_bf16",
     "train_mfu",
     "gen_mfu",
     "kv_speedup",
@@ -29,6 +32,29 @@ def test_quick_bench_prints_one_json_line_with_all_keys(capsys: pytest.CaptureFi
         assert isinstance(res[k], (int, float)) and res[k] > 0, (k, res[k])
     assert 0 < res["train_mfu"] < 1.5 and 0 < res["gen_mfu"] < 1.5
     assert res["gen_images_per_s_b32"] > res["gen_images_per_s_b1"]  # batching must pay off
+    # the precision auto picks here, why, and MFU measured against that precision's own peak
+    assert res["precision"] in ("bf16", "fp32") and res["auto_precision"] == res["precision"]
+    assert isinstance(res["precision_reason"], str) and res["precision_reason"]
+    assert res["matmul_gflops"] == res[f"matmul_gflops_{res['precision']}"]
+    assert res["threads"] == torch.get_num_threads() >= 1
+
+
+def test_bench_forced_precision_says_what_auto_would_pick(capsys: pytest.CaptureFixture[str]) -> None:
+    from drc.commands.bench import run_bench
+    from drc.runtime import resolve_precision
+
+    auto, _ = resolve_precision("auto", torch.device("cpu"))
+    forced = "fp32" if auto == "bf16" else "bf16"
+    res = run_bench(True, torch.device("cpu"), forced)
+    assert res["precision"] == forced and res["auto_precision"] == auto
+    assert f"auto would pick {auto}" in res["precision_reason"]
+    assert res["matmul_gflops"] == res[f"matmul_gflops_{forced}"]
+
+
+def test_bench_rejects_an_unknown_precision(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli_main(["bench", "--quick", "--precision", "fp16"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_bench_rejects_unknown_flags(capsys: pytest.CaptureFixture[str]) -> None:

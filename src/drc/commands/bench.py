@@ -1,13 +1,17 @@
-"""`drc bench [--json] [--quick] [--device D]`: training and generation speed of the built-in generator.
+"""`drc bench [--json] [--quick] [--device D] [--precision P]`: training and sampling speed of the generator.
 
-Measures, on this machine and in the training precision:
-- matmul_gflops: the best of a few square matmuls (the peak that MFU is relative to);
+Measures, on this machine, in the precision training runs in here (`--precision auto`, the default,
+resolves it as training does; see `drc.runtime.resolve_precision`):
+- precision / precision_reason / auto_precision: the precision used, why, and what `auto` picks;
+- matmul_gflops_fp32 / matmul_gflops_bf16: the best of a few square matmuls in each precision;
+- matmul_gflops: the peak of the precision used (the one MFU is relative to);
 - train_tokens_per_s / train_mfu: pretraining steps of the default generator through the real loop
   (`Trainer`: autocast, backward, clipping, AdamW), sequence positions per second;
 - gen_images_per_s_b1 / _b32 / gen_mfu: KV-cache sampling with classifier-free guidance, as the
   evaluation samples;
 - kv_speedup: the same sampling recomputing the whole prefix at every step, time ratio;
-- peak_mem_mb: peak resident memory (CPU) or peak allocated GPU memory (CUDA).
+- peak_mem_mb: peak resident memory (CPU) or peak allocated GPU memory (CUDA);
+- threads: PyTorch's intra-op threads (see `drc.runtime.configure_threads`).
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ import resource
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from drc.config import OptimConfig, RunConfig, SampleConfig
 from drc.models.generator import Generator, GeneratorConfig, flops_per_token
 from drc.models.text import ByteTokenizer
-from drc.runtime import StepRandom, autocast, resolve_device
+from drc.runtime import PRECISIONS, StepRandom, autocast, configure_threads, resolve_device, resolve_precision
 from drc.train.loop import StepOutput, Trainer
 
 CAPTION = "a sticker of a cat, love"  # typical caption length (~24 bytes)
@@ -52,7 +57,7 @@ def _best_time(fn: Callable[[], object], device: torch.device, repeats: int, min
 
 
 def matmul_gflops(device: torch.device, precision: str, sizes: tuple[int, ...]) -> float:
-    """Peak GFLOP/s of square matmuls in the training precision (best over sizes)."""
+    """Peak GFLOP/s of square matmuls in `precision` ("bf16" | "fp32"; best over sizes)."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     best = 0.0
     for n in sizes:
@@ -132,9 +137,16 @@ def peak_mem_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def run_bench(quick: bool, device: torch.device, precision: str = "bf16") -> dict[str, float]:
+def run_bench(quick: bool, device: torch.device, precision: str = "auto") -> dict[str, Any]:
+    used, reason = resolve_precision(precision, device)
+    auto, auto_reason = resolve_precision("auto", device)
+    if precision != "auto":
+        reason = f"{reason}; auto would pick {auto} ({auto_reason})"
+    precision = used
     gcfg, batch, steps = bench_config(quick)
-    peak = matmul_gflops(device, precision, (256, 512) if quick else (512, 1024, 2048))
+    sizes = (256, 512) if quick else (512, 1024, 2048)
+    peaks = {p: matmul_gflops(device, p, sizes) for p in ("fp32", "bf16")}
+    peak = peaks[used]  # MFU against what this precision can reach here, not the faster one's peak
     train_tps = bench_train(gcfg, batch, steps, device, precision)
     torch.manual_seed(0)
     model = Generator(gcfg).to(device).eval()
@@ -151,8 +163,14 @@ def run_bench(quick: bool, device: torch.device, precision: str = "bf16") -> dic
     peak_flops = peak * 1e9
     return {
         "device": str(device),
+        "precision": used,
+        "precision_reason": reason,
+        "auto_precision": auto,
+        "threads": torch.get_num_threads(),
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
         "matmul_gflops": round(peak, 1),
+        "matmul_gflops_fp32": round(peaks["fp32"], 1),
+        "matmul_gflops_bf16": round(peaks["bf16"], 1),
         "train_tokens_per_s": round(train_tps, 1),
         "train_mfu": _sig(train_tps * flops_per_token(gcfg, training=True) / peak_flops),
         "gen_images_per_s_b1": round(1 / t1, 2),
@@ -168,9 +186,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds; for tests)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    ap.add_argument("--precision", default="bf16", help="bf16 | fp32")
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS, help="auto (default) | bf16 | fp32")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
+    configure_threads()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     res = run_bench(args.quick, device, args.precision)

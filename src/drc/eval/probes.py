@@ -44,7 +44,7 @@ class ProbeConfig:
     lr: float = 2e-3
     warmup: int = 30
     weight_decay: float = 0.05
-    precision: str = "bf16"
+    precision: str = "auto"  # auto | bf16 | fp32, as RunConfig.precision
     # augmentation (applied per training image)
     max_shift: int = 4  # pixels, random translation with edge padding
     jitter: float = 0.08  # brightness/contrast, relative

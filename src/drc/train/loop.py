@@ -1,9 +1,10 @@
 """The one training loop every stage uses (tokenizer, generator, Stage 1, Stage 2, probes).
 
 A stage supplies a `step_fn(step, rnd) -> StepOutput` that draws its own batch (from the derived
-per-step random sources in `rnd`) and returns a scalar loss; the loop owns everything else: bf16
-autocast, backward, gradient all-reduce across data-parallel ranks, clipping, AdamW with warmup and
-cosine decay, logging, a progress bar with ETA, crash-safe checkpoints and resume.
+per-step random sources in `rnd`) and returns a scalar loss; the loop owns everything else: autocast
+in the resolved precision (bf16 or fp32), backward, gradient all-reduce across data-parallel ranks,
+clipping, AdamW with warmup and cosine decay, logging, a progress bar with ETA, crash-safe
+checkpoints and resume.
 
 Data parallelism: gradients are averaged with one bucketed all-reduce per step (what DDP does,
 without wrapping the modules, so they stay plain `nn.Module`s shared with the sampler). Each rank
@@ -25,7 +26,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from drc.config import OptimConfig
-from drc.runtime import DistInfo, Progress, StepRandom, autocast, barrier, dist_info
+from drc.runtime import DistInfo, Progress, StepRandom, autocast, barrier, dist_info, resolve_precision
 from drc.train.checkpoint import CheckpointManager
 from drc.weights import load_state_strict
 
@@ -86,7 +87,7 @@ class Trainer:
         *,
         seed: int,
         device: torch.device,
-        precision: str = "bf16",
+        precision: str = "auto",
         ckpt_dir: str | Path | None = None,
         config_hash: str = "",
         stateful: dict[str, Stateful] | None = None,
@@ -99,7 +100,8 @@ class Trainer:
         self.cfg = optim
         self.seed = seed
         self.device = device
-        self.precision = precision
+        # resolved once: "auto" becomes what this device runs fast (bf16 or fp32), see resolve_precision
+        self.precision, self.precision_reason = resolve_precision(precision, device)
         self.stateful = stateful or {}
         self.progress = progress
         self.dist = dist_ctx or dist_info()

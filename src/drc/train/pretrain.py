@@ -110,7 +110,7 @@ def train_tokenizer(
 
 @torch.no_grad()
 def tokenizer_stats(
-    model: VQTokenizer, images: Tensor, device: torch.device, precision: str = "bf16"
+    model: VQTokenizer, images: Tensor, device: torch.device, precision: str = "auto"
 ) -> dict[str, float]:
     """PSNR of decode(encode(x)), codebook usage and perplexity on uint8 `images`."""
     model.eval()
@@ -138,7 +138,7 @@ def tokenizer_stats(
 @torch.no_grad()
 def encode_images(
     tokenizer: VQTokenizer, images: Tensor, batch_size: int = 256, device: torch.device | str = "cpu",
-    precision: str = "bf16",
+    precision: str = "auto",
 ) -> Tensor:  # fmt: skip
     """uint8 (N,3,H,W) -> long (N,h,w) token grids (on the CPU)."""
     device = torch.device(device)
