@@ -113,6 +113,9 @@ class Stage2Config:
     # of the same user, in interaction order. A fixed window lets the model memorise
     # window -> target and ignore the reference; a random draw cannot identify the target.
     history_sampling: str = "random"
+    # fairness: a method without Stage 1 (every baseline, drc_no_stage1) trains Stage 2 for
+    # stage1.train.steps more steps, so that every method gets the same number of composer updates
+    match_budget: bool = True
 
 
 @dataclass
@@ -209,6 +212,13 @@ def method_overrides(method: str) -> dict[str, Any]:
     if method not in table:
         raise DrcError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
     return {"method": method, **table[method]}
+
+
+def stage2_optim(cfg: RunConfig) -> OptimConfig:
+    """Stage 2's optimisation settings, with Stage 1's steps added where Stage 1 does not run."""
+    if cfg.stage2.match_budget and not cfg.stage1.enabled:
+        return dataclasses.replace(cfg.stage2.train, steps=cfg.stage2.train.steps + cfg.stage1.train.steps)
+    return cfg.stage2.train
 
 
 # --------------------------------------------------------------------------- generic machinery

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from drc.config import RunConfig, config_hash
+from drc.config import RunConfig, config_hash, stage2_optim
 from drc.errors import DrcError
 from drc.runtime import StepRandom
 from drc.train.batches import embed_tokens, encode_text, history_rows, random_mask, trainable_scope
@@ -148,7 +148,8 @@ def train_stage2(
     data = Stage2Data(bank, samples, composer.history_len)
     if s2.augment and composer.uses_reference and bank.n_aug == 0:
         raise DrcError("stage2.augment needs augmented tokens: build the token bank with n_aug > 0")
-    B = s2.train.batch_size
+    optim = stage2_optim(cfg)
+    B = optim.batch_size
     text_ids, text_mask = encode_text(text, B, text_len(generator), device)
     dev = bank.tokens.device
 
@@ -183,7 +184,7 @@ def train_stage2(
             "stage2",
             {"composer": composer, "generator": generator},
             params,
-            s2.train,
+            optim,
             seed=cfg.seed,
             device=device,
             precision=cfg.precision,
