@@ -9,13 +9,15 @@ Example::
     out = model.generate(history=["a.png", "b.png", "c.png"], reference="ref.png", n=4, seed=0)
     out.images[0]           # (H, W, 3) uint8
     out.weights             # importance weight of each history image
+    for batch in model.generate_iter(["a.png", "b.png", "c.png"], "ref.png", n=100_000, seed=0):
+        batch.start, batch.images   # index of the first image, the batch's images (memory stays flat)
     report = drc.evaluate("runs/drc", "data/stickers")
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import torch
 from PIL import Image
 
 from drc.config import RunConfig, load_yaml
-from drc.data.images import load_image, to_tensor
+from drc.data.images import array_to_image, fit, load_image, to_tensor
 from drc.errors import DrcError
 from drc.models.conditioning import LatentInstruction
 from drc.pipeline import RunInfo, RunPaths, composer_for, train_run
@@ -33,7 +35,10 @@ from drc.runtime import configure_threads, resolve_device
 
 ImageLike = str | Path | np.ndarray | Image.Image
 
-__all__ = ["DrcModel", "Generation", "load", "train", "evaluate"]
+# generate() returns every image in one list; above this many, stream with DrcModel.generate_iter
+MAX_IN_MEMORY = 1024
+
+__all__ = ["DrcModel", "Generation", "MAX_IN_MEMORY", "batch_seed", "load", "train", "evaluate"]
 
 RENDERERS = ("generator", "draft")
 
@@ -52,6 +57,7 @@ class Generation:
     images: list[np.ndarray]  # n images, each (H, W, 3) uint8
     weights: list[float]  # importance weight of each history image (oldest first)
     settings: dict[str, Any] = field(default_factory=dict)
+    start: int = 0  # index of images[0] among all the images asked for (a batch of generate_iter)
 
 
 class DrcModel:
@@ -156,30 +162,31 @@ class DrcModel:
 
     # ------------------------------------------------------------------ the user-facing call
     def load_images(self, images: Sequence[ImageLike]) -> torch.Tensor:
-        """Paths / arrays / PIL images -> uint8 (B, 3, H, W) at the run's resolution."""
+        """Paths / arrays / PIL images -> uint8 (B, 3, H, W) at the run's resolution.
+
+        Paths and PIL images may be of any size and any mode (transparency composited on white, the
+        first frame of an animation); arrays are (H, W), (H, W, 3) or (H, W, 4), any size, uint8
+        as is, uint16 on its 16-bit range, other dtypes on 0..255 (see `array_to_image`).
+        """
         out = []
-        for im in images:
+        for i, im in enumerate(images):
             if isinstance(im, (str, Path)):
                 arr = load_image(im, self.image_size)
-            elif isinstance(im, Image.Image):
-                from drc.data.images import to_rgb
-
-                h, w = self.image_size
-                arr = np.asarray(to_rgb(im).resize((w, h), Image.Resampling.LANCZOS))
             else:
-                arr = np.asarray(im, dtype=np.uint8)
+                try:
+                    pil = im if isinstance(im, Image.Image) else array_to_image(im)
+                    arr = np.array(fit(pil, self.image_size), dtype=np.uint8)
+                except (OSError, ValueError, TypeError) as e:
+                    what = "PIL image" if isinstance(im, Image.Image) else type(im).__name__
+                    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    raise DrcError(f"image {i} ({what}): cannot be read as an image ({msg})") from None
             out.append(to_tensor(arr).add(1).mul(127.5).round().to(torch.uint8))
         return torch.stack(out)
 
-    def generate(
-        self,
-        history: Sequence[ImageLike],
-        reference: ImageLike,
-        prompt: str | None = None,
-        n: int = 4,
-        seed: int = 0,
-    ) -> Generation:
-        """n images in the style of `history` (oldest first) showing what `reference` shows."""
+    def _condition(
+        self, history: Sequence[ImageLike], reference: ImageLike, prompt: str | None
+    ) -> tuple[LatentInstruction, str, list[float]]:
+        """Load and encode the inputs: the (1, ...) latent instruction, the text, the history weights."""
         if len(history) == 0:
             raise DrcError("generate needs at least one history image")
         k = self.cfg.data.history_len
@@ -194,16 +201,93 @@ class DrcModel:
         mask[0, k - L :] = True
         instr = self.compose(padded, mask, ref_tok)
         text = prompt if prompt is not None else self.instruction
-        images = self.sample(instr.repeat_interleave(n), [text] * n, seed=seed)
         weights = [] if instr.weights is None else [round(float(w), 4) for w in instr.weights[0, k - L :]]
+        return instr, text, weights
+
+    def generate_iter(
+        self,
+        history: Sequence[ImageLike],
+        reference: ImageLike,
+        prompt: str | None = None,
+        n: int = 4,
+        seed: int = 0,
+        batch_size: int | None = None,
+    ) -> Iterator[Generation]:
+        """Stream n images batch by batch: one `Generation` per batch, in order, memory flat in n.
+
+        Each yielded Generation holds that batch's images (`start` is the index of its first one
+        among the n; every batch has `batch_size` images but the last), the history weights and the
+        settings. Image i is sampled in batch i // batch_size (default: the run's
+        `sample.batch_size`) from the seed `batch_seed(seed, i // batch_size)`, always in a full batch
+        (a short last batch is padded and cut), so it depends on the inputs, seed, batch size and i
+        only: the same seed gives the same images however many are asked for. The inputs are loaded
+        and checked here, before the first batch is asked for.
+        """
+        if n < 1:
+            raise DrcError(f"n must be at least 1, got {n}")
+        bs = self.cfg.sample.batch_size if batch_size is None else batch_size
+        if bs < 1:
+            raise DrcError(f"batch_size must be at least 1, got {bs}")
+        instr, text, weights = self._condition(history, reference, prompt)
         settings = {
             "prompt": text,
             "n": n,
             "seed": seed,
             "run": str(self.paths.root),
             **_asdict(self.cfg.sample),
+            "batch_size": bs,
         }
-        return Generation([im.permute(1, 2, 0).numpy() for im in images], weights, settings)
+        return self._batches(instr.repeat_interleave(bs), text, weights, settings, n, seed, bs)
+
+    def _batches(
+        self,
+        rows: LatentInstruction,
+        text: str,
+        weights: list[float],
+        settings: dict[str, Any],
+        n: int,
+        seed: int,
+        bs: int,
+    ) -> Iterator[Generation]:
+        for b, start in enumerate(range(0, n, bs)):
+            images = self.sample(rows, [text] * bs, seed=batch_seed(seed, b))  # uint8 (bs, 3, H, W)
+            count = min(bs, n - start)
+            yield Generation([im.permute(1, 2, 0).numpy() for im in images[:count]], weights, settings, start)
+
+    def generate(
+        self,
+        history: Sequence[ImageLike],
+        reference: ImageLike,
+        prompt: str | None = None,
+        n: int = 4,
+        seed: int = 0,
+        batch_size: int | None = None,
+    ) -> Generation:
+        """n images (each (H, W, 3) uint8) in the style of `history` (oldest first) showing what
+        `reference` shows, all in memory: at most MAX_IN_MEMORY; stream more with `generate_iter`,
+        which gives the same images for the same arguments."""
+        if n > MAX_IN_MEMORY:
+            raise DrcError(
+                f"generate keeps all images in memory and makes at most {MAX_IN_MEMORY}, not {n}; "
+                "stream them batch by batch with DrcModel.generate_iter (or `drc generate --n`)"
+            )
+        images: list[np.ndarray] = []
+        weights: list[float] = []
+        settings: dict[str, Any] = {}
+        for batch in self.generate_iter(history, reference, prompt, n=n, seed=seed, batch_size=batch_size):
+            images += batch.images
+            weights, settings = batch.weights, batch.settings
+        return Generation(images, weights, settings)
+
+
+def batch_seed(seed: int, index: int) -> int:
+    """The sampling seed of batch `index` of a generation seeded `seed`.
+
+    A fixed function of both (not of n), so a batch's images never depend on how many images were
+    asked for, and an interrupted run, rerun with the same seed, reproduces the batches it wrote.
+    """
+    state = np.random.SeedSequence([seed % 2**64, index]).generate_state(1, np.uint64)[0]
+    return int(state >> 1)  # 63 bits: any torch.Generator takes it
 
 
 def _asdict(obj: Any) -> dict[str, Any]:

@@ -1,10 +1,20 @@
 """`drc generate --run RUN (--user ID --data DIR | --history IMG ...) --reference IMG [--prompt T]
-[--n 4] [--seed S] --out OUTDIR [--force]`: PNGs plus generation.json (settings, seed, weights)."""
+[--n 4] [--seed S] --out OUTDIR [--force] [--quiet]`: PNGs plus generation.json (settings, seed, weights).
+
+Images are generated in batches of the run's `sample.batch_size` and written as each batch is done,
+so memory stays flat however large --n is. generation.json lists the images written so far and is
+rewritten every few seconds, on Ctrl-C and at the end ("complete": true): an interrupted run keeps
+what it wrote, and a rerun with the same seed and --force makes the same images (image i depends on
+the inputs, the seed, the batch size and i only; see `DrcModel.generate_iter`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -28,7 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     return p
+
+
+def _write_atomic(path: Path, write) -> None:
+    """`write(tmp_path)` then rename over `path`: an interrupted run never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def main(argv: list[str]) -> int:
@@ -40,10 +62,12 @@ def main(argv: list[str]) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DrcError(f"{out}: exists and is not a folder")
-    names = [f"{i:03d}.png" for i in range(args.n)] + ["generation.json"]
-    clash = [n for n in names if (out / n).exists()]
-    if clash and not args.force:
-        raise DrcError(f"{out / clash[0]}: already exists; pass --force to overwrite")
+    # zero-padded to the width of n (at least 3 digits, as before) so the names sort in order
+    width = max(3, len(str(args.n - 1)))
+    names = [f"{i:0{width}d}.png" for i in range(args.n)]
+    clash = next((n for n in [*names, "generation.json"] if (out / n).exists()), None)
+    if clash is not None and not args.force:
+        raise DrcError(f"{out / clash}: already exists; pass --force to overwrite")
     ref = Path(args.reference)
     if not ref.is_file():
         raise DrcError(f"{ref}: reference image not found")
@@ -61,18 +85,48 @@ def main(argv: list[str]) -> int:
             if not h.is_file():
                 raise DrcError(f"{h}: history image not found")
     model = api.load(args.run, device=args.device)
-    # load images first so a bad image is reported before anything is written
-    result = model.generate(history, ref, prompt=args.prompt, n=args.n, seed=args.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, img in zip(names, result.images):
-        Image.fromarray(img).save(out / name)
-    meta = {
-        **result.settings,
-        "reference": str(ref),
-        "history": [str(h) for h in history][-model.cfg.data.history_len :],
-        "history_weights": result.weights,
-        "images": names[: args.n],
-    }
-    (out / "generation.json").write_text(json.dumps(meta, indent=1))
+    # the inputs are loaded here, so a bad image is reported before anything is written
+    batches = model.generate_iter(history, ref, prompt=args.prompt, n=args.n, seed=args.seed)
+    bs = model.cfg.sample.batch_size
+    from drc.runtime import Progress
+
+    # on a terminal a live bar; in a log about 20 lines (every a whole number of batches)
+    every = bs * max(1, -(-args.n // bs) // 20)
+    bar = Progress("generate", args.n, enabled=not args.quiet and args.n > bs, every=every)
+    done, meta, last_json = 0, {}, 0.0
+
+    def write_json() -> None:
+        meta.update(images=names[:done], complete=done == args.n)
+        _write_atomic(out / "generation.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+
+    try:
+        for batch in batches:
+            if done == 0:
+                out.mkdir(parents=True, exist_ok=True)
+            for i, img in enumerate(batch.images, start=batch.start):
+                _write_atomic(out / names[i], lambda p, img=img: Image.fromarray(img).save(p, format="PNG"))
+            done = batch.start + len(batch.images)
+            meta = {
+                **batch.settings,
+                "reference": str(ref),
+                "history": [str(h) for h in history][-model.cfg.data.history_len :],
+                "history_weights": batch.weights,
+            }
+            # the list of images grows with n: rewritten every few seconds, not after every batch
+            if done == args.n or time.monotonic() - last_json > 5.0:
+                write_json()
+                last_json = time.monotonic()
+            bar.update(done)
+    except KeyboardInterrupt:
+        if done:
+            write_json()
+        if bar.enabled and bar.tty:
+            sys.stderr.write("\n")  # end the live bar's line
+        print(
+            f"drc generate: interrupted; kept {done} of {args.n} images in {out} (listed in generation.json; "
+            "the same --seed with --force makes them again)",
+            file=sys.stderr,
+        )
+        return 130
     print(f"drc generate: wrote {args.n} images and generation.json to {out}")
     return 0
