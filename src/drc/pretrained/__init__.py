@@ -58,6 +58,8 @@ def export(run: str | Path, scenario: str, command: str = "", method_run: str | 
         info = json.loads((method_run / "run.json").read_text())
         info.update(data="", base=None)
         (dest / "run.json").write_text(json.dumps(info, indent=1))
+        if info_data := json.loads((method_run / "run.json").read_text()).get("data"):
+            _export_examples(Path(info_data), mcfg, dest / "examples")
     info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
     meta = {
         "scenario": scenario,
@@ -72,6 +74,40 @@ def export(run: str | Path, scenario: str, command: str = "", method_run: str | 
     }
     (dest / "meta.json").write_text(json.dumps(meta, indent=1))
     return dest
+
+
+def _export_examples(data: Path, cfg: RunConfig, dest: Path) -> None:
+    """A history and a reference to try the shipped run on: the first test user with a real reference.
+
+    Writes `history_1.png` ... `history_k.png` (oldest first), `reference.png` and `README.txt`
+    (what the target is: the history's style with the reference's semantics).
+    """
+    if not (data / "items.jsonl").is_file():
+        return
+    import shutil
+
+    from drc.data.manifest import load_dataset
+    from drc.data.samples import make_samples
+
+    ds = load_dataset(data, check_images=False)
+    samples = make_samples(ds, history_len=cfg.data.history_len, seed=cfg.data.split_seed,
+                           valid_frac=cfg.data.valid_frac, test_frac=cfg.data.test_frac)  # fmt: skip
+    test = sorted((s for s in samples if s.split == "test" and s.reference), key=lambda s: (s.user, s.target))
+    if not test:
+        return
+    s = test[0]
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for i, iid in enumerate(s.history, 1):
+        shutil.copy2(ds.image_path(iid), dest / f"history_{i}.png")
+    shutil.copy2(ds.image_path(s.reference), dest / "reference.png")  # type: ignore[arg-type]
+    target, ref = ds.items[s.target], ds.items[s.reference]  # type: ignore[index]
+    (dest / "README.txt").write_text(
+        f"history_1..{len(s.history)}.png: test user {s.user} of the built-in benchmark, "
+        f"style {target.style}\nreference.png: {ref.semantics} in another style ({ref.style})\n"
+        f"expected: {target.semantics} in the user's style ({target.style}); "
+        "this pair was held out of training\n"
+    )
 
 
 def builtin_run(name: str | Path) -> Path | None:
