@@ -39,10 +39,10 @@ class FusionBlock(nn.Module):
         self.self_attn = Attention(d_model, n_heads, dropout)
         self.cross = CrossBlock(d_model, n_heads, ffn_mult, dropout)
 
-    def forward(self, q: Tensor, mem: Tensor) -> Tensor:
+    def forward(self, q: Tensor, mem: Tensor, mem_mask: Tensor | None = None) -> Tensor:
         h = self.ln_self(q)
         q = q + self.self_attn(h, h)
-        return self.cross(q, mem)
+        return self.cross(q, mem, mem_mask)
 
 
 class FusionNetwork(nn.Module):
