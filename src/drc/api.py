@@ -112,8 +112,11 @@ class DrcModel:
     @torch.no_grad()
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, 3, H, W) -> visual tokens long (B, N)."""
+        from drc.runtime import autocast
+
         x = images.to(self.device).float().div(127.5).sub(1.0)
-        return self.tokenizer.encode(x).flatten(1)
+        with autocast(self.device, self.cfg.precision):  # as the token bank and pretraining encode
+            return self.tokenizer.encode(x).flatten(1)
 
     @torch.no_grad()
     def compose(

@@ -279,7 +279,10 @@ def ensure_token_bank(paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer
                 return tb
         except Exception:  # noqa: BLE001 - stale cache: rebuild
             pass
-    tb = TokenBank.build(prep.bank, tokenizer, prep.ds.items, n_aug=n_aug, seed=cfg.seed, device=device)
+    tb = TokenBank.build(
+        prep.bank, tokenizer, prep.ds.items, n_aug=n_aug, seed=cfg.seed, device=device,
+        precision=cfg.precision, aug_ids=prep.train_ids,
+    )  # fmt: skip
     if dist_info().is_main:
         tb.save(paths.tokens)
     return tb

@@ -189,14 +189,22 @@ def test_token_bank_build_with_the_real_tokenizer():
     ids = [f"i{n}" for n in range(5)]
     ib = ImageBank.from_images(ids, images)
     items = {"i0": type("It", (), {"style": "s", "semantics": "m", "text": "t0"})()}
-    tb = TokenBank.build(ib, tok, items, n_aug=2, seed=3, device="cpu", batch_size=2)
+    tb = TokenBank.build(ib, tok, items, n_aug=2, seed=3, device="cpu", batch_size=2, precision="fp32")
     assert tb.tokens.shape == (5, 48) and tb.aug_tokens.shape == (5, 2, 48) and tb.grid == (8, 6)
     assert tb.styles[:2] == ["s", None] and tb.texts[0] == "t0" and not tb.labelled
     assert torch.equal(tb.embed(tb.tokens), tok.embed(tb.tokens))
     with torch.no_grad():
         assert torch.equal(tb.tokens[3:4], tok.encode(images[3:4].float() / 127.5 - 1).flatten(1))
-    again = TokenBank.build(ib, tok, items, n_aug=2, seed=3, device="cpu", batch_size=2)
+    again = TokenBank.build(ib, tok, items, n_aug=2, seed=3, device="cpu", batch_size=2, precision="fp32")
     assert torch.equal(again.aug_tokens, tb.aug_tokens)  # the seed fixes the augmentations
+    # only the items something reads get augmented; the others hold their own tokens
+    some = TokenBank.build(
+        ib, tok, items, n_aug=2, seed=3, device="cpu", batch_size=2, precision="fp32", aug_ids=["i1", "i3"]
+    )
+    assert torch.equal(some.tokens, tb.tokens)
+    for r in (0, 2, 4):
+        assert torch.equal(some.aug_tokens[r], tb.tokens[r].expand(2, -1))
+    assert not all(torch.equal(some.aug_tokens[r], tb.tokens[r].expand(2, -1)) for r in (1, 3))
 
 
 def test_the_sampler_state_is_checkpointed_and_restored_on_resume(bank, owners, make_generator, tmp_path):

@@ -23,7 +23,7 @@ from drc.data.samples import Sample
 from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
 from drc.eval.probes import ProbeConfig, Probes, train_probes
 from drc.pipeline import Prepared, prepare
-from drc.runtime import Progress, derived_seed
+from drc.runtime import Progress, autocast, derived_seed
 
 HISTORY_LENS = (1, 2, 3, 5)
 
@@ -65,7 +65,7 @@ def probes_for(
         # as well as originals; they never see a generated image
         def extra(x: torch.Tensor) -> torch.Tensor:
             dev = next(tokenizer.parameters()).device
-            with torch.no_grad():
+            with torch.no_grad(), autocast(dev, "auto"):
                 f = x.to(dev).float().div(127.5).sub(1)
                 return tokenizer.decode_code(tokenizer.encode(f)).float().clamp(-1, 1).cpu()
 

@@ -160,9 +160,9 @@ class EntangledComposer(Composer):
     head. It is DRC without what DRC adds: no towers that separate style from semantics, no
     importance weights, no Stage 1.
 
-    (A full transformer over all (k+1) N tokens and the queries, as Pigeon runs everything through
-    its LMM, scored the same on the sticker benchmark, joint 0.021 on held-out pairs against 0.010
-    here... see bench/README.md, but cost 3x as much per step.)
+    A full transformer over all (k+1) N tokens and the queries (as Pigeon runs everything through
+    its LMM) collapsed the same way on the sticker benchmark (bench/README.md) at several times the
+    cost per step; this form keeps the baseline's budget comparable to DRC's.
     """
 
     def __init__(

@@ -12,7 +12,7 @@ The tokenizer's codebook is captured too (`codebook (V, code_dim)`), so `bank.em
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from drc.errors import DrcError
+from drc.runtime import autocast
 
 
 @dataclass
@@ -119,13 +120,22 @@ class TokenBank:
         device: torch.device | str,
         augment_fn: Callable[[Any, np.random.Generator], Any] | None = None,
         batch_size: int = 64,
+        precision: str = "auto",
+        aug_ids: Collection[str] | None = None,
     ) -> TokenBank:
         """Tokenise every image of `bank` (an `ImageBank`: ids, index, images uint8 (n, 3, H, W)).
 
         ds_items: item id -> Item (for `style`, `semantics`, `text`; ids absent get None / "").
-        n_aug: augmentations per item; augmentation `a` of the chunk starting at row `c` is drawn
-            with `np.random.default_rng([seed, a, c])`, so the bank depends only on the seed.
+        n_aug: augmentations per item; augmentation `a` of the chunk starting at position `c` of the
+            augmented rows is drawn with `np.random.default_rng([seed, a, c])`, so the bank depends
+            only on the seed (and on `aug_ids`).
         augment_fn: `(uint8 (B, 3, H, W), rng) -> uint8 (B, 3, H, W)`; default `augment_batch`.
+        precision: the encoder's autocast (`drc.runtime`; the codebook lookup is float32 anyway);
+            the same as generation's `DrcModel.tokens` and pretraining's `encode_images`, so every
+            stage sees an image as the same tokens.
+        aug_ids: the items whose augmentations anything reads (the training items; None = all).
+            The others hold their own tokens in `aug_tokens` as placeholders: augmenting and
+            encoding them would cost a third of the build on the benchmarks for nothing.
         """
         if n_aug < 0:
             raise DrcError(f"n_aug must be >= 0, got {n_aug}")
@@ -143,25 +153,23 @@ class TokenBank:
         def encode(chunk: Tensor) -> Tensor:
             nonlocal grid
             x = chunk.to(device).float().div(127.5).sub(1.0)
-            idx = tokenizer.encode(x)  # (B, h, w)
+            with autocast(device, precision):
+                idx = tokenizer.encode(x)  # (B, h, w)
             grid = (int(idx.shape[1]), int(idx.shape[2]))
             return idx.flatten(1).long()
 
-        tok_chunks, aug_chunks = [], []
-        for c in range(0, n, batch_size):
-            chunk = images[c : c + batch_size]
-            tok_chunks.append(encode(chunk))
-            augs = []
+        if n == 0:
+            raise DrcError("cannot build a token bank from an empty image bank")
+        tokens = torch.cat([encode(images[c : c + batch_size]) for c in range(0, n, batch_size)])
+        aug = tokens[:, None, :].repeat(1, n_aug, 1)
+        wanted = set(bank.ids) if aug_ids is None else set(aug_ids)
+        rows = torch.tensor([r for r, i in enumerate(bank.ids) if i in wanted], dtype=torch.long)
+        for c in range(0, len(rows), batch_size):
+            sel = rows[c : c + batch_size]
+            chunk = images[sel]
             for a in range(n_aug):
                 out = augment_fn(chunk, np.random.default_rng([seed, a, c]))  # type: ignore[misc]
-                augs.append(encode(torch.as_tensor(np.asarray(out))))
-            if augs:
-                aug_chunks.append(torch.stack(augs, 1))
-        if not tok_chunks:
-            raise DrcError("cannot build a token bank from an empty image bank")
-        tokens = torch.cat(tok_chunks)
-        N = tokens.shape[1]
-        aug = torch.cat(aug_chunks) if aug_chunks else torch.zeros(n, 0, N, dtype=torch.long, device=device)
+                aug[sel.to(aug.device), a] = encode(torch.as_tensor(np.asarray(out)))
         V = int(tokenizer.cfg.codebook_size)
         codebook = tokenizer.embed(torch.arange(V, device=device)[None])[0].float().detach()
         tokenizer.train(was_training)
