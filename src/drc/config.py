@@ -56,7 +56,7 @@ class OptimConfig:
 
 @dataclass
 class DataConfig:
-    """How a dataset folder becomes samples (DESIGN.md section 3)."""
+    """How a dataset folder becomes samples (docs/DESIGN.md section 3)."""
 
     image_height: int = 64
     image_width: int = 64
@@ -109,7 +109,7 @@ class Stage2Config:
     cond_drop: float = 0.1
     # semantic-preserving augmentations precomputed (and tokenised) per item for references
     n_augment: int = 6
-    # "window": the k items before the target (DESIGN.md); "random": k random other training items
+    # "window": the k items before the target (docs/DESIGN.md); "random": k random other training items
     # of the same user, in interaction order. A fixed window lets the model memorise
     # window -> target and ignore the reference; a random draw cannot identify the target.
     history_sampling: str = "random"

@@ -211,9 +211,6 @@ def _curves(run: Path) -> dict[str, list[dict[str, float]]]:
 def _assemble(out, preset, scenario, data, prep, probes, results, curves, timings, cfg) -> dict[str, Any]:
     from drc.eval.report import Grid, GridRow, write_report
 
-    def clean(m: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in m.items()}
-
     drc_res = results.get("drc")
     report: dict[str, Any] = {
         "preset": preset,
@@ -227,7 +224,7 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
         },
         "environment": _environment(cfg),
         "probes": dict(probes.accuracy) if probes is not None else None,
-        "methods": {m: clean(r["metrics"]) for m, r in results.items()},
+        "methods": {m: dict(r["metrics"]) for m, r in results.items()},
         "timings_s": timings,
         # top-level stages only: "train/drc" counts, its parts "train/drc/stage1" and "base/..." do not
         "total_s": round(sum(v for k, v in timings.items() if _top_level(k)), 2),

@@ -38,8 +38,6 @@ from drc.data.samples import Sample, make_samples
 from drc.errors import DrcError
 from drc.runtime import barrier, dist_info, resolve_device
 
-BASE_STAGES = ("tokenizer", "pretrain")
-
 
 @dataclass
 class Prepared:
@@ -220,8 +218,13 @@ def ensure_base(
     base: Path | None = None,
     progress: bool = True,
     info: RunInfo | None = None,
+    pretrain: bool = True,
 ) -> tuple[Any, Any]:
-    """Tokenizer and pretrained generator: copied from `base`, reused, or trained here."""
+    """Tokenizer and pretrained generator: copied from `base`, reused, or trained here.
+
+    pretrain=False (`drc train tokenizer`): the tokenizer only; the generator is None unless a
+    finished one is already there.
+    """
     from drc.train.pretrain import (
         encode_images,
         load_generator,
@@ -254,6 +257,8 @@ def ensure_base(
     tokenizer.eval()
     if _done(paths.pretrain):
         generator = load_generator(paths.pretrain).to(device)
+    elif not pretrain:
+        generator = None
     else:
         t0 = time.perf_counter()
         images = prep.bank.get(prep.train_ids)
@@ -425,7 +430,9 @@ def train_run(
     info.base = str(base) if base is not None else None
     info.precision, info.threads = precision, threads
     torch.manual_seed(cfg.seed)
-    tokenizer, generator = ensure_base(paths, cfg, prep, device, Path(base) if base else None, progress, info)
+    tokenizer, generator = ensure_base(
+        paths, cfg, prep, device, Path(base) if base else None, progress, info, pretrain=stages != ("tokenizer",)
+    )
     if "pretrain" in stages:
         ensure_token_bank(paths, cfg, prep, tokenizer, device)
     info.save(paths.info)

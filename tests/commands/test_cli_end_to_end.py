@@ -215,3 +215,11 @@ def test_train_refuses_a_foreign_nonempty_folder(tiny_stickers: Path, tmp_path: 
     assert "refusing" in capsys.readouterr().err
     assert (out / "thesis.txt").read_text() == "do not touch"
     assert sorted(p.name for p in out.iterdir()) == ["thesis.txt"]
+
+
+def test_train_tokenizer_trains_only_the_tokenizer(tiny_stickers: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tok"
+    assert main(["train", "tokenizer", "--data", str(tiny_stickers), "--out", str(out), "--preset", "tiny",
+                 "--quiet", "tokenizer_train.steps=3"]) == 0  # fmt: skip
+    assert (out / "tokenizer" / "model.safetensors").is_file()
+    assert not (out / "pretrain").exists() and not (out / "tokens.pt").exists()

@@ -1,4 +1,4 @@
-"""The dataset format (DESIGN.md section 3): reading, validating and writing a dataset folder.
+"""The dataset format (docs/DESIGN.md section 3): reading, validating and writing a dataset folder.
 
 A dataset is a folder with `items.jsonl` (`{"id", "image", "text"}`, optional `"style"`,
 `"semantics"`), `users.jsonl` (`{"id", "history": [item ids, oldest first]}`, optional `"split"`)

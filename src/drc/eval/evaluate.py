@@ -1,4 +1,4 @@
-"""Evaluate a trained run on a dataset's test users (DESIGN.md section 4).
+"""Evaluate a trained run on a dataset's test users (docs/DESIGN.md section 4).
 
 For each test sample the run generates from (history, reference, coarse instruction); the probes
 (trained on real items only) read the output's style and semantics, and the metrics compare them
@@ -143,7 +143,6 @@ def evaluate_run(
     split: str = "test",
     max_samples: int | None = None,
     seed: int = 0,
-    grid_users: int = 6,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Generate for every test sample (at each history length) and compute the metrics.

@@ -1,4 +1,4 @@
-"""Evaluation metrics (DESIGN.md section 4): pure functions on lists and arrays.
+"""Evaluation metrics (docs/DESIGN.md section 4): pure functions on lists and arrays.
 
 Label metrics compare the probe's predictions for generated images with the labels of the user,
 the target and the reference. Similarity metrics are mean cosine similarities in a feature space

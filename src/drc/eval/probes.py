@@ -1,4 +1,4 @@
-"""Probes: small CNN classifiers of an image's style label and semantics label (DESIGN.md section 4).
+"""Probes: small CNN classifiers of an image's style label and semantics label (docs/DESIGN.md section 4).
 
 They are trained on real items only, never on generated images, and their accuracy on held-out real
 items is reported next to every result: a probe that is right 97% of the time on real images bounds
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from drc.config import OptimConfig, from_dict, load_yaml
+from drc.config import OptimConfig, load_yaml
 from drc.errors import DrcError
 from drc.train.loop import StageResult, StepOutput, Trainer
 from drc.weights import load_module_weights, save_module
@@ -339,8 +339,4 @@ def train_probes(
     probes.accuracy = acc
     return probes
 
-
-def probe_config_from_dict(data: dict[str, Any]) -> ProbeConfig:
-    """ProbeConfig from a (partial) dict; unknown keys are a DrcError listing the valid ones."""
-    return from_dict(ProbeConfig, data, "probe")
 

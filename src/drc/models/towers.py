@@ -1,4 +1,4 @@
-"""StyleTower and SemTower: one cross-attention architecture, two roles (DESIGN.md section 2).
+"""StyleTower and SemTower: one cross-attention architecture, two roles (docs/DESIGN.md section 2).
 
 A tower reads a *query* image and a *partner* image (both as visual-token embeddings `E(x)`,
 `(B, N, code_dim)`): the query's tokens attend to the partner's tokens, then a feed-forward layer,

@@ -1,4 +1,4 @@
-"""Difficulty-aware importance sampling over training examples (Stage 1, DESIGN.md section 2).
+"""Difficulty-aware importance sampling over training examples (Stage 1, docs/DESIGN.md section 2).
 
 Each example i keeps a difficulty `d_i`: an EMA of its reconstruction loss (its first observed loss
 initialises it; examples not seen yet count as the mean of the seen ones, so they are neither starved

@@ -1,6 +1,6 @@
 """Stage 1: disentanglement learning on triplets, with difficulty-aware importance sampling.
 
-A triplet `(x_a, x_s, x_m)` (DESIGN.md section 2), drawn from the training items:
+A triplet `(x_a, x_s, x_m)` (docs/DESIGN.md section 2), drawn from the training items:
 - labelled data: `x_s` = another item of x_a's style with other semantics; `x_m` = an item of x_a's
   semantics in another style (where none exists: an augmentation of x_a);
 - unlabelled data: `x_s` = another item of the same user (`user_of`); `x_m` = one of x_a's

@@ -5,7 +5,7 @@ not depend on what an image looks like:
 - `choose_held_out`: the theme x semantics pairs that never occur in training;
 - `plan_users`: users, their split, their theme and the semantics of each item in their history;
 - `build_benchmark`: renders every planned item through a benchmark's `render` function, writes the
-  dataset (DESIGN.md section 3) and a contact sheet, refusing to overwrite foreign folders;
+  dataset (docs/DESIGN.md section 3) and a contact sheet, refusing to overwrite foreign folders;
 - `benchmark_cli`: the `drc data <name> --out DIR` command line;
 - drawing helpers both benchmarks use (patterns, frame masks, halos, posed pasting).
 
