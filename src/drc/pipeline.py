@@ -430,9 +430,9 @@ def train_run(
     info.base = str(base) if base is not None else None
     info.precision, info.threads = precision, threads
     torch.manual_seed(cfg.seed)
-    tokenizer, generator = ensure_base(
-        paths, cfg, prep, device, Path(base) if base else None, progress, info, pretrain=stages != ("tokenizer",)
-    )
+    base_dir = Path(base) if base else None
+    pretrain = stages != ("tokenizer",)
+    tokenizer, generator = ensure_base(paths, cfg, prep, device, base_dir, progress, info, pretrain=pretrain)
     if "pretrain" in stages:
         ensure_token_bank(paths, cfg, prep, tokenizer, device)
     info.save(paths.info)

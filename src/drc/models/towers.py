@@ -47,12 +47,16 @@ class Attention(nn.Module):
         drop = self.dropout if self.training else 0.0
         if x.device.type == "cpu":
             # PyTorch's fused CPU attention kernel spent 44% of a composer training step (its
-            # backward above all, with a mask), where plain matmul-softmax-matmul costs a few percent
+            # backward above all, with a mask), where plain matmul-softmax-matmul costs a few percent.
+            # Scores and weights stay float32 under bf16 autocast, as inside the fused kernel: bf16
+            # logits (8 bits of mantissa) blur which tokens a query picks
+            dt = q.dtype
+            q, k, v = q.float(), k.float(), v.float()
             att = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
             if attn_mask is not None:
                 att = att.masked_fill(~attn_mask, float("-inf"))
             att = att.softmax(-1)
-            y = (F.dropout(att, drop) if drop > 0 else att) @ v
+            y = ((F.dropout(att, drop) if drop > 0 else att) @ v).to(dt)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=drop)
         return self.out(y.transpose(1, 2).reshape(B, Nq, D))
