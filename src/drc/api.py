@@ -77,8 +77,8 @@ class DrcModel:
 
     @classmethod
     def load(cls, run: str | Path, device: str = "auto") -> DrcModel:
+        from drc.backends import load_backend
         from drc.pretrained import builtin_run
-        from drc.train.pretrain import load_generator, load_tokenizer
         from drc.weights import load_module_weights
 
         paths = RunPaths(Path(run))
@@ -88,19 +88,17 @@ class DrcModel:
             raise DrcError(f"{paths.root}: run folder not found")
         if not paths.config.is_file():
             raise DrcError(f"{paths.root}: not a drc run (config.yaml missing)")
-        # a run whose generator stayed frozen generates with its pretrained one; the shipped runs
-        # keep only that (pretrain/), a trained run has its own copy in generator/
-        gen_dir = paths.generator if (paths.generator / "model.safetensors").is_file() else paths.pretrain
-        for d in (paths.tokenizer, gen_dir, paths.composer):
-            if not (d / "model.safetensors").is_file():
-                raise DrcError(
-                    f"{paths.root}: run is not finished ({d.name}/model.safetensors missing); rerun drc train"
-                )
+        if not (paths.composer / "model.safetensors").is_file():
+            raise DrcError(
+                f"{paths.root}: run is not finished (composer/model.safetensors missing); rerun drc train"
+            )
         cfg = load_yaml(RunConfig, paths.config)
         dev = resolve_device(device if device != "auto" else cfg.device)
         configure_threads()  # sampling is CPU-bound here too: every usable core (see runtime)
-        tokenizer = load_tokenizer(paths.tokenizer).to(dev).eval()
-        generator = load_generator(gen_dir).to(dev).eval()
+        # the run's backend: the built-in tokenizer + generator from the run folder, or a pretrained
+        # model (generator.backend=janus) from generator.model_dir with the run's adapters
+        backend = load_backend(cfg, dev, run=paths.root)
+        tokenizer, generator = backend.tokenizer, backend.generator
         composer = composer_for(cfg, tokenizer, generator)
         load_module_weights(composer, paths.composer)
         composer = composer.to(dev).eval()

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from drc.backends.janus import JanusOptions
 from drc.errors import DrcError
 from drc.models.fusion import ComposerConfig
 from drc.models.generator import GeneratorConfig
@@ -159,6 +160,8 @@ class RunConfig:
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    # settings of the Janus backend (read only with generator.backend=janus; see drc.backends.janus)
+    janus: JanusOptions = field(default_factory=JanusOptions)
 
 
 # --------------------------------------------------------------------------- presets

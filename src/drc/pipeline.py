@@ -223,8 +223,14 @@ def ensure_base(
     """Tokenizer and pretrained generator: copied from `base`, reused, or trained here.
 
     pretrain=False (`drc train tokenizer`): the tokenizer only; the generator is None unless a
-    finished one is already there.
+    finished one is already there. A pretrained backend (`generator.backend=janus`) brings both,
+    loaded from `generator.model_dir`: nothing is trained here (and `base` is not used).
     """
+    if cfg.generator.backend != "builtin":
+        from drc.backends import load_backend
+
+        backend = load_backend(cfg, device, progress=progress and dist_info().is_main)
+        return backend.tokenizer, backend.generator
     from drc.train.pretrain import (
         encode_images,
         load_generator,
@@ -423,6 +429,9 @@ def train_run(
         p, t = precision, threads
         print(f"drc: {p['used']} ({p['reason']}); {t['threads']} threads ({t['reason']})", file=sys.stderr)
     ds = load_dataset(data_dir, history_len=cfg.data.history_len)  # bad data: fail before writing anything
+    from drc.backends import check_config
+
+    check_config(cfg)  # and a backend that cannot load (a missing model folder ...) likewise
     paths = open_run(out, cfg)
     info = RunInfo.load(paths.info) if paths.info.is_file() else RunInfo(cfg.method, str(data_dir), "")
     prep = prepare(data_dir, cfg, cache=paths.root / "images.pt", ds=ds)

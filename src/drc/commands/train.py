@@ -61,5 +61,16 @@ def main(argv: list[str]) -> int:
         stages=stages,
         progress=not args.quiet,
     )
+    if args.what in ("tokenizer", "generator"):
+        from drc.config import RunConfig, load_yaml
+
+        gen = load_yaml(RunConfig, paths.config).generator
+        if gen.backend != "builtin":
+            # said even with --quiet: the command did not do what its name says, on purpose
+            print(
+                f"drc train: generator.backend={gen.backend} is pretrained ({gen.model_dir}): skipped "
+                "tokenizer training and generator pretraining"
+                + ("; built the token bank" if args.what == "generator" else "")
+            )
     print(f"drc train: {args.what} finished in {time.perf_counter() - t0:.1f}s -> {paths.root}")
     return 0

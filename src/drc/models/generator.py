@@ -69,6 +69,11 @@ class GeneratorConfig:
     draft_noise: float = 0.5
     coarse_text: float = 0.5
     bias: bool = False  # biases in linears / norms (nanoGPT: off is a little faster and no worse)
+    # which model renders the draft (drc.backends): "builtin" (this class, trained by `drc train`) or
+    # "janus" (a pretrained Janus / Janus-Pro from the local folder `model_dir`; the fields above
+    # then do not apply, its settings are the run config's `janus.*`)
+    backend: str = "builtin"
+    model_dir: str = ""
 
     def with_visual(self, vocab: int, grid_h: int, grid_w: int) -> GeneratorConfig:
         """A copy with the tokenizer-dependent fields filled (those left at 0)."""

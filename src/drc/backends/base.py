@@ -1,0 +1,123 @@
+"""The generator backend interface: what Stage 1, Stage 2, evaluation, `drc generate` and the API
+need from "the LMM" and its visual tokenizer.
+
+A backend is a pair of modules that every stage reaches only through these calls:
+
+    tokenizer.encode(images (B, 3, H, W) float in [-1, 1]) -> (B, h, w) long codes
+    tokenizer.decode_code(codes (B, h, w) long)             -> (B, 3, H, W) float in [-1, 1]
+    tokenizer.embed(codes (B, N) or (B, h, w) long)         -> (B, N, code_dim): what the towers read
+    tokenizer.grid(H, W)                                    -> (h, w), h * w = N
+    tokenizer.config.code_dim, tokenizer.config.codebook_size (= V)
+
+    generator.loss(text_ids, text_mask, instr, image_tokens, drop_cond=None, drop_draft=None) -> (B,)
+    generator.generate(text_ids, text_mask, instr, *, temperature, top_k, cfg_scale, generator) -> (B, N)
+    generator.config.n_visual (= N), generator.config.max_text_len
+
+Text goes in as drc's byte-level ids (`drc.models.text.ByteTokenizer`, `(B, L)` long + `(B, L)` bool
+mask), so the stages never depend on a backend's own text tokenizer: a backend with its own
+vocabulary (Janus) decodes the bytes back to the string and tokenizes that. The image condition is
+always a `LatentInstruction` (a draft `(B, N, V)` over the tokenizer's V codes).
+
+Both are `nn.Module`s (the stages move them between devices, switch train/eval, freeze their
+parameters and save `state_dict()`): a backend whose base weights are not the run's to store
+(Janus: gigabytes, loaded from `generator.model_dir`) returns from `state_dict()` only what the run
+trains (its LoRA adapters), so that checkpoints and the run folder stay small.
+
+Implementations: the built-in `VQTokenizer` + `Generator` (`drc.models`, trained by `drc train`),
+and `drc.backends.janus` (a pretrained Janus / Janus-Pro loaded from a local folder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from drc.errors import DrcError
+from drc.models.conditioning import LatentInstruction
+
+BACKENDS = ("builtin", "janus")
+
+
+@runtime_checkable
+class VisualTokenizer(Protocol):
+    """Images <-> grids of codebook indices, and the code vectors the composers read."""
+
+    @property
+    def config(self) -> Any:
+        """Has `code_dim` and `codebook_size`."""
+        ...
+
+    def encode(self, images: Tensor) -> Tensor:
+        """`(B, 3, H, W)` float in [-1, 1] -> `(B, h, w)` long codes (no gradient)."""
+        ...
+
+    def decode_code(self, idx: Tensor) -> Tensor:
+        """`(B, h, w)` long -> `(B, 3, H, W)` float in [-1, 1]."""
+        ...
+
+    def embed(self, idx: Tensor) -> Tensor:
+        """`(B, N)` or `(B, h, w)` long -> `(B, N, code_dim)` code vectors."""
+        ...
+
+    def grid(self, height: int, width: int) -> tuple[int, int]:
+        """The `(h, w)` token grid of an image of `height x width` pixels."""
+        ...
+
+
+@runtime_checkable
+class TokenGenerator(Protocol):
+    """An autoregressive model over visual tokens, conditioned on text and a `LatentInstruction`."""
+
+    @property
+    def config(self) -> Any:
+        """Has `n_visual` (N, cells per image) and `max_text_len` (bytes of text it reads)."""
+        ...
+
+    def loss(
+        self,
+        text_ids: Tensor,
+        text_mask: Tensor,
+        instr: LatentInstruction | None,
+        image_tokens: Tensor,
+        drop_cond: Tensor | None = None,
+        drop_draft: Tensor | None = None,
+    ) -> Tensor:
+        """`(B,)` mean next-token cross-entropy of `image_tokens (B, N)` given text and draft.
+
+        `drop_cond (B,)` bool: unconditional rows (no text, no draft; classifier-free guidance);
+        `drop_draft (B,)` bool: rows shown the text only. Differentiable in `instr.draft`.
+        """
+        ...
+
+    def generate(
+        self,
+        text_ids: Tensor,
+        text_mask: Tensor,
+        instr: LatentInstruction | None,
+        *,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        cfg_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Sample `(B, N)` long tokens; `cfg_scale != 1` guides with the unconditional rows."""
+        ...
+
+
+@dataclass
+class Backend:
+    """A loaded backend: its tokenizer and generator, and whether drc trains them (`pretrained`)."""
+
+    name: str
+    tokenizer: Any
+    generator: Any
+    pretrained: bool = False
+
+
+def check_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise DrcError(f"unknown generator.backend {name!r}; valid: {', '.join(BACKENDS)}")
+    return name
