@@ -133,7 +133,7 @@ def files(*blobs: bytes, field_name: str = "files") -> list[tuple[str, tuple[str
 class ServerProcess:
     """`python -m drc serve` on a free loopback port, as a person starts it; `kill()` is SIGKILL."""
 
-    def __init__(self, run: Path, data_dir: Path, *extra: str) -> None:
+    def __init__(self, run: Path, data_dir: Path, *extra: str, name: str = "drc") -> None:
         import os
         import subprocess
         import sys
@@ -149,7 +149,7 @@ class ServerProcess:
             "drc",
             "serve",
             "--run",
-            f"tiny={run}",
+            f"{name}={run}",
             "--data-dir",
             str(data_dir),
             "--host",

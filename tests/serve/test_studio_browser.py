@@ -48,16 +48,22 @@ def browser():  # noqa: ANN201
 
 
 def _history_images(run: Path, count: int) -> list[tuple[str, bytes]]:
-    """The run's own dataset images where it names a dataset that is still there, else drawn discs."""
+    """`count` history images and a reference: a user's history from the run's dataset where it is
+    still there (a test user's, and another style's item as the reference), else drawn discs."""
     import json
 
     info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
     data = Path(info.get("data") or "/nonexistent")
-    found = sorted((data / "images").glob("*.png")) if data.is_dir() else []
-    if len(found) >= count + 1:
-        # spread over the dataset: different themes, not five neighbours
-        step = max(1, len(found) // (count + 1))
-        return [(f.name, f.read_bytes()) for f in found[::step][: count + 1]]
+    if (data / "users.jsonl").is_file() and (data / "items.jsonl").is_file():
+        users = [json.loads(line) for line in (data / "users.jsonl").read_text().splitlines() if line.strip()]
+        items = {it["id"]: it for it in map(json.loads, (data / "items.jsonl").read_text().splitlines())}
+        users = [u for u in users if len(u["history"]) >= count] or users
+        user = next((u for u in users if u.get("split") == "test"), users[0])
+        hist = [items[i] for i in user["history"][-count:]]
+        styles = {it.get("style") for it in hist}
+        ref = next((it for it in items.values() if it.get("style") not in styles), None)
+        if len(hist) == count and ref is not None:
+            return [(Path(it["image"]).name, (data / it["image"]).read_bytes()) for it in [*hist, ref]]
     return [(f"img{i}.png", png(i, size=(96, 96))) for i in range(count + 1)]
 
 
@@ -127,9 +133,18 @@ def test_studio_generates_and_shows_weight_bars(browser, tmp_path: Path, served_
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
 
-        # the report page: the tiny run has no report.html, and the page says so
+        # the report page: the run's report.html figures, or (the tiny run has none) a line saying so
         page.goto(server.url + "/report")
-        page.wait_for_function("document.querySelector('#report-state').textContent.includes('report')")
+        page.wait_for_function(
+            "document.querySelector('#figures svg') || "
+            "document.querySelector('#report-state').textContent.includes('no report.html')"
+        )
+        if page.query_selector("#figures svg"):
+            assert "joint accuracy" in page.inner_text("#figures")
+            page.wait_for_function(
+                "[...document.querySelectorAll('#grids img')].every(i => i.naturalWidth > 0)"
+            )
+            page.screenshot(path=str(shot.with_name("report.png")), full_page=True)
         # the API docs render from local files (no CDN on this machine)
         page.goto(server.url + "/docs")
         page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)

@@ -170,20 +170,26 @@ class Worker:
 
     def _gather(self) -> bool:
         """Wait, when batching, for requests arriving together to be queued together: until no job has
-        come for `gather_ms` or the batch is full, at most `max_gather_ms`. Under load, clients whose
-        jobs finished together send their next requests together, a few milliseconds apart; without
-        this they would miss the batch that starts at once and wait for the one after. False: nothing
-        is queued."""
+        come for `gather_ms` or the batch is full, at most `max_gather_ms`; False: nothing is queued.
+
+        It deliberately does not wait longer for the clients the last batch served to come back: with
+        32 closed-loop clients that would fill every batch, but the worker would idle while those
+        replies go out and the next requests come in (0.5-0.9 s on 2 loaded cores), and throughput
+        fell (measured 10.9 against 12.7 images/s). Left alone, the clients split into two groups
+        whose turnarounds overlap the other group's sampling.
+        """
         cfg = self.cfg
         start = time.monotonic()
         while True:
             with self.sessions() as s:
-                count, newest = s.execute(
-                    select(func.count(), func.max(Job.created_at)).where(Job.status == QUEUED)
+                count, rows, newest = s.execute(
+                    select(func.count(), func.sum(Job.n), func.max(Job.created_at)).where(
+                        Job.status == QUEUED
+                    )
                 ).one()
             if not count:
                 return False
-            if not cfg.batching or cfg.gather_ms <= 0 or count >= cfg.max_batch_images:
+            if not cfg.batching or cfg.gather_ms <= 0 or int(rows or 0) >= cfg.max_batch_images:
                 return True
             quiet = (utcnow() - utc(newest)).total_seconds() * 1000
             waited = (time.monotonic() - start) * 1000
