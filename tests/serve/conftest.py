@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-for _mod in ("fastapi", "sqlalchemy", "alembic", "httpx", "multipart"):
+for _mod in ("fastapi", "sqlalchemy", "alembic", "httpx", "python_multipart"):
     pytest.importorskip(_mod, reason=f"the serve extra is not installed ({_mod}): pip install -e '.[serve]'")
 
 from serve_helpers import Served, free_port, serve  # noqa: E402
