@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("drc.commands.evaluate", "evaluate a trained run on a dataset's test users"),
     "demo": ("drc.commands.demo", "the main job: benchmark, every method, report"),
     "bench": ("drc.commands.bench", "measure training and generation speed on this machine"),
+    "serve": ("drc.commands.serve", "the generation service: API, studio page, tenants (extra: serve)"),
 }
 
 

@@ -309,10 +309,11 @@ class Generator(nn.Module):
         temperature: float = 1.0,
         top_k: int = 0,
         cfg_scale: float = 1.0,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         use_cache: bool = True,
     ) -> Tensor:
-        """Sample (B,N) visual tokens. Seeded by `generator`; with and without cache give the same tokens.
+        """Sample (B,N) visual tokens, seeded by `generator` (one, or a list of one per row); with and
+        without cache give the same tokens.
 
         cfg_scale != 1 runs the conditional and the unconditional (null instruction, no text, no draft) inputs
         as one batch of 2B and samples from uncond + cfg_scale * (cond - uncond).
@@ -411,11 +412,15 @@ def _attention_bias(prefix_mask: Tensor, n_visual: int, dtype: torch.dtype) -> T
     return torch.zeros(allowed.shape, dtype=dtype, device=dev).masked_fill_(~allowed, float("-inf"))
 
 
-def _sample(logits: Tensor, temperature: float, top_k: int, generator: torch.Generator | None) -> Tensor:
+def _sample(
+    logits: Tensor, temperature: float, top_k: int, generator: torch.Generator | list[torch.Generator] | None
+) -> Tensor:
     """(B,V) float logits -> (B,) long. Inverse-CDF sampling from one uniform per row.
 
     One uniform per row (drawn on the generator's device) rather than torch.multinomial keeps the
-    random stream identical however the logits were computed, on any device.
+    random stream identical however the logits were computed, on any device. `generator` may be a
+    list of B generators, one per row: then a row's samples depend only on its own generator, not on
+    which other rows share the batch (`drc serve` batches unrelated requests together).
     """
     if temperature <= 0:
         return logits.argmax(-1)
@@ -424,7 +429,12 @@ def _sample(logits: Tensor, temperature: float, top_k: int, generator: torch.Gen
         kth = logits.topk(top_k, -1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     cdf = logits.softmax(-1).cumsum(-1)
-    gen_device = generator.device if generator is not None else logits.device
-    u = torch.rand(logits.shape[0], 1, generator=generator, device=gen_device).to(logits.device)
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != logits.shape[0]:
+            raise ValueError(f"{len(generator)} generators for {logits.shape[0]} rows")
+        u = torch.cat([torch.rand(1, 1, generator=g, device=g.device) for g in generator]).to(logits.device)
+    else:
+        gen_device = generator.device if generator is not None else logits.device
+        u = torch.rand(logits.shape[0], 1, generator=generator, device=gen_device).to(logits.device)
     u = u * cdf[:, -1:]  # cdf ends at 1 up to rounding
     return (cdf < u).sum(-1).clamp(max=logits.shape[-1] - 1)

@@ -1,0 +1,162 @@
+"""`drc serve --run RUN [--run NAME=RUN ...] [--db URL] [--host 127.0.0.1] [--port 8000]
+[--data-dir DIR]`: the generation service (API under /v1, docs at /docs, the studio at /).
+
+`drc serve tenant create NAME [--db URL] [--data-dir DIR]` adds a tenant and prints its API key, once
+(only its hash is stored). `drc serve tenant list` lists tenants. Needs the `serve` extra:
+`pip install -e ".[serve]"`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from drc.errors import DrcError
+
+DEFAULT_DATA_DIR = "drc_serve"
+
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        help=f"images and the SQLite file (default ./{DEFAULT_DATA_DIR})",
+    )
+    p.add_argument(
+        "--db", default=None, help="database URL (default: SQLite in --data-dir; postgresql://... works)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="drc serve", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    p.add_argument(
+        "--run",
+        action="append",
+        required=True,
+        metavar="[NAME=]RUN",
+        help="a finished run folder (or a shipped run's name) to serve; repeatable. Requests name it by\n"
+        "NAME, by default the folder's name",
+    )
+    _store_args(p)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp32"],
+        default=None,
+        help="sampling precision (default: each run's own, normally auto: bf16 where the device\n"
+        "multiplies faster in bf16)",
+    )
+    p.add_argument("--no-batching", action="store_true", help="sample every job on its own (for comparison)")
+    p.add_argument("--max-batch", type=int, default=32, help="images per sampling batch (default 32)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def tenant_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="drc serve tenant", description="manage the service's tenants")
+    sub = p.add_subparsers(dest="action", required=True)
+    c = sub.add_parser("create", help="add a tenant and print its API key (shown only this once)")
+    c.add_argument("name")
+    _store_args(c)
+    ls = sub.add_parser("list", help="list tenants (ids and names; keys cannot be shown)")
+    _store_args(ls)
+    return p
+
+
+def parse_runs(specs: list[str]) -> dict[str, str]:
+    """`NAME=PATH` or `PATH` words -> {name: path}; names must be unique."""
+    runs: dict[str, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = Path(spec.rstrip("/")).name, spec
+        if not name or not path:
+            raise DrcError(f"--run {spec!r}: expected RUN or NAME=RUN")
+        if name in runs:
+            raise DrcError(f"--run: two runs named {name!r}; name them with NAME=RUN")
+        runs[name] = path
+    return runs
+
+
+def _need_extra() -> None:
+    try:
+        import alembic  # noqa: F401
+        import fastapi  # noqa: F401
+        import sqlalchemy  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise DrcError(
+            f"drc serve needs the serve extra ({e.name} is missing): pip install -e '.[serve]'"
+        ) from e
+
+
+def _tenant(argv: list[str]) -> int:
+    from drc.serve import db
+    from drc.serve.auth import create_tenant
+    from drc.serve.config import ServeConfig
+    from drc.serve.models import Tenant
+
+    args = tenant_parser().parse_args(argv)
+    cfg = ServeConfig(data_dir=Path(args.data_dir), db_url=args.db)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(cfg.database_url)
+    try:
+        db.upgrade(engine)
+        with db.session_factory(engine)() as s:
+            if args.action == "create":
+                if not args.name.strip():
+                    raise DrcError("tenant name must not be empty")
+                tenant, key = create_tenant(s, args.name)
+                print(
+                    f"tenant {tenant.id} ({tenant.name}) created. API key (shown only now; store it safely):"
+                )
+                print(key)
+            else:
+                from sqlalchemy import select
+
+                for t in s.scalars(select(Tenant).order_by(Tenant.created_at)):
+                    print(f"{t.id}\t{t.name}\t{t.created_at:%Y-%m-%d %H:%M}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    _need_extra()
+    if argv and argv[0] == "tenant":
+        return _tenant(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.max_batch < 1:
+        raise DrcError("--max-batch must be at least 1")
+    import uvicorn
+
+    import drc.api as api
+    from drc.serve.app import create_app
+    from drc.serve.config import ServeConfig, WorkerConfig
+
+    runs = parse_runs(args.run)
+    # load the runs here, not in the app's start-up, so a wrong path is one line and exit code 2
+    models = {name: api.load(path, device=args.device) for name, path in runs.items()}
+    cfg = ServeConfig(
+        data_dir=Path(args.data_dir),
+        db_url=args.db,
+        runs=runs,
+        device=args.device,
+        precision=args.precision,
+        worker=WorkerConfig(batching=not args.no_batching, max_batch_images=args.max_batch),
+    )
+    app = create_app(cfg, models=models)
+    shown = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
+    print(
+        f"drc serve: runs {', '.join(runs)}; studio at http://{shown}:{args.port}/ "
+        f"(API docs at /docs); data in {cfg.data_dir}",
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0

@@ -1,0 +1,81 @@
+"""Uploaded image bytes -> a checked, normalized PNG, or an `UploadError` with a 4xx status.
+
+The checks run in the order that costs least first: byte size, then the format and the declared
+pixel count from the header alone (a decompression bomb is refused before a single pixel is decoded),
+then a full decode (a truncated or corrupt file fails here). What is stored is a re-encoded RGB PNG:
+it carries no metadata of the upload, and what the service hands back is always a well-formed image.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from drc.data.images import to_rgb
+from drc.serve.config import Limits
+
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+
+
+class UploadError(Exception):
+    """A bad upload; `status` is the HTTP status to answer with, the message is one line."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class CheckedImage:
+    png: bytes  # RGB PNG bytes (what is stored)
+    width: int
+    height: int
+
+
+def check_image(data: bytes, limits: Limits, name: str = "upload") -> CheckedImage:
+    """Decode and check one uploaded image; raise UploadError (413, 415 or 422) if it is unusable."""
+    if len(data) == 0:
+        raise UploadError(422, f"{name}: empty file")
+    if len(data) > limits.max_upload_bytes:
+        raise UploadError(
+            413, f"{name}: {len(data)} bytes, over the limit of {limits.max_upload_bytes} bytes per image"
+        )
+    try:
+        with warnings.catch_warnings():
+            # PIL only warns between its own limit and twice that; here any bomb is an error
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            if im.format not in FORMATS:
+                raise UploadError(
+                    415, f"{name}: {im.format} images are not accepted; use {', '.join(FORMATS)}"
+                )
+            w, h = im.size
+            if w * h > limits.max_pixels:
+                raise UploadError(
+                    413, f"{name}: declares {w}x{h} = {w * h} pixels, over the limit of {limits.max_pixels}"
+                )
+            if w < 1 or h < 1:
+                raise UploadError(422, f"{name}: image has no pixels ({w}x{h})")
+            im.load()  # the full decode: a truncated or corrupt stream fails here
+            rgb = to_rgb(im)
+    except UploadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise UploadError(
+            413,
+            f"{name}: declares more pixels than PIL decodes safely, over the limit of {limits.max_pixels} "
+            "(a decompression bomb?)",
+        ) from e
+    except UnidentifiedImageError as e:
+        raise UploadError(415, f"{name}: not an image (accepted: {', '.join(FORMATS)})") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise UploadError(422, f"{name}: truncated or corrupt image ({str(e).splitlines()[0][:120]})") from e
+    side = limits.store_max_side
+    if max(rgb.size) > side:
+        rgb.thumbnail((side, side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    rgb.save(buf, format="PNG", optimize=False)
+    return CheckedImage(buf.getvalue(), rgb.width, rgb.height)
