@@ -132,17 +132,27 @@ class DrcModel:
         )
 
     @torch.no_grad()
-    def sample(self, instr: LatentInstruction, texts: Sequence[str], seed: int = 0) -> torch.Tensor:
-        """Generate one image per instruction row: uint8 (B, 3, H, W)."""
+    def sample(
+        self,
+        instr: LatentInstruction,
+        texts: Sequence[str],
+        seed: int = 0,
+        generators: list[torch.Generator] | None = None,
+    ) -> torch.Tensor:
+        """Generate one image per instruction row: uint8 (B, 3, H, W).
+
+        Seeded by `seed`, or by `generators` (one per row: a row's image then does not depend on
+        the other rows of the batch, which the service's batching needs).
+        """
         from drc.models.text import ByteTokenizer
 
         s = self.cfg.sample
         if s.renderer not in RENDERERS:
             raise DrcError(f"unknown sample.renderer {s.renderer!r}; valid: {', '.join(RENDERERS)}")
-        ids, mask = ByteTokenizer().encode(list(texts), self.generator.config.max_text_len)
-        gen = torch.Generator(device="cpu").manual_seed(seed)
         if s.renderer == "draft":
             return self.decode(instr.argmax())
+        ids, mask = ByteTokenizer().encode(list(texts), self.generator.config.max_text_len)
+        gen = generators if generators is not None else torch.Generator(device="cpu").manual_seed(seed)
         idx = self.generator.generate(
             ids.to(self.device),
             mask.to(self.device),

@@ -115,27 +115,8 @@ class RunSampler:
     @torch.no_grad()
     def _sample(self, instr: LatentInstruction, texts: list[str], seeds: list[int]) -> torch.Tensor:
         """One image per row, row r from its own generator seeded seeds[r]: uint8 (R, 3, H, W)."""
-        from drc.api import RENDERERS
-        from drc.models.text import ByteTokenizer
-
-        m = self.model
-        s = m.cfg.sample
-        if s.renderer not in RENDERERS:
-            raise DrcError(f"unknown sample.renderer {s.renderer!r}; valid: {', '.join(RENDERERS)}")
-        if s.renderer == "draft":
-            return m.decode(instr.argmax())
-        ids, mask = ByteTokenizer().encode(texts, m.generator.config.max_text_len)
         gens = [torch.Generator(device="cpu").manual_seed(sd) for sd in seeds]
-        idx = m.generator.generate(
-            ids.to(m.device),
-            mask.to(m.device),
-            instr.sharpen(s.draft_temperature),
-            temperature=s.temperature,
-            top_k=s.top_k,
-            cfg_scale=s.cfg_scale,
-            generator=gens,
-        )
-        return m.decode(idx)
+        return self.model.sample(instr, texts, generators=gens)
 
     def run(self, items: Sequence[Item]) -> list[ItemResult]:
         """Compose every item (and its leave-one-out variants) in one batch, then sample all rows in
