@@ -151,17 +151,22 @@ class DrcModel:
             raise DrcError(f"unknown sample.renderer {s.renderer!r}; valid: {', '.join(RENDERERS)}")
         if s.renderer == "draft":
             return self.decode(instr.argmax())
+        from drc.runtime import autocast
+
         ids, mask = ByteTokenizer().encode(list(texts), self.generator.config.max_text_len)
         gen = generators if generators is not None else torch.Generator(device="cpu").manual_seed(seed)
-        idx = self.generator.generate(
-            ids.to(self.device),
-            mask.to(self.device),
-            instr.sharpen(s.draft_temperature),
-            temperature=s.temperature,
-            top_k=s.top_k,
-            cfg_scale=s.cfg_scale,
-            generator=gen,
-        )
+        # the precision the generator was pretrained in (bf16 where the machine has it): sampling in
+        # float32 on an AMX CPU took twice as long for the same images' worth of accuracy
+        with autocast(self.device, self.cfg.precision):
+            idx = self.generator.generate(
+                ids.to(self.device),
+                mask.to(self.device),
+                instr.sharpen(s.draft_temperature),
+                temperature=s.temperature,
+                top_k=s.top_k,
+                cfg_scale=s.cfg_scale,
+                generator=gen,
+            )
         return self.decode(idx)
 
     @torch.no_grad()

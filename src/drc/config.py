@@ -376,9 +376,20 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# Keys added after runs were saved, with the value those runs used: a saved run config holds every
+# key of its day, so a missing one means "before the key existed", not "the current default".
+SAVED_BEFORE = {("composer", "style_pool"): 1}
+
+
 def load_yaml(cls: type[T], path: str | Path) -> T:
-    """Load dataclass `cls` from a YAML file (missing keys take their defaults)."""
-    return from_dict(cls, _read_yaml(path))
+    """Load dataclass `cls` from a YAML file (missing keys take their defaults; for a saved
+    `RunConfig`, keys in `SAVED_BEFORE` take the value runs had before the key existed)."""
+    data = _read_yaml(path)
+    if cls is RunConfig:
+        for (section, key), value in SAVED_BEFORE.items():
+            if isinstance(data.get(section), dict) and key not in data[section]:
+                data[section][key] = value
+    return from_dict(cls, data)
 
 
 def config_hash(cfg: Any) -> str:

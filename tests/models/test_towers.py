@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from drc.models.composers import DRCComposer, importance_weights
@@ -105,3 +106,33 @@ def test_frozen_tower_gets_no_gradient_while_the_other_trains():
     c.fuse(c.style_features(e, e), c.semantic_features(e, e)).draft.sum().backward()
     assert all(p.grad is None for p in c.style_tower.parameters())
     assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in c.sem_tower.parameters())
+
+
+def test_pooled_style_memory_averages_runs_of_cells_within_an_image():
+    t = StyleTower(CODE, N, 16, 2, mem_pool=3)
+    mem = torch.arange(2 * 2 * N * 16, dtype=torch.float32).view(2, 2 * N, 16)
+    pooled = t.pool_memory(mem)
+    assert pooled.shape == (2, 2 * N // 3, 16)
+    assert torch.allclose(pooled[:, 0], mem[:, 0:3].mean(1))
+    assert torch.allclose(pooled[:, -1], mem[:, -3:].mean(1))
+    with pytest.raises(ValueError, match="mem_pool 4"):
+        StyleTower(CODE, N, 16, 2, mem_pool=4)  # 4 does not divide the 6 cells: a run would straddle images
+
+
+def test_pooled_history_style_matches_the_tower_on_its_partners_and_ignores_padding():
+    torch.manual_seed(0)
+    cfg = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1, style_pool=2)
+    c = DRCComposer(cfg, CODE, VOCAB, N, K).eval()
+    hist = torch.randn(2, K, N, CODE)
+    mask = torch.tensor([[True, True, True, False], [False, False, False, True]])
+    _, _, per = c.history_style(hist, mask)
+    hist2 = hist.clone()
+    hist2[0, 3] += 5.0  # only the padding changes
+    with torch.no_grad():
+        # the joint computation over the whole history = the tower on image 0's partners (1 and 2)
+        want = c.style_tower(hist[0:1, 0], torch.cat([hist[0:1, 1], hist[0:1, 2]], 1))
+        assert torch.allclose(per[0:1, 0], want, atol=1e-5)
+        want = c.style_tower(hist[1:2, 3], hist[1:2, 3])  # alone: itself
+        assert torch.allclose(per[1:2, 3], want, atol=1e-5)
+        style, style2 = c.history_style(hist, mask)[0], c.history_style(hist2, mask)[0]
+        assert torch.allclose(style[0], style2[0], atol=1e-6)

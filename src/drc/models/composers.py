@@ -21,6 +21,7 @@ the valid names).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -98,7 +99,8 @@ class DRCComposer(Composer):
         super().__init__(code_dim, vocab, n_visual, history_len, cfg.d_model)
         D = cfg.d_model
         tower_args = (code_dim, n_visual, D, cfg.n_heads, cfg.tower_layers, cfg.ffn_mult, cfg.dropout)
-        self.style_tower = StyleTower(*tower_args)
+        # runs of gcd(style_pool, N) cells: never straddling two images, whatever the token grid
+        self.style_tower = StyleTower(*tower_args, mem_pool=math.gcd(cfg.style_pool, n_visual))
         self.sem_tower = SemTower(*tower_args)
         self.pool = AttentionPool(D, cfg.n_heads)
         self.scorer = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, D), nn.GELU(), nn.Linear(D, 1))
@@ -132,8 +134,10 @@ class DRCComposer(Composer):
         # all k images' tokens as one sequence, each query token masked to its image's partners:
         # the keys and values of every image are computed once, not once per query image
         x = e.reshape(B, k * N, D)
-        mem_mask = partners[:, :, None, :, None].expand(B, k, N, k, N).reshape(B, k * N, k * N)
-        per_image = tower.attend(x, x, mem_mask).view(B, k, N, D)
+        mem = tower.pool_memory(x)  # (B, k*M, D), M = N / style_pool cells per partner image
+        M = mem.shape[1] // k
+        mem_mask = partners[:, :, None, :, None].expand(B, k, N, k, M).reshape(B, k * N, k * M)
+        per_image = tower.attend(x, mem, mem_mask).view(B, k, N, D)
         pooled = self.pool(per_image.reshape(B * k, N, D)).view(B, k, D)
         w = importance_weights(self.scorer(pooled).squeeze(-1), hist_mask)
         style = (w.to(per_image.dtype)[..., None, None] * per_image).sum(1)

@@ -49,12 +49,14 @@ class Attention(nn.Module):
             # PyTorch's fused CPU attention kernel spent 44% of a composer training step (its
             # backward above all, with a mask), where plain matmul-softmax-matmul costs a few percent.
             # Scores and weights stay float32 under bf16 autocast, as inside the fused kernel: bf16
-            # logits (8 bits of mantissa) blur which tokens a query picks
+            # logits (8 bits of mantissa) blur which tokens a query picks. The scale goes on q and the
+            # mask is filled in place: at (k*N)^2 scores per head the elementwise passes over the
+            # score matrix, not the matmuls, were half of a DRC training step
             dt = q.dtype
-            q, k, v = q.float(), k.float(), v.float()
-            att = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+            q, k, v = q.float() * (q.shape[-1] ** -0.5), k.float(), v.float()
+            att = q @ k.transpose(-2, -1)
             if attn_mask is not None:
-                att = att.masked_fill(~attn_mask, float("-inf"))
+                att.masked_fill_(~attn_mask, float("-inf"))
             att = att.softmax(-1)
             y = ((F.dropout(att, drop) if drop > 0 else att) @ v).to(dt)
         else:
@@ -127,9 +129,12 @@ class Tower(nn.Module):
         n_layers: int = 1,
         ffn_mult: int = 4,
         dropout: float = 0.0,
+        mem_pool: int = 1,
     ) -> None:
         super().__init__()
-        self.n_visual = n_visual
+        if mem_pool < 1 or n_visual % mem_pool:
+            raise ValueError(f"mem_pool {mem_pool} must be >= 1 and divide the {n_visual} visual tokens")
+        self.n_visual, self.mem_pool = n_visual, mem_pool
         self.inp = nn.Linear(code_dim, d_model)
         self.pos = nn.Parameter(torch.randn(n_visual, d_model) * 0.02)
         self.blocks = nn.ModuleList(CrossBlock(d_model, n_heads, ffn_mult, dropout) for _ in range(n_layers))
@@ -140,6 +145,15 @@ class Tower(nn.Module):
         if x.shape[-2] != self.n_visual:
             raise ValueError(f"expected {self.n_visual} visual tokens per image, got {x.shape[-2]}")
         return self.inp(x) + self.pos
+
+    def pool_memory(self, mem: Tensor) -> Tensor:
+        """Embedded partner tokens `(B, j*N, D) -> (B, j*N/p, D)`: the mean of each run of p = mem_pool
+        consecutive cells (raster order; runs never cross an image, as p divides N). Identity for p=1."""
+        p = self.mem_pool
+        if p == 1:
+            return mem
+        B, L, D = mem.shape
+        return mem.view(B, L // p, p, D).mean(2)
 
     def attend(self, q: Tensor, mem: Tensor, mem_mask: Tensor | None = None) -> Tensor:
         """Already-embedded `q (B, Nq, D)` over `mem (B, Nk, D)` -> `(B, Nq, D)`."""
@@ -154,7 +168,9 @@ class Tower(nn.Module):
         positional embeddings.
         """
         B, Nk, C = x_kv.shape
-        mem = self.embed(x_kv.view(B, Nk // self.n_visual, self.n_visual, C)).flatten(1, 2)
+        mem = self.pool_memory(self.embed(x_kv.view(B, Nk // self.n_visual, self.n_visual, C)).flatten(1, 2))
+        if kv_mask is not None and self.mem_pool > 1:
+            kv_mask = kv_mask[..., :: self.mem_pool]  # a run is one image's cells: all valid or none
         return self.attend(self.embed(x_q), mem, kv_mask)
 
 
