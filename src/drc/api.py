@@ -29,6 +29,7 @@ from PIL import Image
 from drc.config import RunConfig, load_yaml
 from drc.data.images import array_to_image, fit, load_image, to_tensor
 from drc.errors import DrcError
+from drc.influence import influence, leave_one_out, right_aligned, row_seed
 from drc.models.conditioning import LatentInstruction
 from drc.pipeline import RunInfo, RunPaths, composer_for, train_run
 from drc.runtime import configure_threads, resolve_device
@@ -37,6 +38,7 @@ ImageLike = str | Path | np.ndarray | Image.Image
 
 # generate() returns every image in one list; above this many, stream with DrcModel.generate_iter
 MAX_IN_MEMORY = 1024
+EXPLAIN_IMAGES = 4  # images per leave-one-out variant behind `explain` (each variant costs as many)
 
 __all__ = ["DrcModel", "Generation", "MAX_IN_MEMORY", "batch_seed", "load", "train", "evaluate"]
 
@@ -58,6 +60,8 @@ class Generation:
     weights: list[float]  # importance weight of each history image (oldest first)
     settings: dict[str, Any] = field(default_factory=dict)
     start: int = 0  # index of images[0] among all the images asked for (a batch of generate_iter)
+    # with explain=True: per history image {"pixel", "draft"} leave-one-out influence (drc.influence)
+    influence: list[dict[str, float]] | None = None
 
 
 class DrcModel:
@@ -209,12 +213,8 @@ class DrcModel:
         hist = list(history)[-k:]  # the most recent k images, as in training
         hist_tok = self.tokens(self.load_images(hist))  # (L, N)
         ref_tok = self.tokens(self.load_images([reference]))  # (1, N)
-        L, N = hist_tok.shape
-        # a short history is right-aligned (most recent image last), as in training
-        padded = torch.zeros(1, k, N, dtype=torch.long, device=hist_tok.device)
-        padded[0, k - L :] = hist_tok
-        mask = torch.zeros(1, k, dtype=torch.bool)
-        mask[0, k - L :] = True
+        L = hist_tok.shape[0]
+        padded, mask = right_aligned([hist_tok], k)  # a short history: most recent image last
         instr = self.compose(padded, mask, ref_tok)
         text = prompt if prompt is not None else self.instruction
         weights = [] if instr.weights is None else [round(float(w), 4) for w in instr.weights[0, k - L :]]
@@ -278,10 +278,12 @@ class DrcModel:
         n: int = 4,
         seed: int = 0,
         batch_size: int | None = None,
+        explain: bool = False,
     ) -> Generation:
         """n images (each (H, W, 3) uint8) in the style of `history` (oldest first) showing what
         `reference` shows, all in memory: at most MAX_IN_MEMORY; stream more with `generate_iter`,
-        which gives the same images for the same arguments."""
+        which gives the same images for the same arguments. `explain`: also the leave-one-out
+        influence of each history image (`DrcModel.explain` on the first min(n, 4) images' seeds)."""
         if n > MAX_IN_MEMORY:
             raise DrcError(
                 f"generate keeps all images in memory and makes at most {MAX_IN_MEMORY}, not {n}; "
@@ -293,7 +295,42 @@ class DrcModel:
         for batch in self.generate_iter(history, reference, prompt, n=n, seed=seed, batch_size=batch_size):
             images += batch.images
             weights, settings = batch.weights, batch.settings
-        return Generation(images, weights, settings)
+        infl = None
+        if explain:
+            infl = self.explain(history, reference, prompt, n=min(n, EXPLAIN_IMAGES), seed=seed)
+        return Generation(images, weights, settings, influence=infl)
+
+    def explain(
+        self,
+        history: Sequence[ImageLike],
+        reference: ImageLike,
+        prompt: str | None = None,
+        n: int = EXPLAIN_IMAGES,
+        seed: int = 0,
+    ) -> list[dict[str, float]] | None:
+        """Leave-one-out influence of each history image (oldest first; the most recent k are used):
+        {"pixel", "draft"} per image (`drc.influence`), None with a single image.
+
+        n images are rendered with all k images and n with each one left out, image i of every
+        variant from the same random stream, so a variant differs only by its history.
+        """
+        k = self.cfg.data.history_len
+        hist = list(history)[-k:]
+        if len(hist) < 2:
+            return None
+        if n < 1:
+            raise DrcError(f"n must be at least 1, got {n}")
+        hist_tok = self.tokens(self.load_images(hist))  # (L, N)
+        ref_tok = self.tokens(self.load_images([reference]))  # (1, N)
+        variants = [hist_tok, *leave_one_out(hist_tok)]
+        padded, mask = right_aligned(variants, k)
+        instr = self.compose(padded, mask, ref_tok.expand(len(variants), -1))
+        text = prompt if prompt is not None else self.instruction
+        seeds = [row_seed(seed, i) for _ in variants for i in range(n)]
+        gens = [torch.Generator(device="cpu").manual_seed(sd) for sd in seeds]
+        images = self.sample(instr.repeat_interleave(n), [text] * len(gens), generators=gens)
+        blocks = images.view(len(variants), n, *images.shape[1:])
+        return influence(blocks[0], instr.draft[0], list(blocks[1:]), list(instr.draft[1:]))
 
 
 def batch_seed(seed: int, index: int) -> int:

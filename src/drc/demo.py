@@ -195,6 +195,37 @@ def run_demo(
     return report
 
 
+def _influence_grid(prep: Any, drc_res: dict[str, Any], results: dict[str, Any]) -> list[Any]:
+    """Noisy test users (up to 6): DRC's weight (w) and leave-one-out style influence (i) of each
+    history image, intruders framed in red; the reference, DRC's output and the target."""
+    from drc.eval.report import Grid, GridRow
+
+    examples = (drc_res.get("explanations") or {}).get("loo_examples") or []
+    if not examples:
+        return []
+    k = len(examples[0]["history"])
+    where = {c.sample.user: i for i, c in enumerate(drc_res["cases"]) if c.k == k}
+    rows = []
+    for e in examples[:6]:
+        i = where[e["user"]]
+        c = drc_res["cases"][i]
+        rows.append(
+            GridRow(
+                user=e["user"],
+                history=[x.permute(1, 2, 0).numpy() for x in prep.bank.get(e["history"])],
+                history_weights=e["weights"],
+                history_influence=e["influence"],
+                history_marked=e["intruder"],
+                reference=c.ref_image.permute(1, 2, 0).numpy(),
+                outputs={"drc": results["drc"]["outputs"][i].permute(1, 2, 0).numpy()},
+                target=prep.bank.get([c.sample.target])[0].permute(1, 2, 0).numpy(),
+                caption=f"main theme {e['user_style']}; drew {e['pred_style']}",
+            )
+        )
+    title = "Noisy users: weight w and leave-one-out influence i per history image (red frame: intruder)"
+    return [Grid(title=title, rows=rows, filename="influence_grid.png")]
+
+
 def _top_level(key: str) -> bool:
     return key.count("/") == 0 or (key.count("/") == 1 and not key.startswith("base/"))
 
@@ -238,6 +269,16 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
             "style_theme": drc_res["by_theme"],
             "worst_theme": drc_res["worst_theme"],
         }
+        ex = drc_res.get("explanations") or {}
+        if ex.get("by_intent"):
+            report["breakdowns"]["target_semantics"] = ex["by_intent"]
+        if ex:
+            report["explanations"] = {
+                "method": "drc",
+                "theme_gap": ex["theme_gap"],
+                "intent_gap": ex["intent_gap"],
+                "loo_examples": ex["loo_examples"],
+            }
         sampler = out / "runs" / "drc" / "stages" / "stage1" / "sampler.json"
         if sampler.is_file():
             report["importance_sampling"] = json.loads(sampler.read_text())
@@ -276,5 +317,6 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
                 filename="main_grid.png",
             )
         )
+        grids += _influence_grid(prep, drc_res, results)
     write_report(out, report, grids)
     return report

@@ -155,3 +155,29 @@ def test_load_images_errors_name_the_image(model: api.DrcModel, tmp_path: Path) 
     (tmp_path / "bad.png").write_text("not a png")
     with pytest.raises(DrcError, match="bad.png: not an image"):
         model.load_images([ok, tmp_path / "bad.png"])
+
+
+def test_explain_gives_each_history_image_its_leave_one_out_influence(
+    model: api.DrcModel, tiny_stickers: Path
+) -> None:
+    hist, ref = _inputs(tiny_stickers)
+    a, b = hist[0], hist[1]
+    infl = model.explain([a, a, b], ref, n=2, seed=3)
+    assert infl is not None and len(infl) == 3
+    assert all(set(d) == {"pixel", "draft"} and d["pixel"] >= 0 and 0 <= d["draft"] <= 1 for d in infl)
+    # leaving out either copy of `a` leaves the same history [a, b]: the same influence, same streams
+    assert infl[0] == infl[1]
+    assert model.explain([a, a, b], ref, n=2, seed=3) == infl  # seeded
+    assert model.explain([a], ref) is None  # nothing to compare one image against
+    gen = model.generate([a, a, b], ref, n=3, seed=3, explain=True)
+    assert gen.influence == model.explain([a, a, b], ref, n=3, seed=3)
+    assert model.generate([a, b], ref, n=1).influence is None
+
+
+def test_cli_explain_writes_the_influence_beside_the_weights(
+    tiny_drc_run: Path, tiny_stickers: Path, tmp_path: Path
+) -> None:
+    assert _generate(tiny_drc_run, tiny_stickers, tmp_path / "o", 2, "--explain", "--quiet") == 0
+    meta = json.loads((tmp_path / "o" / "generation.json").read_text())
+    assert len(meta["history_influence"]) == len(meta["history_weights"]) == 3
+    assert meta["complete"] is True

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from drc import influence as explain
 from drc.models.generator import _sample
-from drc.serve import explain
 
 
 def test_one_generator_per_row_makes_rows_independent_of_the_batch() -> None:

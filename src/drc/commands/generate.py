@@ -1,5 +1,6 @@
 """`drc generate --run RUN (--user ID --data DIR | --history IMG ...) --reference IMG [--prompt T]
-[--n 4] [--seed S] --out OUTDIR [--force] [--quiet]`: PNGs plus generation.json (settings, seed, weights).
+[--n 4] [--seed S] --out OUTDIR [--force] [--quiet] [--explain]`: PNGs plus generation.json (settings,
+seed, weights; with --explain each history image's leave-one-out influence, `drc.influence`).
 
 Images are generated in batches of the run's `sample.batch_size` and written as each batch is done,
 so memory stays flat however large --n is. generation.json lists the images written so far and is
@@ -39,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="also write each history image's leave-one-out influence (history_influence) to generation.json",
+    )
     return p
 
 
@@ -128,5 +134,11 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 130
+    if args.explain:
+        # rendered after the images: what a user asked for is on disk first
+        meta["history_influence"] = model.explain(
+            history, ref, prompt=args.prompt, n=min(args.n, api.EXPLAIN_IMAGES), seed=args.seed
+        )
+        write_json()
     print(f"drc generate: wrote {args.n} images and generation.json to {out}")
     return 0

@@ -144,8 +144,11 @@ def evaluate_run(
     max_samples: int | None = None,
     seed: int = 0,
     progress: bool = True,
+    max_loo_users: int = 24,
 ) -> dict[str, Any]:
-    """Generate for every test sample (at each history length) and compute the metrics.
+    """Generate for every test sample (at each history length) and compute the metrics, with the
+    explanation and fairness metrics of `explanations.py` on labelled data (leave-one-out influence
+    for at most `max_loo_users` noisy users; 0: none).
 
     Returns {"metrics": {...} at the full history length, "by_history_len": {k: joint_acc},
     "by_theme": {...}, "worst_theme": str, "probes": {...}, "grid": [rows], "n_cases": int}.
@@ -237,6 +240,13 @@ def evaluate_run(
         "weights": weights,
         "cases": cases,
     }
+    if probes is not None:
+        from drc.eval.explanations import explanation_metrics
+
+        extra, result["explanations"] = explanation_metrics(
+            model, prep, records, cases, weights, by_len, probes, seed=seed, max_users=max_loo_users
+        )
+        result["metrics"].update(extra)
     if encoder is not None:
         result["metrics"].update(encoder_metrics(encoder, allout, cases, prep, model))
     return result

@@ -21,6 +21,7 @@ LABEL_W = 96  # left column: user id and caption
 TITLE_H = 18
 HEADER_H = 16
 WEIGHT_H = 14  # band under history images: "w=0.31" and a bar
+INFLUENCE_H = 14  # second band, when a row has leave-one-out influence: "i=0.12" and a bar
 PAD = 4
 
 
@@ -35,6 +36,10 @@ class GridRow:
     outputs: dict[str, np.ndarray]
     target: np.ndarray | None = None
     caption: str = ""
+    # optional: each history image's leave-one-out influence (a second bar, scaled to the row's
+    # largest) and which history images to mark (intruders: a red frame)
+    history_influence: list[float] | None = None
+    history_marked: list[bool] | None = None
 
 
 @dataclass
@@ -82,7 +87,7 @@ def grid_size(grid: Grid, scale: int = 2) -> tuple[int, int]:
     """(width, height) of `render_grid_png(grid, scale)`."""
     ch, cw = _cell_size(grid, scale)
     n_cols = len(grid_columns(grid))
-    wb = WEIGHT_H if any(r.history_weights is not None for r in grid.rows) else 0
+    wb = _band(grid)
     width = LABEL_W + n_cols * (cw + PAD) + PAD
     height = TITLE_H + HEADER_H + len(grid.rows) * (ch + wb + PAD) + PAD
     return width, height
@@ -121,7 +126,7 @@ def render_grid_png(grid: Grid, scale: int = 2) -> Image.Image:
     ch, cw = _cell_size(grid, scale)
     cols = grid_columns(grid)
     k = sum(c.startswith("h") and c[1:].isdigit() for c in cols)
-    wb = WEIGHT_H if any(r.history_weights is not None for r in grid.rows) else 0
+    wb = _band(grid)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     d = ImageDraw.Draw(canvas)
     font = ImageFont.load_default()
@@ -161,7 +166,25 @@ def render_grid_png(grid: Grid, scale: int = 2) -> Image.Image:
                 fill = (214, 96, 44) if w == top else (240, 170, 130)
                 d.rectangle((x0, yb + 9, x0 + bar - 1, yb + 12), fill=fill)
                 d.text((x0, yb - 2), f"w={w:.2f}", fill=(0, 0, 0), font=font)
+        if r.history_influence is not None:
+            inf = list(r.history_influence)
+            top = max(inf) if inf and max(inf) > 0 else 1.0
+            for j, v in enumerate(inf[: len(r.history)]):
+                x0, yb = x_of(j), y + ch + 1 + WEIGHT_H
+                bar = max(int(round(cw * min(max(v / top, 0.0), 1.0))), 1)
+                d.rectangle((x0, yb + 9, x0 + bar - 1, yb + 12), fill=(40, 90, 160))
+                d.text((x0, yb - 2), f"i={v:.2f}", fill=(40, 90, 160), font=font)
+        for j, marked in enumerate((r.history_marked or [])[: len(r.history)]):
+            if marked:
+                box = (x_of(j) - 2, y - 2, x_of(j) + cw + 1, y + ch + 1)
+                d.rectangle(box, outline=(200, 30, 30), width=2)
     return canvas
+
+
+def _band(grid: Grid) -> int:
+    """Height of the bands under the history images: weights, then influence."""
+    band = WEIGHT_H if any(r.history_weights is not None for r in grid.rows) else 0
+    return band + (INFLUENCE_H if any(r.history_influence is not None for r in grid.rows) else 0)
 
 
 # ---------------------------------------------------------------------------- SVG charts

@@ -46,7 +46,7 @@ LOWER_IS_BETTER = {"collapse_rate", "fd", "fid"}  # and any "fid_<encoder>"
 # ref_sim has no "better" side: similar to the reference is right for semantics, wrong for style
 KNOWN_KEYS = {
     "title", "dataset", "probes", "methods", "breakdowns", "timings", "timings_s",
-    "environment", "curves", "notes",
+    "environment", "curves", "notes", "explanations",
 }
 
 CSS = """
@@ -198,6 +198,35 @@ def breakdown_section(name: str, groups: dict[str, Any], method: str, metric: st
     return "\n".join(out)
 
 
+EXPLAIN_COLUMNS = (
+    "joint_acc_clean", "joint_acc_noisy", "noisy_style_acc", "intruder_weight_ratio",
+    "influence_agreement", "influence_agreement_draft", "theme_gap", "intent_gap", "cold_start_ratio",
+)
+
+
+def explanations_section(ex: dict[str, Any], methods: dict[str, dict[str, Any]]) -> str:
+    """Explanation and fairness metrics per method, and the gaps' worst groups (`eval/explanations.py`)."""
+    out = ["<h2>Explanations and fairness</h2>",
+           "<p>Noisy users have 1-2 history items of another theme (intruders). "
+           "<i>intruder_weight_ratio</i>: mean weight of intruders / of the user's own items (1 = blind); "
+           "<i>influence_agreement</i>: Spearman correlation of weights and leave-one-out influence; "
+           "gaps: max - min joint accuracy across themes / intents; "
+           "cold start: joint(k=1) / joint(k=full).</p>"]
+    head = "".join(f"<th>{escape(c)}</th>" for c in EXPLAIN_COLUMNS)
+    rows = "".join(
+        f"<tr><td>{escape(m)}</td>" + "".join(f"<td>{_fmt(v.get(c))}</td>" for c in EXPLAIN_COLUMNS) + "</tr>"
+        for m, v in methods.items()
+    )
+    out.append(f"<table><tr><th>method</th>{head}</tr>{rows}</table>")
+    for key, label in (("theme_gap", "themes"), ("intent_gap", "intents")):
+        g = ex.get(key) or {}
+        if g.get("worst"):
+            worst, best = ", ".join(map(str, g["worst"])), str(g.get("best"))
+            out.append(f"<p>{escape(str(ex.get('method', 'drc')))}, worst {label}: "
+                       f"<b>{escape(worst)}</b>; best: {escape(best)}.</p>")
+    return "\n".join(out)
+
+
 def curves_section(curves: dict[str, list[dict[str, Any]]]) -> str:
     charts = []
     for stage, rows in curves.items():
@@ -261,6 +290,8 @@ def render_html(report: dict[str, Any], grid_files: Sequence[tuple[str, str]] = 
         for name, groups in bd.items():
             if isinstance(groups, dict) and groups:
                 out.append(breakdown_section(name, groups, method))
+    if isinstance(report.get("explanations"), dict):
+        out.append(explanations_section(report["explanations"], methods))
     if grid_files:
         out.append("<h2>Samples</h2><p>Per test user: history (oldest first; <i>w</i> = DRC's importance "
                    "weight of that history image) | reference | each method's output | target.</p>")

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from drc import influence as explain
 from drc.errors import DrcError
 from drc.models.conditioning import LatentInstruction
-from drc.serve import explain
 
 
 @dataclass
@@ -49,11 +49,6 @@ class ItemResult:
     images: list[np.ndarray]  # n (H, W, 3) uint8
     weights: list[float] | None  # one per history image, oldest first
     influence: list[dict[str, float]] | None
-
-
-def row_seed(seed: int, index: int) -> int:
-    """The random stream of image `index` of a job seeded `seed` (distinct for distinct pairs)."""
-    return (seed * 1_000_003 + index) % (2**63 - 1)
 
 
 class RunSampler:
@@ -102,14 +97,7 @@ class RunSampler:
 
     def _compose(self, histories: list[torch.Tensor], refs: list[torch.Tensor]) -> LatentInstruction:
         """Histories (L_b, N) and references (N,) -> one LatentInstruction of len(histories) rows."""
-        k = self.history_len
-        n_tok = refs[0].shape[0]
-        padded = torch.zeros(len(histories), k, n_tok, dtype=torch.long)
-        mask = torch.zeros(len(histories), k, dtype=torch.bool)
-        for b, h in enumerate(histories):
-            L = h.shape[0]  # a short history is right-aligned (most recent last), as in training
-            padded[b, k - L :] = h
-            mask[b, k - L :] = True
+        padded, mask = explain.right_aligned(histories, self.history_len)
         return self.model.compose(padded, mask, torch.stack(refs))
 
     @torch.no_grad()
@@ -146,7 +134,7 @@ class RunSampler:
         # random stream (item seed, i), so a variant differs from the item only by its history
         index = [c for c, (j, _) in enumerate(owner) for _ in range(items[j].n)]
         texts = [items[owner[c][0]].prompt for c in index]
-        seeds = [row_seed(items[j].seed, i) for j, _ in owner for i in range(items[j].n)]
+        seeds = [explain.row_seed(items[j].seed, i) for j, _ in owner for i in range(items[j].n)]
         images = self._sample(LatentInstruction(instr.draft[index]), texts, seeds)
         results: list[ItemResult] = []
         loo_images: list[torch.Tensor] = []

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from drc.data.benchmarks.intruders import DEFAULT_SHARE
 from drc.data.manifest import INFO_FILE, ITEMS_FILE, USERS_FILE, Item, User, write_dataset
 from drc.errors import DrcError
 
@@ -229,10 +230,18 @@ def build_benchmark(
     size: tuple[int, int],
     info: dict[str, Any] | None = None,
     history_len: int = 5,
+    noisy_share: float = 0.0,
 ) -> dict[str, Any]:
-    """Plan, render and write a benchmark into `out`; returns counts and timings."""
+    """Plan, render and write a benchmark into `out`; returns counts and timings.
+
+    `noisy_share` of the users (every split) get 1-2 intruders of another theme (`intruders.py`).
+    """
+    from drc.data.benchmarks.intruders import add_intruders
+
     t0 = time.perf_counter()
     out = Path(out)
+    if not 0.0 <= noisy_share <= 1.0:
+        raise DrcError(f"--noisy-share {noisy_share} must be between 0 and 1")
     held_out = choose_held_out(themes, semantics, seed)
     plans = plan_users(themes, semantics, held_out, n_users, seed, history_len=history_len)
     prepare_out(out, name)  # after planning: bad arguments never touch the folder
@@ -268,6 +277,10 @@ def build_benchmark(
             items.append(Item(iid, rel, text, style=plan.theme, semantics=sem))
             ids.append(iid)
         users.append(User(plan.id, tuple(ids), plan.split))
+    # after rendering, from a stream of its own: the clean part is the same with or without noise
+    users, noisy = add_intruders(users, items, history_len, noisy_share, rng_for(seed, 404))
+    n_intruders = sum(map(len, noisy.values()))
+    meta["noisy_users"] = {"share": noisy_share, "count": len(noisy), "intruders": n_intruders}
     write_dataset(out, items, users, meta)
     t_items = time.perf_counter() - t0
     cells = {(t, s): render(t, s, None, size)[0] for t in themes for s in semantics}
@@ -285,6 +298,8 @@ def build_benchmark(
         "held_out_untested": len(set(held_out) - {(p.theme, p.semantics[-1]) for p in tests}),
         "themes_untrained": len(set(themes) - {p.theme for p in plans if p.split == "train"}),
         "samples": sum(max(0, len(u.history) - history_len) for u in users),
+        "noisy_users": len(noisy),
+        "noisy_test_users": sum(u.split == "test" and u.id in noisy for u in users),
         "history_len": history_len,
         "seconds": round(time.perf_counter() - t0, 2),
         "seconds_items": round(t_items, 2),
@@ -359,8 +374,15 @@ def benchmark_cli(
     p.add_argument("--size", default=default_size, help=f"image size N or HxW (default {default_size})")
     if semantics:
         p.add_argument("--semantics", choices=list(semantics), default=semantics[0], help="semantics labels")
+    p.add_argument(
+        "--noisy-share",
+        type=float,
+        default=DEFAULT_SHARE,
+        help=f"share of users with 1-2 items of another theme in their history (default {DEFAULT_SHARE})",
+    )
     args = p.parse_args(argv)
     kwargs: dict[str, Any] = {"seed": args.seed, "size": parse_size(args.size)}
+    kwargs["noisy_share"] = args.noisy_share
     if args.users is not None:
         kwargs["users"] = args.users
     if semantics:
@@ -371,7 +393,8 @@ def benchmark_cli(
         f"{stats['name']}: {stats['items']} items, {stats['users']} users "
         f"(train {per['train']}, valid {per['valid']}, test {per['test']}), "
         f"{stats['samples']} samples (k={stats['history_len']}), {stats['themes']} themes x "
-        f"{stats['semantics']} semantics, {stats['held_out_pairs']} held-out pairs"
+        f"{stats['semantics']} semantics, {stats['held_out_pairs']} held-out pairs, "
+        f"{stats['noisy_users']} noisy users ({stats['noisy_test_users']} in test)"
     )
     if stats["held_out_untested"] or stats["themes_untrained"]:
         print(

@@ -28,6 +28,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from drc.data.benchmarks import common
 from drc.data.benchmarks.common import SUPERSAMPLE as SS
+from drc.data.benchmarks.intruders import DEFAULT_SHARE
 from drc.data.benchmarks.openmoji import ATTRIBUTION, render_emoji
 
 NAME = "posters"
@@ -349,9 +350,16 @@ def render(
 
 
 def build(
-    out: Path, users: int = DEFAULT_USERS, seed: int = 0, size: tuple[int, int] | int = (96, 64)
+    out: Path,
+    users: int = DEFAULT_USERS,
+    seed: int = 0,
+    size: tuple[int, int] | int = (96, 64),
+    noisy_share: float = DEFAULT_SHARE,
 ) -> dict[str, Any]:
-    """Build the poster benchmark into `out`; returns counts and seconds (see common.build_benchmark)."""
+    """Build the poster benchmark into `out`; returns counts and seconds (see common.build_benchmark).
+
+    noisy_share: the share of users given 1-2 intruders of another theme (`intruders.py`; 0: none).
+    """
     hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     return common.build_benchmark(
         Path(out),
@@ -363,6 +371,7 @@ def build(
         n_users=users,
         seed=seed,
         size=hw,
+        noisy_share=noisy_share,
         info={
             "style": "design theme: layout (bands, title, motif), grading, typography, border, texture",
             "semantic": "genre: large motif emoji on a glow of the genre's colour; movies inside a genre",

@@ -30,6 +30,7 @@ from PIL import Image
 
 from drc.data.benchmarks import common
 from drc.data.benchmarks.common import SUPERSAMPLE as SS
+from drc.data.benchmarks.intruders import DEFAULT_SHARE
 from drc.data.benchmarks.openmoji import ATTRIBUTION, render_emoji
 from drc.errors import DrcError
 
@@ -307,12 +308,14 @@ def build(
     seed: int = 0,
     size: tuple[int, int] | int = 64,
     semantics: str = "intent",
+    noisy_share: float = DEFAULT_SHARE,
 ) -> dict[str, Any]:
     """Build the sticker benchmark into `out`; returns counts and seconds (see common.build_benchmark).
 
     semantics: "intent" (12 intents, the benchmark) or "emoji" (60 subject emoji, a harder mode that
     needs more users: 12.5% of 720 pairs are held out and each needs a test user).
     users None: DEFAULT_USERS (intent) or DEFAULT_USERS_EMOJI (emoji).
+    noisy_share: the share of users given 1-2 intruders of another theme (`intruders.py`; 0: none).
     """
     hw = (size, size) if isinstance(size, int) else tuple(size)
     if hw[0] != hw[1]:
@@ -331,6 +334,7 @@ def build(
         n_users=users if users is not None else (DEFAULT_USERS_EMOJI if emoji else DEFAULT_USERS),
         seed=seed,
         size=(hw[0], hw[1]),
+        noisy_share=noisy_share,
         info={
             "style": "theme: character, palette, line, contour, background, frame, border, shadow",
             "semantic": "subject emoji shown with the character"

@@ -1,11 +1,16 @@
 """Leave-one-out influence: how far the output moves when one history image is left out.
 
-For a job with history h_1..h_L (L >= 2) the sampler also renders L variants, variant i with h_i left
+One home for the service (`drc.serve.sampler`), the API (`DrcModel.explain`, `generate(explain=True)`,
+`drc generate --explain`) and the evaluation (`influence_agreement` in `drc.eval`).
+
+For a job with history h_1..h_L (L >= 2) the caller also renders L variants, variant i with h_i left
 out (the rest stay in order, right-aligned as in training), each with the *same* per-image random
 streams as the job's own images. Two distances are reported per history image:
 
   pixel  mean absolute difference between the job's images and variant i's, in 0-255 pixel units,
          over all pixels, channels and the job's n images: how much the picture a user sees changes.
+  style  (evaluation, with probes) total-variation distance between the style probe's class
+         probabilities of the outputs with and without h_i: how far the output's *style* moves.
   draft  mean total-variation distance (0..1) between the latent instruction's per-cell code
          distributions with and without h_i, in the tokenizer's code space: how much the composer's
          draft of the target moves. It involves no sampling, so it is free of sampling noise.
@@ -19,6 +24,25 @@ from __future__ import annotations
 import torch
 
 
+def row_seed(seed: int, index: int) -> int:
+    """The random stream of image `index` of a job seeded `seed` (distinct for distinct pairs); a
+    variant's image i uses the same stream as the job's, so it differs only by its history."""
+    return (seed * 1_000_003 + index) % (2**63 - 1)
+
+
+def right_aligned(histories: list[torch.Tensor], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Histories (L_b, N) tokens, L_b <= k -> (B, k, N) tokens and (B, k) mask, each right-aligned
+    (most recent image last), as in training."""
+    n_tok = histories[0].shape[-1]
+    padded = torch.zeros(len(histories), k, n_tok, dtype=histories[0].dtype, device=histories[0].device)
+    mask = torch.zeros(len(histories), k, dtype=torch.bool, device=histories[0].device)
+    for b, h in enumerate(histories):
+        L = h.shape[0]
+        padded[b, k - L :] = h
+        mask[b, k - L :] = True
+    return padded, mask
+
+
 def leave_one_out(hist: torch.Tensor) -> list[torch.Tensor]:
     """(L, N) history tokens -> L tensors (L-1, N), the i-th without image i (order kept)."""
     L = hist.shape[0]
@@ -28,6 +52,11 @@ def leave_one_out(hist: torch.Tensor) -> list[torch.Tensor]:
 def pixel_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean absolute difference of two uint8 image batches (n, 3, H, W), in pixel units (0-255)."""
     return float((a.float() - b.float()).abs().mean())
+
+
+def prob_distance(p: torch.Tensor, q: torch.Tensor) -> float:
+    """Mean total-variation distance (0..1) between two (n, C) batches of class probabilities."""
+    return float(0.5 * (p.float() - q.float()).abs().sum(-1).mean())
 
 
 def draft_distance(p: torch.Tensor, q: torch.Tensor) -> float:
