@@ -47,7 +47,10 @@ def test_format_labels_and_movies(built: tuple[Path, dict]) -> None:
     titles = {g.name: {t.title() for t, _ in g.movies} for g in posters.GENRES}
     styles_of_movie: dict[str, set[str]] = defaultdict(set)
     for u in ds.users:
-        assert len({ds.items[i].style for i in u.history}) == 1  # one design theme per user
+        # one design theme per user, but for 1-2 intruders (noisy users) among the first k
+        theme = ds.items[u.history[-1]].style
+        odd = [j for j, i in enumerate(u.history) if ds.items[i].style != theme]
+        assert len(odd) <= 2 and all(j < 5 for j in odd), f"user {u.id} changes theme at {odd}"
     for it in ds.items.values():
         m = re.fullmatch(r'a movie poster for "(.+)", an? (\w+) movie', it.text)
         assert m and m.group(2) == it.semantics and m.group(1) in titles[it.semantics], it.text

@@ -52,8 +52,10 @@ def test_loads_with_manifest_and_labels_are_consistent(built: tuple[Path, dict])
     assert len(ds.items) == stats["items"] and len(ds.users) == stats["users"] == USERS
     chars = {t.name: t.char_name for t in stickers.THEMES}
     for u in ds.users:
-        styles = {ds.items[i].style for i in u.history}
-        assert len(styles) == 1, f"user {u.id} changes theme: {styles}"  # one theme per user
+        # one theme per user, but for 1-2 intruders (noisy users) among the first k, never a target
+        theme = ds.items[u.history[-1]].style
+        odd = [j for j, i in enumerate(u.history) if ds.items[i].style != theme]
+        assert len(odd) <= 2 and all(j < 5 for j in odd), f"user {u.id} changes theme at {odd}"
         for i in u.history:
             it = ds.items[i]
             assert it.text == f"a {chars[it.style]} sticker, {it.semantics}"  # also "a unicorn"
