@@ -21,22 +21,13 @@ import yaml
 
 from drc.backends.janus import JanusOptions
 from drc.errors import DrcError
-from drc.models.fusion import ComposerConfig
+from drc.methods import METHOD_OVERRIDES, METHODS
+from drc.models.composer_config import ComposerConfig
 from drc.models.generator import GeneratorConfig
 from drc.models.tokenizer import TokenizerConfig
 
 T = TypeVar("T")
 
-METHODS = (
-    "drc",
-    "entangled",
-    "entangled_augment",
-    "reference_only",
-    "history_only",
-    "drc_no_stage1",
-    "drc_uniform_sampling",
-    "drc_no_augment",
-)
 PRESETS = ("tiny", "default")
 
 
@@ -202,19 +193,9 @@ def preset_overrides(preset: str) -> dict[str, Any]:
 
 def method_overrides(method: str) -> dict[str, Any]:
     """Dotted overrides that make `method` (a baseline or an ablation) out of the drc config."""
-    table: dict[str, dict[str, Any]] = {
-        "drc": {},
-        "drc_no_stage1": {"stage1.enabled": False},
-        "drc_uniform_sampling": {"stage1.alpha": 0.0},
-        "drc_no_augment": {"stage2.augment": False},
-        "entangled": {"stage1.enabled": False, "stage2.augment": False},
-        "entangled_augment": {"stage1.enabled": False},
-        "reference_only": {"stage1.enabled": False},
-        "history_only": {"stage1.enabled": False},
-    }
-    if method not in table:
+    if method not in METHOD_OVERRIDES:
         raise DrcError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    return {"method": method, **table[method]}
+    return {"method": method, **METHOD_OVERRIDES[method]}
 
 
 def stage2_optim(cfg: RunConfig) -> OptimConfig:

@@ -24,9 +24,7 @@ from drc.errors import DrcError
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drc generate", description=__doc__)
-    p.add_argument(
-        "--run", required=True, help="a finished run folder, or a shipped one: stickers, posters"
-    )
+    p.add_argument("--run", required=True, help="a finished run folder, or a shipped one: stickers, posters")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--user", help="take the history from this user of --data (the most recent k items)")
     src.add_argument("--history", nargs="+", help="history images, oldest first")

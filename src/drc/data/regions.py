@@ -207,8 +207,9 @@ def border_colours(img: np.ndarray, tol: int = 20, min_frac: float = 0.1, k: int
     return dominant_colours(_border(img), tol, min_frac, k)
 
 
-def _all_round(x: np.ndarray, ring: np.ndarray, centres: np.ndarray, tol: int, sectors: int = 16,
-               min_cover: float = 0.4) -> np.ndarray:
+def _all_round(
+    x: np.ndarray, ring: np.ndarray, centres: np.ndarray, tol: int, sectors: int = 16, min_cover: float = 0.4
+) -> np.ndarray:
     """The centres whose colour is found all round the ring (in >= `min_cover` of `sectors` angular
     sectors about the image centre): a frame's border and backdrop go all round it, while the
     character or a symbol touches the frame only in a few places."""
@@ -217,8 +218,7 @@ def _all_round(x: np.ndarray, ring: np.ndarray, centres: np.ndarray, tol: int, s
     turn = np.arctan2(ys - (h - 1) / 2, xs - (w - 1) / 2) / (2 * np.pi) + 0.5
     sector = (turn * sectors).astype(int) % sectors
     px = x[ys, xs]
-    keep = [c for c in centres
-            if len(np.unique(sector[_cheb(px, c) <= tol])) >= min_cover * sectors]
+    keep = [c for c in centres if len(np.unique(sector[_cheb(px, c) <= tol])) >= min_cover * sectors]
     return np.array(keep, np.int16).reshape(-1, 3)
 
 
@@ -239,8 +239,14 @@ class _Img:
         return _Img(x, _cheb(x[:, 1:], x[:, :-1]) <= smooth_tol, _cheb(x[1:], x[:-1]) <= smooth_tol)
 
 
-def _grow_region(im: _Img, seeds: np.ndarray, allowed: np.ndarray, centres: np.ndarray, tol: int,
-                 major: np.ndarray | None = None) -> np.ndarray:
+def _grow_region(
+    im: _Img,
+    seeds: np.ndarray,
+    allowed: np.ndarray,
+    centres: np.ndarray,
+    tol: int,
+    major: np.ndarray | None = None,
+) -> np.ndarray:
     """Flood from `seeds` within `allowed`. Neighbours are linked if they differ by <= smooth_tol
     (gradients) or both are within `tol` of a centre: of the same centre, or of two `major` ones
     (a 2-colour pattern's colours link; a minor colour, a shadow's grey, links only to itself, so

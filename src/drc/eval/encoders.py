@@ -121,8 +121,9 @@ class Encoder:
             if isinstance(self.tokenizer, ByteTokenizer):
                 enc = self.tokenizer(chunk)
             else:
-                enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_text_len,
-                                     return_tensors="pt")
+                enc = self.tokenizer(
+                    chunk, padding=True, truncation=True, max_length=self.max_text_len, return_tensors="pt"
+                )
             ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
             f = self.model.get_text_features(input_ids=ids, attention_mask=mask)
             out.append(_pooled(f).float().cpu())

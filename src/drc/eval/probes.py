@@ -190,8 +190,13 @@ class Probes:
             fs.append(f.float().cpu())
         if not sl:
             e = torch.zeros(0)
-            return {"style": [], "semantics": [], "feats": e.view(0, self.net.feat_dim),
-                    "style_prob": e.view(0, len(self.styles)), "sem_prob": e.view(0, len(self.semantics))}
+            return {
+                "style": [],
+                "semantics": [],
+                "feats": e.view(0, self.net.feat_dim),
+                "style_prob": e.view(0, len(self.styles)),
+                "sem_prob": e.view(0, len(self.semantics)),
+            }
         sp = torch.cat(sl).softmax(-1)
         mp = torch.cat(ml).softmax(-1)
         return {
@@ -305,12 +310,24 @@ def train_probes(
     torch.manual_seed(seed)  # initial weights
     net = ProbeNet(len(style_names), len(sem_names), cfg.channels).to(device)
     optim = OptimConfig(
-        steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=cfg.warmup,
-        weight_decay=cfg.weight_decay, log_every=cfg.log_every, ckpt_every=max(cfg.steps, 1),
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        warmup=cfg.warmup,
+        weight_decay=cfg.weight_decay,
+        log_every=cfg.log_every,
+        ckpt_every=max(cfg.steps, 1),
     )
     trainer = Trainer(
-        "probes", {"probe": net}, list(net.parameters()), optim, seed=seed, device=device,
-        precision=cfg.precision, ckpt_dir=ckpt_dir, progress=progress,
+        "probes",
+        {"probe": net},
+        list(net.parameters()),
+        optim,
+        seed=seed,
+        device=device,
+        precision=cfg.precision,
+        ckpt_dir=ckpt_dir,
+        progress=progress,
     )
 
     def step_fn(step: int, rnd: Any) -> StepOutput:
@@ -328,8 +345,9 @@ def train_probes(
         with torch.no_grad():
             acc_s = (s_logits.argmax(-1) == ys).float().mean().item()
             acc_m = (m_logits.argmax(-1) == ym).float().mean().item()
-        return StepOutput(ls + lm, {"style_loss": ls.item(), "sem_loss": lm.item(),
-                                    "style_acc": acc_s, "sem_acc": acc_m})
+        return StepOutput(
+            ls + lm, {"style_loss": ls.item(), "sem_loss": lm.item(), "style_acc": acc_s, "sem_acc": acc_m}
+        )
 
     result: StageResult = trainer.fit(step_fn)
     probes = Probes(net.eval(), style_names, sem_names, {}, cfg)
@@ -338,5 +356,3 @@ def train_probes(
     acc["train_seconds"] = result.seconds
     probes.accuracy = acc
     return probes
-
-
