@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from drc.atomic import atomic_write_text
 from drc.backends.janus import JanusOptions
 from drc.errors import DrcError
 from drc.methods import METHOD_OVERRIDES, METHODS
@@ -337,11 +338,7 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 
 
 def save_yaml(cfg: Any, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def _read_yaml(path: str | Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from drc.atomic import atomic_write
 from drc.config import METHODS, build_config, config_hash, to_dict
 from drc.errors import DrcError
 
@@ -182,10 +183,7 @@ def run_demo(
         else:
             model = DrcModel.load(run, device=str(device.type))
             res = evaluate_run(model, prep, probes=probes, seed=cfg0.seed, progress=progress)
-            cache.parent.mkdir(exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            torch.save(res, tmp)
-            tmp.replace(cache)
+            atomic_write(cache, lambda tmp, res=res: torch.save(res, tmp))
         timings[f"eval/{m}"] = round(time.perf_counter() - t0, 2)
         results[m] = res
         if m == "drc":

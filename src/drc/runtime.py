@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from drc.atomic import atomic_write_text
 from drc.errors import DrcError
 
 
@@ -158,13 +159,8 @@ def cached_matmul_probe(
     fp32, bf16 = probe()
     table = table if isinstance(table, dict) else {}
     table[key] = [round(fp32, 1), round(bf16, 1)]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(table, indent=1))
-        tmp.replace(path)
-    except OSError:
-        pass  # a read-only home: the probe simply runs again next time
+    with contextlib.suppress(OSError):  # a read-only home: the probe simply runs again next time
+        atomic_write_text(path, json.dumps(table, indent=1))
     return fp32, bf16
 
 

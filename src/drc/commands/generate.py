@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from PIL import Image
 
+from drc.atomic import atomic_write as _write_atomic
 from drc.errors import DrcError
 
 
@@ -38,17 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     return p
-
-
-def _write_atomic(path: Path, write) -> None:
-    """`write(tmp_path)` then rename over `path`: an interrupted run never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str]) -> int:

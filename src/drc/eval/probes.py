@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from drc.atomic import atomic_write_text
 from drc.config import OptimConfig, load_yaml
 from drc.errors import DrcError
 from drc.train.loop import StageResult, StepOutput, Trainer
@@ -212,9 +213,7 @@ class Probes:
         directory = Path(directory)
         save_module(self.net, directory, self.config, name="probe")
         meta = {"styles": self.styles, "semantics": self.semantics, "accuracy": self.accuracy}
-        tmp = directory / "probe.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=1))
-        tmp.replace(directory / "probe.json")
+        atomic_write_text(directory / "probe.json", json.dumps(meta, indent=1))
         return directory
 
     @staticmethod

@@ -22,13 +22,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from drc.atomic import atomic_write
+from drc.atomic import atomic_write_text as _atomic_write
 from drc.eval.metrics import worst_group
 from drc.eval.plots import Grid, GridRow, bar_chart_svg, line_chart_svg, render_grid_png
 
@@ -107,12 +108,6 @@ def _jsonable(o: Any) -> Any:
     if isinstance(o, (set, tuple)):
         return list(o)
     raise TypeError(f"report value of type {type(o).__name__} is not JSON-serialisable")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- HTML pieces
@@ -360,10 +355,7 @@ def write_report(
             name = name[:-4] + f"_{i}.png"
         used.add(name)
         path = out_dir / "grids" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        render_grid_png(g).save(tmp, format="PNG")
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp, g=g: render_grid_png(g).save(tmp, format="PNG"))
         files.append((g.title, f"grids/{name}"))
     html_path = out_dir / "report.html"
     _atomic_write(html_path, render_html(report, files))

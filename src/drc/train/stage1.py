@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from drc.atomic import atomic_write_text
 from drc.config import RunConfig, config_hash
 from drc.errors import DrcError
 from drc.models.conditioning import LatentInstruction
@@ -230,7 +231,4 @@ def write_sampler_report(
             for i, d in sampler.hardest(N_HARDEST)
         ],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(report, indent=1))

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from drc.atomic import atomic_write
 from drc.errors import DrcError
 from drc.runtime import autocast
 
@@ -88,9 +89,7 @@ class TokenBank:
             "codebook": self.codebook.cpu() if self.codebook is not None else torch.zeros(0),
             "grid": list(self.grid) if self.grid is not None else [],
         }
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
     @staticmethod
     def load(path: str | Path) -> TokenBank:
