@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 
 from drc.config import build_config
+from drc.data.prepare import prepare
 from drc.eval.probes import Probes
 from drc.models.conditioning import LatentInstruction
 from drc.models.text import ByteTokenizer
-from drc.pipeline import prepare
 from drc.train.pretrain import corrupt_draft, load_generator, load_tokenizer
 
 

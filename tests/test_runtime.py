@@ -14,7 +14,7 @@ import drc.runtime as rt
 from drc.config import RunConfig
 from drc.errors import DrcError
 from drc.eval.probes import ProbeConfig
-from drc.pipeline import RunInfo
+from drc.run_folder import RunInfo
 from drc.runtime import CpuCaps, choose_threads, configure_threads, resolve_precision
 
 CPU = torch.device("cpu")

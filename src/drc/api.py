@@ -29,8 +29,9 @@ from PIL import Image
 from drc.config import RunConfig, load_yaml
 from drc.data.images import array_to_image, fit, load_image, to_tensor
 from drc.errors import DrcError
+from drc.models.composers import composer_for
 from drc.models.conditioning import LatentInstruction
-from drc.pipeline import RunInfo, RunPaths, composer_for, train_run
+from drc.run_folder import RunInfo, RunPaths
 from drc.runtime import configure_threads, resolve_device
 
 ImageLike = str | Path | np.ndarray | Image.Image
@@ -47,6 +48,8 @@ def train(
     data: str | Path, out: str | Path, method: str = "drc", preset: str = "default", **kw: Any
 ) -> RunPaths:
     """Train (or resume) a run; see `drc.pipeline.train_run` for the options."""
+    from drc.pipeline import train_run
+
     return train_run(data, out, method=method, preset=preset, **kw)
 
 

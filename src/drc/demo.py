@@ -93,9 +93,10 @@ def run_demo(
     progress: bool = True,
 ) -> dict[str, Any]:
     from drc.api import DrcModel
+    from drc.data.prepare import prepare
     from drc.eval.evaluate import evaluate_run, probes_for
     from drc.eval.probes import ProbeConfig
-    from drc.pipeline import prepare, train_run
+    from drc.pipeline import train_run
     from drc.runtime import configure_threads, precision_record, resolve_device
 
     if scenario not in SCENARIOS:

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from drc.data.prepare import Prepared, prepare
 from drc.data.samples import Sample
 from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
 from drc.eval.probes import ProbeConfig, Probes, train_probes
-from drc.pipeline import Prepared, prepare
 from drc.runtime import Progress, autocast, derived_seed
 
 HISTORY_LENS = (1, 2, 3, 5)
