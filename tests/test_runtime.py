@@ -134,7 +134,7 @@ def test_autocast_and_the_trainer_run_in_the_precision_auto_resolves_to(
     monkeypatch: pytest.MonkeyPatch, caps: CpuCaps, dtype: torch.dtype
 ) -> None:
     from drc.config import OptimConfig
-    from drc.train.loop import StepOutput, Trainer
+    from drc.loop.trainer import StepOutput, Trainer
 
     monkeypatch.setattr(rt, "cpu_capabilities", lambda: caps)
     with rt.autocast(CPU, "auto"):

@@ -27,10 +27,11 @@ import torch
 from PIL import Image
 
 from drc.config import RunConfig, load_yaml
-from drc.data.images import array_to_image, fit, load_image, to_tensor
+from drc.data.images import array_to_image, fit, load_image, unit_to_pixels
 from drc.errors import DrcError
 from drc.models.composers import composer_for
 from drc.models.conditioning import LatentInstruction
+from drc.models.inference import condition, encode_images, pad_history
 from drc.run_folder import RunInfo, RunPaths
 from drc.runtime import configure_threads, resolve_device
 
@@ -112,20 +113,16 @@ class DrcModel:
     # ------------------------------------------------------------------ building blocks
     @torch.no_grad()
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, 3, H, W) -> visual tokens long (B, N)."""
-        from drc.runtime import autocast
-
-        x = images.to(self.device).float().div(127.5).sub(1.0)
-        with autocast(self.device, self.cfg.precision):  # as the token bank and pretraining encode
-            return self.tokenizer.encode(x).flatten(1)
+        """uint8 (B, 3, H, W) -> visual tokens long (B, N) (on the CPU)."""
+        return encode_images(
+            self.tokenizer, images, device=self.device, precision=self.cfg.precision
+        ).flatten(1)
 
     @torch.no_grad()
     def compose(
         self, hist_tokens: torch.Tensor, hist_mask: torch.Tensor, ref_tokens: torch.Tensor
     ) -> LatentInstruction:
         """(B, k, N) history tokens + (B, k) mask + (B, N) reference tokens -> the latent instruction."""
-        from drc.train.batches import condition
-
         return condition(
             self.composer,
             self.tokenizer,
@@ -177,7 +174,7 @@ class DrcModel:
         """Visual tokens (B, N) long -> uint8 images (B, 3, H, W)."""
         h, w = self.tokenizer.grid(*self.image_size)
         images = self.tokenizer.decode_code(idx.view(-1, h, w))
-        return images.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
+        return unit_to_pixels(images)
 
     # ------------------------------------------------------------------ the user-facing call
     def load_images(self, images: Sequence[ImageLike]) -> torch.Tensor:
@@ -199,7 +196,7 @@ class DrcModel:
                     what = "PIL image" if isinstance(im, Image.Image) else type(im).__name__
                     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
                     raise DrcError(f"image {i} ({what}): cannot be read as an image ({msg})") from None
-            out.append(to_tensor(arr).add(1).mul(127.5).round().to(torch.uint8))
+            out.append(torch.from_numpy(arr).permute(2, 0, 1))
         return torch.stack(out)
 
     def _condition(
@@ -212,12 +209,8 @@ class DrcModel:
         hist = list(history)[-k:]  # the most recent k images, as in training
         hist_tok = self.tokens(self.load_images(hist))  # (L, N)
         ref_tok = self.tokens(self.load_images([reference]))  # (1, N)
-        L, N = hist_tok.shape
-        # a short history is right-aligned (most recent image last), as in training
-        padded = torch.zeros(1, k, N, dtype=torch.long, device=hist_tok.device)
-        padded[0, k - L :] = hist_tok
-        mask = torch.zeros(1, k, dtype=torch.bool)
-        mask[0, k - L :] = True
+        L = hist_tok.shape[0]
+        padded, mask = pad_history([hist_tok], k)  # right-aligned (most recent image last), as in training
         instr = self.compose(padded, mask, ref_tok)
         text = prompt if prompt is not None else self.instruction
         weights = [] if instr.weights is None else [round(float(w), 4) for w in instr.weights[0, k - L :]]

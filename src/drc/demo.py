@@ -149,7 +149,7 @@ def run_demo(
 
     # probes: real items only, trained once
     t0 = time.perf_counter()
-    from drc.train.pretrain import load_tokenizer
+    from drc.models.loading import load_tokenizer
 
     tok = load_tokenizer(out / "base" / "tokenizer").to(device).eval()
     # 300 steps already read both labels perfectly on held-out real items (measured: 1.000 / 1.000)

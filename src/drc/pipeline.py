@@ -63,13 +63,9 @@ def ensure_base(
 
         backend = load_backend(cfg, device, progress=progress and dist_info().is_main)
         return backend.tokenizer, backend.generator
-    from drc.train.pretrain import (
-        encode_images,
-        load_generator,
-        load_tokenizer,
-        train_generator,
-        train_tokenizer,
-    )
+    from drc.models.inference import encode_images
+    from drc.models.loading import load_generator, load_tokenizer
+    from drc.train.pretrain import train_generator, train_tokenizer
 
     timings = info.timings_s if info is not None else {}
     stats = info.stats if info is not None else {}
@@ -154,7 +150,7 @@ def train_method(
     share_stage1: another run whose finished Stage 1 is reused when it was trained with the same
     Stage 1 settings (see `stage1_fingerprint`).
     """
-    from drc.train.loop import write_history
+    from drc.loop.trainer import write_history
     from drc.train.stage1 import train_stage1
     from drc.train.stage2 import train_stage2
     from drc.weights import load_module_weights, save_module

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from drc.data.images import pixels_to_unit
 from drc.data.prepare import Prepared, prepare
 from drc.data.samples import Sample
 from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
@@ -66,7 +67,7 @@ def probes_for(
         def extra(x: torch.Tensor) -> torch.Tensor:
             dev = next(tokenizer.parameters()).device
             with torch.no_grad(), autocast(dev, "auto"):
-                f = x.to(dev).float().div(127.5).sub(1)
+                f = pixels_to_unit(x.to(dev))
                 return tokenizer.decode_code(tokenizer.encode(f)).float().clamp(-1, 1).cpu()
 
     probes = train_probes(

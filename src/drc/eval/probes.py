@@ -30,8 +30,9 @@ from torch import Tensor, nn
 
 from drc.atomic import atomic_write_text
 from drc.config import OptimConfig, load_yaml
+from drc.data.images import pixels_to_unit
 from drc.errors import DrcError
-from drc.train.loop import StageResult, StepOutput, Trainer
+from drc.loop.trainer import StageResult, StepOutput, Trainer
 from drc.weights import load_module_weights, save_module
 
 
@@ -104,7 +105,7 @@ class ProbeNet(nn.Module):
 def _as_float(images: Tensor) -> Tensor:
     """uint8 (B, 3, H, W) -> float [-1, 1]; float input is taken as already in [-1, 1]."""
     if images.dtype == torch.uint8:
-        return images.float().div(127.5).sub(1.0)
+        return pixels_to_unit(images)
     return images.float()
 
 
@@ -279,7 +280,7 @@ def train_probes(
                  VQ tokenizer's reconstruction. It is applied ONCE to the training images before
                  training (not per step: a tokenizer pass per step would dominate the cost); each
                  training image then shows its extra view with probability `cfg.extra_view_prob`.
-    Uses the one training loop (`drc.train.loop.Trainer`), with all sampling drawn from its
+    Uses the one training loop (`drc.loop.trainer.Trainer`), with all sampling drawn from its
     per-step random sources.
     """
     cfg = cfg or ProbeConfig()

@@ -23,6 +23,7 @@ from PIL import Image
 
 from drc.errors import DrcError
 from drc.models.conditioning import LatentInstruction
+from drc.models.inference import pad_history
 from drc.serve import explain
 
 
@@ -102,14 +103,8 @@ class RunSampler:
 
     def _compose(self, histories: list[torch.Tensor], refs: list[torch.Tensor]) -> LatentInstruction:
         """Histories (L_b, N) and references (N,) -> one LatentInstruction of len(histories) rows."""
-        k = self.history_len
-        n_tok = refs[0].shape[0]
-        padded = torch.zeros(len(histories), k, n_tok, dtype=torch.long)
-        mask = torch.zeros(len(histories), k, dtype=torch.bool)
-        for b, h in enumerate(histories):
-            L = h.shape[0]  # a short history is right-aligned (most recent last), as in training
-            padded[b, k - L :] = h
-            mask[b, k - L :] = True
+        # a short history is right-aligned (most recent last), as in training
+        padded, mask = pad_history(histories, self.history_len)
         return self.model.compose(padded, mask, torch.stack(refs))
 
     @torch.no_grad()

@@ -30,10 +30,10 @@ from torch import Tensor
 from drc.atomic import atomic_write_text
 from drc.config import RunConfig, config_hash
 from drc.errors import DrcError
+from drc.loop.trainer import StageResult, StepOutput, Trainer
 from drc.models.conditioning import LatentInstruction
 from drc.runtime import StepRandom, dist_info
 from drc.train.batches import embed_tokens, encode_text, trainable_scope
-from drc.train.loop import StageResult, StepOutput, Trainer
 from drc.train.losses import composer_loss
 from drc.train.sampling import ImportanceSampler
 from drc.train.tokens import TokenBank

@@ -28,9 +28,10 @@ from torch import Tensor
 
 from drc.config import RunConfig, config_hash, stage2_optim
 from drc.errors import DrcError
+from drc.loop.trainer import StageResult, StepOutput, Trainer
+from drc.models.inference import pad_history
 from drc.runtime import StepRandom
 from drc.train.batches import embed_tokens, encode_text, history_rows, random_mask, trainable_scope
-from drc.train.loop import StageResult, StepOutput, Trainer
 from drc.train.losses import composer_loss
 from drc.train.stage1 import text_len
 from drc.train.tokens import TokenBank
@@ -78,16 +79,12 @@ def random_histories(data: Stage2Data, pos: Tensor, gen: torch.Generator) -> tup
 
     Returns (rows (B, k) long into the bank, mask (B, k) bool).
     """
-    B, k = len(pos), data.k
-    rows = torch.zeros(B, k, dtype=torch.long)
-    mask = torch.zeros(B, k, dtype=torch.bool)
-    for b, p in enumerate(pos.tolist()):
+    k = data.k
+    picked = []
+    for p in pos.tolist():
         pool = data.pool[p]
-        n = min(k, len(pool))
-        pick = torch.randperm(len(pool), generator=gen)[:n].sort().values
-        rows[b, k - n :] = pool[pick]
-        mask[b, k - n :] = True
-    return rows, mask
+        picked.append(pool[torch.randperm(len(pool), generator=gen)[: min(k, len(pool))].sort().values])
+    return pad_history(picked, k)
 
 
 def history_dropout(mask: Tensor, gen: torch.Generator, p: float = HISTORY_DROPOUT) -> Tensor:

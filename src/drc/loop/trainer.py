@@ -26,8 +26,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from drc.config import OptimConfig
+from drc.loop.checkpoint import CheckpointManager
 from drc.runtime import DistInfo, Progress, StepRandom, autocast, barrier, dist_info, resolve_precision
-from drc.train.checkpoint import CheckpointManager
 from drc.weights import load_state_strict
 
 
