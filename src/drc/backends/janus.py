@@ -48,8 +48,9 @@ from torch import Tensor, nn
 
 from drc.backends.base import Backend
 from drc.errors import DrcError
+from drc.models.attention import positions
 from drc.models.conditioning import LatentInstruction
-from drc.models.generator import _sample
+from drc.models.sampling import sample_from_logits
 from drc.models.text import ByteTokenizer
 
 if TYPE_CHECKING:
@@ -396,7 +397,7 @@ class JanusGenerator(nn.Module):
         B, N = image_tokens.shape
         slots = self.image_embeds(image_tokens[:, :-1]).to(prefix.dtype)
         mask = torch.cat([pmask, torch.ones(B, N - 1, dtype=torch.bool, device=pmask.device)], 1)
-        h = self._run(torch.cat([prefix, slots], 1), mask, _positions(mask))
+        h = self._run(torch.cat([prefix, slots], 1), mask, positions(mask))
         # the output at <begin_of_image> predicts v_0, the one at v_{i-1} predicts v_i
         return self.janus.model.generation_head(h[:, prefix.shape[1] - 1 :]).float()
 
@@ -445,10 +446,10 @@ class JanusGenerator(nn.Module):
             drop = torch.arange(2 * b) >= b
         prefix, mask = self._prefix(text_ids, text_mask, instr, drop)
         dev = prefix.device
-        positions = _positions(mask)
-        last = positions[:, -1:]
+        pos = positions(mask)
+        last = pos[:, -1:]
         cache = self._new_cache()
-        h = self._run(prefix, mask, positions, cache)[:, -1]
+        h = self._run(prefix, mask, pos, cache)[:, -1]
         tokens = torch.zeros(b, n, dtype=torch.long, device=dev)
         head = self.janus.model.generation_head
         for i in range(n):
@@ -456,7 +457,7 @@ class JanusGenerator(nn.Module):
             if guided:
                 cond, uncond = logits[:b], logits[b:]
                 logits = uncond + cfg_scale * (cond - uncond)
-            nxt = _sample(logits, temperature, top_k, generator)
+            nxt = sample_from_logits(logits, temperature, top_k, generator)
             tokens[:, i] = nxt
             if i == n - 1:
                 break
@@ -465,11 +466,6 @@ class JanusGenerator(nn.Module):
             last = last + 1
             h = self._run(self.image_embeds(step[:, None]).to(self.dtype), mask, last, cache)[:, -1]
         return tokens
-
-
-def _positions(mask: Tensor) -> Tensor:
-    """`(B, L)` long: each position's index among the visible ones (hidden ones repeat the last)."""
-    return (mask.long().cumsum(1) - 1).clamp(min=0)
 
 
 # --------------------------------------------------------------------------- loading
