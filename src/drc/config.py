@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from drc.backends.janus import JanusOptions
+from drc.backends.janus_config import JanusOptions
 from drc.config_io import (
     apply_overrides,
     config_hash,
