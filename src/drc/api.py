@@ -32,8 +32,9 @@ from drc.errors import DrcError
 from drc.models.composers import composer_for
 from drc.models.conditioning import LatentInstruction
 from drc.models.inference import condition, encode_images, pad_history
+from drc.precision import resolve_device
 from drc.run_folder import RunInfo, RunPaths
-from drc.runtime import configure_threads, resolve_device
+from drc.threads import configure_threads
 
 ImageLike = str | Path | np.ndarray | Image.Image
 
@@ -151,7 +152,7 @@ class DrcModel:
             raise DrcError(f"unknown sample.renderer {s.renderer!r}; valid: {', '.join(RENDERERS)}")
         if s.renderer == "draft":
             return self.decode(instr.argmax())
-        from drc.runtime import autocast
+        from drc.precision import autocast
 
         ids, mask = ByteTokenizer().encode(list(texts), self.generator.config.max_text_len)
         gen = generators if generators is not None else torch.Generator(device="cpu").manual_seed(seed)

@@ -36,7 +36,8 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 def _environment(cfg: Any = None) -> dict[str, Any]:
     """Where the demo ran, including the precision `cfg.precision` resolved to here, and why."""
-    from drc.runtime import choose_threads, cpu_capabilities, precision_record, resolve_device
+    from drc.precision import cpu_capabilities, precision_record, resolve_device
+    from drc.threads import choose_threads
 
     env: dict[str, Any] = {
         "python": platform.python_version(),
@@ -97,7 +98,8 @@ def run_demo(
     from drc.eval.evaluate import evaluate_run, probes_for
     from drc.eval.probes import ProbeConfig
     from drc.pipeline import train_run
-    from drc.runtime import configure_threads, precision_record, resolve_device
+    from drc.precision import precision_record, resolve_device
+    from drc.threads import configure_threads
 
     if scenario not in SCENARIOS:
         raise DrcError(f"unknown scenario {scenario!r}; valid: {', '.join(SCENARIOS)}")

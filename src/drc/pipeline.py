@@ -23,8 +23,9 @@ from drc.data.manifest import load_dataset
 from drc.data.prepare import Prepared, prepare
 from drc.errors import DrcError
 from drc.models.composers import composer_for
+from drc.precision import resolve_device
 from drc.run_folder import RunInfo, RunPaths, copy_stage, is_done, open_run
-from drc.runtime import barrier, dist_info, resolve_device
+from drc.runtime import barrier, dist_info
 
 T = TypeVar("T")
 
@@ -228,7 +229,9 @@ def train_run(
     """Train (or resume) one run: tokenizer, generator pretraining, then the method's stages."""
     cfg = cfg or build_config(method, preset, config_file, overrides)
     device = resolve_device(cfg.device)
-    from drc.runtime import configure_threads, init_distributed, precision_record
+    from drc.precision import precision_record
+    from drc.runtime import init_distributed
+    from drc.threads import configure_threads
 
     precision = precision_record(cfg.precision, device)  # an unknown precision fails before any writing
     threads = configure_threads()

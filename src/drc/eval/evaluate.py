@@ -24,7 +24,8 @@ from drc.data.prepare import Prepared, prepare
 from drc.data.samples import Sample
 from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
 from drc.eval.probes import ProbeConfig, Probes, train_probes
-from drc.runtime import Progress, autocast, derived_seed
+from drc.precision import autocast
+from drc.runtime import Progress, derived_seed
 
 HISTORY_LENS = (1, 2, 3, 5)
 

@@ -27,7 +27,8 @@ from torch import Tensor, nn
 
 from drc.config import OptimConfig
 from drc.loop.checkpoint import CheckpointManager
-from drc.runtime import DistInfo, Progress, StepRandom, autocast, barrier, dist_info, resolve_precision
+from drc.precision import autocast, resolve_precision
+from drc.runtime import DistInfo, Progress, StepRandom, barrier, dist_info
 from drc.weights import load_state_strict
 
 

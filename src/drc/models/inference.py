@@ -25,7 +25,7 @@ from torch import Tensor
 
 from drc.data.images import pixels_to_unit
 from drc.models.conditioning import LatentInstruction
-from drc.runtime import autocast
+from drc.precision import autocast
 
 
 def model_input(images: Tensor, device: torch.device | str) -> Tensor:

@@ -67,7 +67,7 @@ class RunSampler:
         cache_size: int = 4096,
         precision: str | None = None,
     ) -> None:
-        from drc.runtime import resolve_precision
+        from drc.precision import resolve_precision
 
         self.model = model
         self.read_blob = read_blob
@@ -116,7 +116,7 @@ class RunSampler:
     def run(self, items: Sequence[Item]) -> list[ItemResult]:
         """Compose every item (and its leave-one-out variants) in one batch, then sample all rows in
         one batch; returns one result per item, in order."""
-        from drc.runtime import autocast
+        from drc.precision import autocast
 
         if not items:
             return []

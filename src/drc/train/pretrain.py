@@ -26,7 +26,8 @@ from drc.models.generator import Generator, GeneratorConfig
 from drc.models.inference import model_input
 from drc.models.text import ByteTokenizer
 from drc.models.tokenizer import VQTokenizer
-from drc.runtime import StepRandom, autocast, barrier, dist_info
+from drc.precision import autocast
+from drc.runtime import StepRandom, barrier, dist_info
 from drc.weights import save_module
 
 # ----------------------------------------------------------------------------- tokenizer
