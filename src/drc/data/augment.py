@@ -48,14 +48,13 @@ from drc.data.augment_ops import (
     recolour,
     texture_overlay,
 )
+from drc.data.pixel_ops import hsv_to_rgb, rgb_to_hsv
 from drc.data.regions import (
     background_layers,
     background_mask,
     border_colours,
     dark_mask,
     dominant_colours,
-    hsv_to_rgb,
-    rgb_to_hsv,
 )
 from drc.errors import DrcError
 
