@@ -11,7 +11,7 @@ import torch
 import transformers  # the `hf` extra: required by these tests (no skip)
 
 from drc.errors import DrcError
-from drc.eval.encoders import ByteTokenizer, encoder_scores, load_encoder
+from drc.eval.encoders import ClipByteTokenizer, encoder_scores, load_encoder
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -115,7 +115,7 @@ def test_clip_without_tokenizer_files_falls_back_to_bytes(tmp_path):
     d = _tiny_clip(tmp_path / "clip_notok", with_tokenizer=False)
     with pytest.warns(UserWarning, match="byte tokenizer"):
         enc = load_encoder(d)
-    assert isinstance(enc.tokenizer, ByteTokenizer)
+    assert isinstance(enc.tokenizer, ClipByteTokenizer)
     t = enc.text_features(["hello", "a much longer caption than the model's sixteen positions"])
     assert t.shape == (2, 16) and torch.isfinite(t).all()
     ids = enc.tokenizer(["hi"])["input_ids"][0].tolist()

@@ -125,7 +125,7 @@ def _gaussian_blur(x: Tensor, sigma: Tensor) -> Tensor:
     return y.reshape(b, c, h, w)
 
 
-def augment(x: Tensor, cfg: ProbeConfig, gen: torch.Generator) -> Tensor:
+def augment_for_probes(x: Tensor, cfg: ProbeConfig, gen: torch.Generator) -> Tensor:
     """Light, label-preserving augmentation of a float batch (B, 3, H, W) in [-1, 1].
 
     All randomness comes from `gen` (the step's generator), so a run is reproducible.
@@ -337,7 +337,7 @@ def train_probes(
         if views is not None:
             use = (torch.rand(cfg.batch_size, generator=gen) < cfg.extra_view_prob).view(-1, 1, 1, 1)
             x = torch.where(use, views[idx], x)
-        x = augment(x.to(device), cfg, gen)
+        x = augment_for_probes(x.to(device), cfg, gen)
         s_logits, m_logits, _ = net(x)
         ys, ym = train_s[idx].to(device), train_m[idx].to(device)
         ls = F.cross_entropy(s_logits.float(), ys, label_smoothing=cfg.label_smoothing)

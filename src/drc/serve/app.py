@@ -31,12 +31,12 @@ from drc.serve.auth import TenantRef
 from drc.serve.config import ServeConfig
 from drc.serve.errors import BodyLimit, bad, not_found, validation_detail
 from drc.serve.models import QUEUED, EndUser, HistoryItem, Job, StoredImage
-from drc.serve.queries import get_image, get_user, history_rows
+from drc.serve.queries import get_image, get_user, user_history
 from drc.serve.reports import find_report
 from drc.serve.routes_generate import add_generate_routes
 from drc.serve.schemas import HistoryImageOut, ImageOut, UserIn, UserOut, image_out, user_out
 from drc.serve.service import Service
-from drc.serve.uploads import UploadError, check_image
+from drc.serve.uploads import UploadError, check_upload
 
 STATIC = Path(__file__).parent / "static"
 
@@ -147,7 +147,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
             data = f.file.read(limits.max_upload_bytes + 1)  # one byte more tells "over the limit"
             label = f"file {i + 1}" + (f" ({f.filename[:80]})" if f.filename else "")
             try:
-                checked.append(check_image(data, limits, label))
+                checked.append(check_upload(data, limits, label))
             except UploadError as e:
                 raise bad(e.status, str(e)) from e
         return checked
@@ -289,7 +289,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
     ) -> list[HistoryImageOut]:
         """Append images to the end user's history, in the order given (the last is the most recent)."""
         u = get_user(s, t, user_id)
-        rows = history_rows(s, u.id)
+        rows = user_history(s, u.id)
         if len(rows) + len(files) > limits.max_history:
             raise bad(
                 422,
@@ -311,7 +311,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
         u = get_user(s, t, user_id)
         return [
             HistoryImageOut(**image_out(im).model_dump(), position=h.position)
-            for h, im in history_rows(s, u.id)
+            for h, im in user_history(s, u.id)
         ]
 
     @app.delete("/v1/users/{user_id}/history/{image_id}", status_code=204, tags=["users"])

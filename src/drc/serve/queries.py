@@ -22,7 +22,7 @@ def get_image(s: Session, t: TenantRef, image_id: str) -> StoredImage:
     return im
 
 
-def history_rows(s: Session, user_id: str) -> list[tuple[HistoryItem, StoredImage]]:
+def user_history(s: Session, user_id: str) -> list[tuple[HistoryItem, StoredImage]]:
     q = (
         select(HistoryItem, StoredImage)
         .join(StoredImage, StoredImage.id == HistoryItem.image_id)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from drc.serve.auth import TenantRef
 from drc.serve.errors import bad, not_found
 from drc.serve.models import DONE, FAILED, QUEUED, Job
-from drc.serve.queries import get_image, get_user, history_rows
+from drc.serve.queries import get_image, get_user, user_history
 from drc.serve.schemas import GenerateIn, JobOut, job_out
 from drc.serve.service import Service
 
@@ -42,7 +42,7 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
         get_image(s, t, body.reference)
         if body.user_id is not None:
             u = get_user(s, t, body.user_id)
-            history = [im.id for _, im in history_rows(s, u.id)]
+            history = [im.id for _, im in user_history(s, u.id)]
             if not history:
                 raise bad(422, f"end user {u.id!r} has an empty history; upload history images first")
         else:

@@ -28,7 +28,7 @@ from drc.serve import explain
 
 
 @dataclass
-class Item:
+class SampleRequest:
     """One request: history and reference as content hashes (their tokens are cached by hash)."""
 
     history: list[str]  # sha256 of each history image, oldest first (at most the run's history_len)
@@ -113,7 +113,7 @@ class RunSampler:
         gens = [torch.Generator(device="cpu").manual_seed(sd) for sd in seeds]
         return self.model.sample(instr, texts, generators=gens)
 
-    def run(self, items: Sequence[Item]) -> list[ItemResult]:
+    def run(self, items: Sequence[SampleRequest]) -> list[ItemResult]:
         """Compose every item (and its leave-one-out variants) in one batch, then sample all rows in
         one batch; returns one result per item, in order."""
         from drc.precision import autocast
@@ -123,7 +123,7 @@ class RunSampler:
         with autocast(self.model.device, self.precision):
             return self._run(items)
 
-    def _run(self, items: Sequence[Item]) -> list[ItemResult]:
+    def _run(self, items: Sequence[SampleRequest]) -> list[ItemResult]:
         tok = self.tokens([s for it in items for s in (*it.history, it.reference)])
         # compose rows: each item's full history, then (when explaining) its L left-out variants
         histories, refs, owner = [], [], []  # owner: (item index, variant: -1 full, i = without image i)
