@@ -68,12 +68,10 @@ class Generation:
 class DrcModel:
     """A trained run, ready to generate: tokenizer + composer + generator."""
 
-    def __init__(
-        self, paths: RunPaths, cfg: RunConfig, tokenizer, generator, composer, instruction: str, device
-    ):
+    def __init__(self, paths: RunPaths, cfg: RunConfig, tokenizer, generator, composer, prompt: str, device):
         self.paths, self.cfg = paths, cfg
         self.tokenizer, self.generator, self.composer = tokenizer, generator, composer
-        self.instruction = instruction
+        self.prompt = prompt  # the run's coarse prompt: the text when generate is given none
         self.device = device
 
     @property
@@ -108,8 +106,8 @@ class DrcModel:
         load_module_weights(composer, paths.composer)
         composer = composer.to(dev).eval()
         info = RunInfo.load(paths.info) if paths.info.is_file() else None
-        instruction = (info.instruction if info else "") or cfg.data.instruction or "an image"
-        return cls(paths, cfg, tokenizer, generator, composer, instruction, dev)
+        prompt = (info.prompt if info else "") or cfg.data.prompt or "an image"
+        return cls(paths, cfg, tokenizer, generator, composer, prompt, dev)
 
     # ------------------------------------------------------------------ building blocks
     @torch.no_grad()
@@ -213,7 +211,7 @@ class DrcModel:
         L = hist_tok.shape[0]
         padded, mask = pad_history([hist_tok], k)  # right-aligned (most recent image last), as in training
         instr = self.compose(padded, mask, ref_tok)
-        text = prompt if prompt is not None else self.instruction
+        text = prompt if prompt is not None else self.prompt
         weights = [] if instr.weights is None else [round(float(w), 4) for w in instr.weights[0, k - L :]]
         return instr, text, weights
 

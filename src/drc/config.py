@@ -21,6 +21,7 @@ from drc.config_io import (
     from_dict,
     parse_overrides,
     read_yaml,
+    rename_saved_keys,
     save_yaml,
     to_dict,
     valid_keys,
@@ -68,9 +69,10 @@ class DataConfig:
     split_seed: int = 0
     valid_frac: float = 0.1
     test_frac: float = 0.1
-    # The coarse instruction used for Stage 2 and evaluation; names neither style nor semantics.
+    # The coarse prompt (text) used for Stage 2 and evaluation; names neither style nor semantics.
     # Empty means: take it from the dataset's `dataset.json` ("instruction"), else "an image".
-    instruction: str = ""
+    # (Formerly `data.instruction`: "instruction" now means only the latent tokens.)
+    prompt: str = ""
 
 
 @dataclass
@@ -227,6 +229,7 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
     `RunConfig`, keys in `SAVED_BEFORE` take the value runs had before the key existed)."""
     data = read_yaml(path)
     if cls is RunConfig:
+        data = rename_saved_keys(data)
         for (section, key), value in SAVED_BEFORE.items():
             if isinstance(data.get(section), dict) and key not in data[section]:
                 data[section][key] = value

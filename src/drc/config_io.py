@@ -21,6 +21,33 @@ from drc.errors import DrcError
 
 T = TypeVar("T")
 
+# Config keys renamed since runs were saved: old dotted key -> new one. A config file or an override
+# that names the old key fails naming the new one; a saved run config (`load_yaml`) is read as renamed.
+RENAMED = {"data.instruction": "data.prompt"}
+
+
+def _check_renamed(key: str) -> None:
+    if key in RENAMED:
+        raise DrcError(f"config key {key!r} was renamed: use {RENAMED[key]!r}")
+
+
+def rename_saved_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's dict with the keys of `RENAMED` under their new names (a new copy)."""
+    data = json.loads(json.dumps(data))
+    for old, new in RENAMED.items():
+        *head, last = old.split(".")
+        node = data
+        for p in head:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            *new_head, new_last = new.split(".")
+            value = node.pop(last)
+            target = data
+            for p in new_head:
+                target = target.setdefault(p, {})
+            target.setdefault(new_last, value)
+    return data
+
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Dataclass -> plain dict (tuples become lists so that YAML stays readable)."""
@@ -95,6 +122,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
+        _check_renamed((where + "." if where else "") + unknown[0])
         raise DrcError(
             f"unknown config key {(where + '.' if where else '') + unknown[0]!r}; valid keys: "
             + ", ".join(valid_keys(cls, where))
@@ -130,6 +158,7 @@ def apply_overrides(cfg: T, overrides: dict[str, Any]) -> T:
     keys = set(valid_keys(type(cfg)))
     for key, value in overrides.items():
         if key not in keys:
+            _check_renamed(key)
             raise DrcError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(keys))}")
         node = data
         parts = key.split(".")

@@ -221,7 +221,7 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
             "items": len(prep.ds.items),
             "users": len(prep.ds.users),
             "test_samples": len(prep.split("test")),
-            "instruction": prep.instruction,
+            "prompt": prep.prompt,
         },
         "environment": _environment(cfg),
         "probes": dict(probes.accuracy) if probes is not None else None,

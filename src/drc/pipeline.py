@@ -93,7 +93,7 @@ def ensure_base(
         tokens = encode_images(tokenizer, images, device=device, precision=cfg.precision)
         texts = [prep.ds.items[i].text for i in prep.train_ids]
         generator, stats["pretrain"] = train_generator(
-            cfg, tokens, texts, paths.pretrain, device, progress=progress, coarse_text=prep.instruction
+            cfg, tokens, texts, paths.pretrain, device, progress=progress, coarse_text=prep.prompt
         )
         return generator
 
@@ -193,7 +193,7 @@ def train_method(
 
         def stage1() -> None:
             res = train_stage1(
-                cfg, composer, generator, tb, prep.train_ids, prep.user_of, prep.instruction, s1, device,
+                cfg, composer, generator, tb, prep.train_ids, prep.user_of, prep.prompt, s1, device,
                 progress,
             )  # fmt: skip
             save(res, s1, {"fingerprint.txt": fingerprint})
@@ -203,7 +203,7 @@ def train_method(
 
     def stage2() -> None:
         train = prep.split("train")
-        save(train_stage2(cfg, composer, generator, tb, train, prep.instruction, s2, device, progress), s2)
+        save(train_stage2(cfg, composer, generator, tb, train, prep.prompt, s2, device, progress), s2)
 
     run_stage(is_done(s2, "composer"), load(s2), stage2, timings, "stage2")
     if dist_info().is_main:
@@ -246,7 +246,7 @@ def train_run(
     paths = open_run(out, cfg)
     info = RunInfo.load(paths.info) if paths.info.is_file() else RunInfo(cfg.method, str(data_dir), "")
     prep = prepare(data_dir, cfg, cache=paths.root / "images.pt", ds=ds)
-    info.data, info.instruction = str(Path(data_dir).resolve()), prep.instruction
+    info.data, info.prompt = str(Path(data_dir).resolve()), prep.prompt
     info.base = str(base) if base is not None else None
     info.precision, info.threads = precision, threads
     torch.manual_seed(cfg.seed)

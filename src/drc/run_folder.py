@@ -4,7 +4,7 @@ Run folder layout (one method per run)::
 
     RUN/
       config.yaml          the resolved RunConfig
-      run.json             method, dataset path, instruction, timings per stage, stage stats
+      run.json             method, dataset path, prompt, timings per stage, stage stats
       tokenizer/           VQ tokenizer: model.safetensors + model.yaml (+ ckpt/ while training)
       pretrain/            generator after text-to-image pretraining (+ ckpt/)
       tokens.pt            cached visual tokens of every item and of their augmentations
@@ -78,7 +78,7 @@ class RunInfo:
 
     method: str
     data: str
-    instruction: str
+    prompt: str
     timings_s: dict[str, float] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     base: str | None = None
@@ -94,7 +94,10 @@ class RunInfo:
 
     @staticmethod
     def load(path: Path) -> RunInfo:
-        return RunInfo(**json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        if "instruction" in data:  # run.json of before the rename (the prompt text)
+            data.setdefault("prompt", data.pop("instruction"))
+        return RunInfo(**data)
 
 
 def open_run(out: str | Path, cfg: RunConfig) -> RunPaths:

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--history", nargs="+", help="history images, oldest first")
     p.add_argument("--data", help="dataset folder, with --user")
     p.add_argument("--reference", required=True, help="the image whose content to show")
-    p.add_argument("--prompt", default=None, help="instruction text (default: the run's coarse instruction)")
+    p.add_argument("--prompt", default=None, help="the prompt text (default: the run's coarse prompt)")
     p.add_argument("--n", type=int, default=4, help="images to generate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")

@@ -17,12 +17,12 @@ if TYPE_CHECKING:
 
 @dataclass
 class Prepared:
-    """A dataset made ready for training: samples, decoded images, the instruction text."""
+    """A dataset made ready for training: samples, decoded images, the prompt text."""
 
     ds: Dataset
     samples: list[Sample]
     bank: ImageBank
-    instruction: str
+    prompt: str
     train_ids: list[str]
     user_of: dict[str, str]
 
@@ -30,9 +30,10 @@ class Prepared:
         return [s for s in self.samples if s.split == name]
 
 
-def instruction_for(ds: Dataset, cfg: RunConfig) -> str:
-    """The coarse instruction: config, else the dataset's own, else a neutral default."""
-    return cfg.data.instruction or str(ds.info.get("instruction") or "an image")
+def prompt_for(ds: Dataset, cfg: RunConfig) -> str:
+    """The coarse prompt: config, else the dataset's own (`dataset.json`'s "instruction"), else a
+    neutral default."""
+    return cfg.data.prompt or str(ds.info.get("instruction") or "an image")
 
 
 def prepare(
@@ -66,4 +67,4 @@ def prepare(
                 train_ids.append(iid)
     if not train_ids:
         raise DrcError(f"{ds.root}: no training users (every user is in the valid or test split)")
-    return Prepared(ds, samples, bank, instruction_for(ds, cfg), train_ids, user_of)
+    return Prepared(ds, samples, bank, prompt_for(ds, cfg), train_ids, user_of)

@@ -185,7 +185,7 @@ def evaluate_run(
             mask[b, k_full - len(h) :] = True
         ref_imgs = torch.stack([c.ref_image for c in chunk])
         instr = model.compose(hist_tok, mask, model.tokens(ref_imgs))
-        out = model.sample(instr, [model.instruction] * B, seed=seed + start)
+        out = model.sample(instr, [model.prompt] * B, seed=seed + start)
         outputs.append(out)
         w = instr.weights
         for b, c in enumerate(chunk):

@@ -210,7 +210,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
                     "name": name,
                     "image_size": [h, w],
                     "history_len": sampler.history_len,
-                    "instruction": sampler.model.instruction,
+                    "prompt": sampler.model.prompt,
                     "precision": sampler.precision,
                     "has_report": find_report(svc.run_dirs[name]) is not None,
                 }

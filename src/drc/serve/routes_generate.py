@@ -59,7 +59,7 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
             user_id=body.user_id,
             run=run,
             status=QUEUED,
-            prompt=body.prompt if body.prompt is not None else sampler.model.instruction,
+            prompt=body.prompt if body.prompt is not None else sampler.model.prompt,
             n=body.n,
             seed=body.seed,
             explain=body.explain,

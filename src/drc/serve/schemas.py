@@ -42,7 +42,7 @@ class GenerateIn(BaseModel):
     user_id: str | None = Field(None, description="take the history from this end user (most recent last)")
     history: list[str] | None = Field(None, description="or: image ids, oldest first (from POST /v1/images)")
     reference: str = Field(description="image id of the reference: what to show")
-    prompt: str | None = Field(None, description="instruction text; default: the run's own instruction")
+    prompt: str | None = Field(None, description="the prompt text; default: the run's own prompt")
     n: int = Field(4, description="images to generate")
     seed: int = Field(0, description="image i of the job is sampled from a stream seeded by (seed, i)")
     explain: bool = Field(False, description="also compute each history image's leave-one-out influence")
