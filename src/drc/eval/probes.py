@@ -17,6 +17,7 @@ jittered: colour is part of the style label.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -37,15 +38,16 @@ from drc.weights import load_module_weights, save_module
 
 
 @dataclass
-class ProbeConfig:
-    """Probe size and training budget (defaults: about a minute for 64x64 stickers on 2 CPU cores)."""
+class ProbeConfig(OptimConfig):
+    """Probe size and training budget: the optimisation settings are OptimConfig's, with the probes'
+    own defaults (about a minute for 64x64 stickers on 2 CPU cores)."""
 
-    channels: int = 32  # trunk width; the feature size is 4 * channels
     steps: int = 600
     batch_size: int = 64
     lr: float = 2e-3
     warmup: int = 30
     weight_decay: float = 0.05
+    channels: int = 32  # trunk width; the feature size is 4 * channels
     precision: str = "auto"  # auto | bf16 | fp32, as RunConfig.precision
     # augmentation (applied per training image)
     max_shift: int = 4  # pixels, random translation with edge padding
@@ -55,7 +57,6 @@ class ProbeConfig:
     noise_std: float = 0.03  # std of Gaussian noise in [-1, 1] units (scaled by a random factor)
     extra_view_prob: float = 0.5  # chance of using the `extra_views` image instead of the original
     label_smoothing: float = 0.05
-    log_every: int = 50
 
 
 class _Block(nn.Module):
@@ -309,15 +310,8 @@ def train_probes(
 
     torch.manual_seed(seed)  # initial weights
     net = ProbeNet(len(style_names), len(sem_names), cfg.channels).to(device)
-    optim = OptimConfig(
-        steps=cfg.steps,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        warmup=cfg.warmup,
-        weight_decay=cfg.weight_decay,
-        log_every=cfg.log_every,
-        ckpt_every=max(cfg.steps, 1),
-    )
+    settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(OptimConfig)}
+    optim = OptimConfig(**{**settings, "ckpt_every": max(cfg.steps, 1)})
     trainer = Trainer(
         "probes",
         {"probe": net},

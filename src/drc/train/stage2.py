@@ -5,11 +5,11 @@ Examples come from the train `Sample`s (k history items, the target). The traini
   augmentation of y, or, with probability `real_reference_share` where labels exist, a real item
   with y's semantics in another style, not one of the user's styles (drawn from the items of the
   train samples only, so no valid/test image is ever seen in training);
-- no augment (entangled = Pigeon, drc_no_augment): y itself with a random `MASK_RATIO` of its token
+- no augment (entangled = Pigeon, drc_no_augment): y itself with a random `stage2.mask_ratio` of its token
   positions replaced by the composer's learned `[MASK]` embedding.
 
-History-length dropout: with probability `HISTORY_DROPOUT` only a random 1..min(4, k-1) of the k
-history images stay valid (the rest are masked), so cold-start users (1-3 images) work at test; a
+History-length dropout: with probability `stage2.history_dropout` only a random
+1..min(stage2.max_short_history, k-1) of the k history images stay valid (the rest are masked), so cold-start users (1-3 images) work at test; a
 random subset, not a prefix, so the composer never relies on where the valid images sit.
 The loss is the draft's cross-entropy against y's tokens (`drc.train.losses`), plus, with
 `stage2.gen_weight > 0`, the frozen generator's token loss given the soft draft; then the
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from drc.config import RunConfig, config_hash, stage2_optim
+from drc.config import RunConfig, Stage2Config, config_hash, stage2_optim
 from drc.errors import DrcError
 from drc.loop.trainer import StageResult, StepOutput, Trainer
 from drc.models.inference import pad_history
@@ -35,10 +35,6 @@ from drc.train.batches import embed_tokens, encode_text, history_rows, random_ma
 from drc.train.losses import composer_loss
 from drc.train.stage1 import text_len
 from drc.train.tokens import TokenBank
-
-HISTORY_DROPOUT = 0.3  # share of examples trained with a shortened history
-MAX_SHORT_HISTORY = 4  # a shortened history keeps 1..min(this, k-1) images
-MASK_RATIO = 0.5  # masked-target reference (Pigeon): share of positions replaced by [MASK]
 
 
 class Stage2Data:
@@ -87,11 +83,15 @@ def random_histories(data: Stage2Data, pos: Tensor, gen: torch.Generator) -> tup
     return pad_history(picked, k)
 
 
-def history_dropout(mask: Tensor, gen: torch.Generator, p: float = HISTORY_DROPOUT) -> Tensor:
-    """`mask (B, k)` -> a mask where, for a random share p of rows, only 1..min(4, k-1) valid images stay."""
+def history_dropout(
+    mask: Tensor, gen: torch.Generator, p: float = Stage2Config.history_dropout,
+    max_short: int = Stage2Config.max_short_history,
+) -> Tensor:  # fmt: skip
+    """`mask (B, k)` -> a mask where, for a random share p of rows, only 1..min(max_short, k-1) valid
+    images stay."""
     B, k = mask.shape
     n_valid = mask.sum(1)
-    limit = torch.clamp(torch.minimum(n_valid - 1, torch.full_like(n_valid, MAX_SHORT_HISTORY)), min=0)
+    limit = torch.clamp(torch.minimum(n_valid - 1, torch.full_like(n_valid, max_short)), min=0)
     shorten = (torch.rand(B, generator=gen) < p) & (limit >= 1)
     keep = (torch.rand(B, generator=gen) * limit.clamp(min=1)).long() + 1  # 1..limit
     # rank the valid images in random order; keep the first `keep` of them
@@ -157,7 +157,7 @@ def train_stage2(
             rows, mask = random_histories(data, pos, gen)
         else:
             rows, mask = data.hist[pos], data.hist_mask[pos]
-        mask = history_dropout(mask, gen)
+        mask = history_dropout(mask, gen, s2.history_dropout, s2.max_short_history)
         hist = embed_tokens(bank, bank.tokens[rows.to(dev)]).to(device)  # (B, k, N, code_dim)
         y = bank.tokens[data.target[pos].to(dev)].to(device)  # (B, N)
         real_share = 0.0
@@ -168,7 +168,7 @@ def train_stage2(
             ref = embed_tokens(bank, ref_tok).to(device)
             real_share = float(real.float().mean())
         else:
-            masked = random_mask(B, y.shape[1], MASK_RATIO, gen).to(device)
+            masked = random_mask(B, y.shape[1], s2.mask_ratio, gen).to(device)
             ref = composer.mask_reference(embed_tokens(bank, y).to(device), masked)
         instr = composer(hist, mask.to(device), ref)
         drop = (torch.rand(B, generator=gen) < s2.cond_drop).to(device) if s2.gen_weight > 0 else None
