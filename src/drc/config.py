@@ -37,7 +37,8 @@ T = TypeVar("T")
 # the generic machinery (dict / YAML / overrides / hash) lives in drc.config_io; named here too
 __all__ = [
     "METHODS", "PRESETS", "PROBE_PRESETS", "OptimConfig", "DataConfig", "Stage1Config", "Stage2Config",
-    "SampleConfig", "RunConfig", "preset_overrides", "method_overrides", "stage2_optim", "load_yaml", "build_config",
+    "SampleConfig", "RunConfig", "preset_overrides", "method_overrides", "stage2_optim", "load_yaml",
+    "build_config",
     "apply_overrides", "config_hash", "from_dict", "parse_overrides", "save_yaml", "to_dict", "valid_keys",
 ]  # fmt: skip
 

@@ -9,8 +9,9 @@ Examples come from the train `Sample`s (k history items, the target). The traini
   positions replaced by the composer's learned `[MASK]` embedding.
 
 History-length dropout: with probability `stage2.history_dropout` only a random
-1..min(stage2.max_short_history, k-1) of the k history images stay valid (the rest are masked), so cold-start users (1-3 images) work at test; a
-random subset, not a prefix, so the composer never relies on where the valid images sit.
+1..min(stage2.max_short_history, k-1) of the k history images stay valid (the rest are masked), so
+cold-start users (1-3 images) work at test; a random subset, not a prefix, so the composer never
+relies on where the valid images sit.
 The loss is the draft's cross-entropy against y's tokens (`drc.train.losses`), plus, with
 `stage2.gen_weight > 0`, the frozen generator's token loss given the soft draft; then the
 instruction is dropped with probability `stage2.cond_drop` (classifier-free guidance).
