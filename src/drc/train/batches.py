@@ -5,14 +5,17 @@ generation and evaluation share are `drc.models.inference`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from drc.config import config_hash
 from drc.errors import DrcError
+from drc.loop.trainer import StageResult, Trainer
 from drc.models.composers import Composer
 from drc.models.conditioning import LatentInstruction
 from drc.models.inference import condition, embed_tokens, pad_history
@@ -89,3 +92,19 @@ def trainable_scope(composer: nn.Module, generator: nn.Module, mode: str) -> Ite
     finally:
         for p, flag in saved:
             p.requires_grad_(flag)
+
+
+def fit_composer_stage(
+    name: str, cfg: Any, composer: nn.Module, generator: nn.Module, trainable: str, optim: Any,
+    step_fn: Callable[..., Any], out_dir: Path, device: torch.device, progress: bool,
+    stateful: dict[str, Any] | None = None,
+) -> StageResult:  # fmt: skip
+    """Train Stage 1 or Stage 2 with the one loop: what `trainable` names trains; checkpoints in
+    `out_dir/ckpt`, guarded by the run config's hash."""
+    with trainable_scope(composer, generator, trainable) as params:
+        trainer = Trainer(
+            name, {"composer": composer, "generator": generator}, params, optim, seed=cfg.seed,
+            device=device, precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=config_hash(cfg),
+            stateful=stateful, progress=progress,
+        )  # fmt: skip
+        return trainer.fit(step_fn)

@@ -54,6 +54,23 @@ def _save(model: torch.nn.Module, out_dir: Path, cfg: Any, result: StageResult) 
     barrier()
 
 
+def _fit(
+    name: str, model: torch.nn.Module, tcfg: OptimConfig, cfg: RunConfig, out_dir: Path, hash_: str,
+    device: torch.device, progress: bool, step_fn: Any,
+) -> tuple[StageResult, float]:  # fmt: skip
+    """Train `model` alone with the one loop (checkpoints in out_dir/ckpt); returns (result, seconds)
+    with the model in eval mode."""
+    trainer = Trainer(
+        name, {name: model}, list(model.parameters()), tcfg, seed=cfg.seed, device=device,
+        precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=hash_, progress=progress,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    result = trainer.fit(step_fn)
+    seconds = time.perf_counter() - t0
+    model.eval()
+    return result, seconds
+
+
 def recon_loss(recon: Tensor, target: Tensor, edge_weight: float) -> Tensor:
     """L1 on pixels plus L1 on horizontal/vertical differences.
 
@@ -92,13 +109,8 @@ def train_tokenizer(
         return StepOutput(rec + vq_loss, {"recon": float(rec.detach()), "vq": float(vq_loss.detach())})
 
     hash_ = _stage_hash(cfg.tokenizer, tcfg, cfg.seed, cfg.precision, n)
-    trainer = Trainer(
-        "tokenizer", {"tokenizer": model}, list(model.parameters()), tcfg, seed=cfg.seed, device=device,
-        precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=hash_, progress=progress,
-    )  # fmt: skip
     t0 = time.perf_counter()
-    result = trainer.fit(step_fn)
-    model.eval()
+    result, _ = _fit("tokenizer", model, tcfg, cfg, out_dir, hash_, device, progress, step_fn)
     _save(model, out_dir, cfg.tokenizer, result)
     stats = tokenizer_stats(model, images[:1024], device, cfg.precision)
     stats.update(steps=result.steps, seconds=round(time.perf_counter() - t0, 2))
@@ -207,14 +219,7 @@ def train_generator(
         return StepOutput(loss)
 
     hash_ = _stage_hash(gcfg, tcfg, cfg.seed, cfg.precision, n, coarse_text)
-    trainer = Trainer(
-        "generator", {"generator": model}, list(model.parameters()), tcfg, seed=cfg.seed, device=device,
-        precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=hash_, progress=progress,
-    )  # fmt: skip
-    t0 = time.perf_counter()
-    result = trainer.fit(step_fn)
-    seconds = time.perf_counter() - t0
-    model.eval()
+    result, seconds = _fit("generator", model, tcfg, cfg, out_dir, hash_, device, progress, step_fn)
     _save(model, out_dir, gcfg, result)
     last = result.history[-1]["loss"] if result.history else float("nan")
     stats = {

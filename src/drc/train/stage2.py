@@ -27,12 +27,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from drc.config import RunConfig, Stage2Config, config_hash, stage2_optim
+from drc.config import RunConfig, Stage2Config, stage2_optim
 from drc.errors import DrcError
-from drc.loop.trainer import StageResult, StepOutput, Trainer
+from drc.loop.trainer import StageResult, StepOutput
 from drc.models.inference import pad_history
 from drc.runtime import StepRandom
-from drc.train.batches import embed_tokens, encode_text, history_rows, random_mask, trainable_scope
+from drc.train.batches import (
+    embed_tokens,
+    encode_text,
+    fit_composer_stage,
+    history_rows,
+    random_mask,
+)
 from drc.train.losses import composer_loss
 from drc.train.stage1 import text_len
 from drc.train.tokens import TokenBank
@@ -177,17 +183,6 @@ def train_stage2(
         logs = {"hist_len": float(mask.sum(1).float().mean()), "real_ref": real_share}
         return StepOutput(loss, logs)
 
-    with trainable_scope(composer, generator, s2.trainable) as params:
-        trainer = Trainer(
-            "stage2",
-            {"composer": composer, "generator": generator},
-            params,
-            optim,
-            seed=cfg.seed,
-            device=device,
-            precision=cfg.precision,
-            ckpt_dir=out_dir / "ckpt",
-            config_hash=config_hash(cfg),
-            progress=progress,
-        )
-        return trainer.fit(step_fn)
+    return fit_composer_stage(
+        "stage2", cfg, composer, generator, s2.trainable, optim, step_fn, out_dir, device, progress
+    )
