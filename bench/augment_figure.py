@@ -27,9 +27,18 @@ ROOT = Path(__file__).resolve().parents[1]
 # one (theme, intent) per theme: intents with colour-coded symbols (heart, tear, flame) show what
 # the RISKY ops do to semantics; a theme without that pair in the build falls back to any item
 WANT = (
-    ("sky_cat", "surprised"), ("navy_dog", "sad"), ("pink_frog", "love"), ("red_panda", "sleepy"),
-    ("teal_fox", "hot"), ("grape_pig", "love"), ("mint_bear", "music"), ("neon_tiger", "happy"),
-    ("lemon_bunny", "idea"), ("lime_smiley", "angry"), ("kraft_unicorn", "cold"), ("plum_monkey", "question"),
+    ("sky_cat", "surprised"),
+    ("navy_dog", "sad"),
+    ("pink_frog", "love"),
+    ("red_panda", "sleepy"),
+    ("teal_fox", "hot"),
+    ("grape_pig", "love"),
+    ("mint_bear", "music"),
+    ("neon_tiger", "happy"),
+    ("lemon_bunny", "idea"),
+    ("lime_smiley", "angry"),
+    ("kraft_unicorn", "cold"),
+    ("plum_monkey", "question"),
 )
 N_COMPOSITIONS = 3
 PAD, HEAD, LEFT = 3, 30, 110  # pixels: gap between cells, header height, row-label width

@@ -131,8 +131,8 @@ def real_check(model_dir: str, device: torch.device, out: Path, low_memory: bool
     from drc.config import build_config
     from drc.models.composers import build_composer
     from drc.models.conditioning import LatentInstruction
-    from drc.pipeline import RunPaths
-    from drc.runtime import autocast, resolve_precision
+    from drc.precision import autocast, resolve_precision
+    from drc.run_folder import RunPaths
     from drc.train.batches import encode_text
     from drc.train.losses import composer_loss
 

@@ -1,6 +1,6 @@
 """Plot a run's Stage 1 and Stage 2 loss curves to a PNG (needs matplotlib: pip install matplotlib).
 
-    python bench/plot_curves.py RUN [--out docs/loss_curves.png]
+python bench/plot_curves.py RUN [--out docs/loss_curves.png]
 """
 
 from __future__ import annotations

@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 
 from drc.config import build_config
+from drc.data.prepare import prepare
 from drc.eval.probes import Probes
 from drc.models.conditioning import LatentInstruction
 from drc.models.text import ByteTokenizer
-from drc.pipeline import prepare
 from drc.train.pretrain import corrupt_draft, load_generator, load_tokenizer
 
 
@@ -54,7 +54,7 @@ def main() -> None:
         example.setdefault((it.style, it.semantics), iid)
     pairs = sorted(example)
     items = [example[q] for q in pairs for _ in range(a.n)]
-    texts = [prep.instruction if a.draft else prep.ds.items[i].text for i in items]
+    texts = [prep.prompt if a.draft else prep.ds.items[i].text for i in items]
     labels = [q for q in pairs for _ in range(a.n)]
     ids, mask = ByteTokenizer().encode(texts, gen.cfg.max_text_len)
     ids, mask = torch.as_tensor(ids), torch.as_tensor(mask).bool()

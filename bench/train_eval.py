@@ -23,9 +23,10 @@ from pathlib import Path
 
 from drc.api import DrcModel
 from drc.config import build_config, parse_overrides
+from drc.data.prepare import prepare
 from drc.eval.evaluate import evaluate_run
 from drc.eval.probes import Probes
-from drc.pipeline import prepare, train_run
+from drc.pipeline import train_run
 
 KEYS = ("style_acc", "semantic_acc", "joint_acc", "collapse_rate")
 

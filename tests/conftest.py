@@ -6,7 +6,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# an OMP_NUM_THREADS of the user's makes drc.runtime.configure_threads (called by train_run, load,
+# an OMP_NUM_THREADS of the user's makes drc.threads.configure_threads (called by train_run, load,
 # the demo) leave the count below alone, whatever the machine's core count
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 

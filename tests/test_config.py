@@ -27,3 +27,22 @@ def test_a_run_saved_before_style_pool_existed_loads_with_the_value_it_was_train
     del old["composer"]["style_pool"]
     path.write_text(yaml.safe_dump(old))
     assert load_yaml(RunConfig, path).composer.style_pool == 1
+
+
+def test_the_old_instruction_key_fails_naming_data_prompt_but_a_saved_run_config_still_loads(tmp_path):
+    import pytest
+    import yaml
+
+    from drc.config import RunConfig, load_yaml, to_dict
+    from drc.errors import DrcError
+
+    with pytest.raises(DrcError, match="renamed: use 'data.prompt'"):
+        build_config("drc", overrides={"data.instruction": "a sticker"})
+    path = tmp_path / "config.yaml"
+    path.write_text("data:\n  instruction: a sticker\n")
+    with pytest.raises(DrcError, match="renamed: use 'data.prompt'"):
+        build_config("drc", config_file=path)
+    old = to_dict(RunConfig())
+    old["data"]["instruction"] = old["data"].pop("prompt") or "a sticker"
+    path.write_text(yaml.safe_dump(old))
+    assert load_yaml(RunConfig, path).data.prompt == "a sticker"

@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
+import drc.precision as prec
 import drc.runtime as rt
+import drc.threads as th
 from drc.config import RunConfig
 from drc.errors import DrcError
 from drc.eval.probes import ProbeConfig
-from drc.pipeline import RunInfo
-from drc.runtime import CpuCaps, choose_threads, configure_threads, resolve_precision
+from drc.precision import CpuCaps, resolve_precision
+from drc.run_folder import RunInfo
+from drc.threads import choose_threads, configure_threads
 
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda", 0)  # a device object only: nothing here touches a GPU
@@ -70,7 +73,7 @@ def test_an_unknown_precision_is_an_error_listing_the_valid_ones(bad: str) -> No
     with pytest.raises(DrcError, match="valid: auto, bf16, fp32"):
         resolve_precision(bad, CPU, caps=AMX)
     with pytest.raises(DrcError, match="unknown precision"):
-        rt.autocast(CPU, bad)
+        prec.autocast(CPU, bad)
 
 
 @pytest.mark.parametrize(
@@ -88,40 +91,40 @@ def test_the_probe_runs_once_per_machine_then_comes_from_the_cache(tmp_path: Pat
         calls.append(1)
         return 80.0, 20.0
 
-    assert rt.cached_matmul_probe(probe, tmp_path) == (80.0, 20.0)
-    assert rt.cached_matmul_probe(probe, tmp_path) == (80.0, 20.0)
+    assert prec.cached_matmul_probe(probe, tmp_path) == (80.0, 20.0)
+    assert prec.cached_matmul_probe(probe, tmp_path) == (80.0, 20.0)
     assert len(calls) == 1
     table = json.loads((tmp_path / "precision_probe.json").read_text())
     assert list(table.values()) == [[80.0, 20.0]]
     (tmp_path / "precision_probe.json").write_text("{not json")  # a damaged cache: measure again
-    assert rt.cached_matmul_probe(probe, tmp_path) == (80.0, 20.0) and len(calls) == 2
+    assert prec.cached_matmul_probe(probe, tmp_path) == (80.0, 20.0) and len(calls) == 2
 
 
 def test_the_real_matmul_probe_measures_both_precisions() -> None:
-    fp32, bf16 = rt.matmul_probe(n=64, reps=1)
+    fp32, bf16 = prec.matmul_probe(n=64, reps=1)
     assert fp32 > 0 and bf16 > 0
 
 
 def test_capabilities_fall_back_to_proc_cpuinfo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\nmodel name\t: X\n")
-    assert rt._cpuinfo_flags(str(info)) == {"fpu", "sse", "avx2", "avx512f", "avx512_bf16"}
-    assert rt._cpuinfo_flags(str(tmp_path / "missing")) is None
+    assert prec._cpuinfo_flags(str(info)) == {"fpu", "sse", "avx2", "avx512f", "avx512_bf16"}
+    assert prec._cpuinfo_flags(str(tmp_path / "missing")) is None
 
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # a torch without the private queries
-    monkeypatch.setattr(rt, "_cpuinfo_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
-    caps = rt.cpu_capabilities.__wrapped__()
+    monkeypatch.setattr(prec, "_cpuinfo_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    caps = prec.cpu_capabilities.__wrapped__()
     assert caps == CpuCaps(amx=False, avx512_bf16=True, avx512=True, avx2=True, source="/proc/cpuinfo")
-    monkeypatch.setattr(rt, "_cpuinfo_flags", lambda: None)
-    assert not rt.cpu_capabilities.__wrapped__().known
+    monkeypatch.setattr(prec, "_cpuinfo_flags", lambda: None)
+    assert not prec.cpu_capabilities.__wrapped__().known
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")  # x86 flags say nothing there
-    assert rt.cpu_capabilities.__wrapped__() == UNKNOWN
+    assert prec.cpu_capabilities.__wrapped__() == UNKNOWN
 
 
 def test_torch_and_the_kernel_agree_on_this_cpu() -> None:
-    flags = rt._cpuinfo_flags()
-    caps = rt.cpu_capabilities()
+    flags = prec._cpuinfo_flags()
+    caps = prec.cpu_capabilities()
     if flags is None or caps.source != "torch.cpu":
         pytest.skip("needs an x86 Linux machine")
     assert caps.avx512_bf16 == ("avx512_bf16" in flags)
@@ -134,10 +137,10 @@ def test_autocast_and_the_trainer_run_in_the_precision_auto_resolves_to(
     monkeypatch: pytest.MonkeyPatch, caps: CpuCaps, dtype: torch.dtype
 ) -> None:
     from drc.config import OptimConfig
-    from drc.train.loop import StepOutput, Trainer
+    from drc.loop.trainer import StepOutput, Trainer
 
-    monkeypatch.setattr(rt, "cpu_capabilities", lambda: caps)
-    with rt.autocast(CPU, "auto"):
+    monkeypatch.setattr(prec, "cpu_capabilities", lambda: caps)
+    with prec.autocast(CPU, "auto"):
         assert (torch.randn(4, 4) @ torch.randn(4, 4)).dtype == dtype
     lin = torch.nn.Linear(4, 4)
     seen = []
@@ -207,19 +210,19 @@ def test_usable_cores_counts_physical_cores_under_a_quota(tmp_path: Path) -> Non
         topo.mkdir(parents=True)
         (topo / "physical_package_id").write_text("0\n")
         (topo / "core_id").write_text(f"{core}\n")
-    assert rt._physical_cores({0, 1, 2, 3}, str(sysfs)) == 2
-    assert rt._physical_cores({0, 2}, str(sysfs)) == 2
-    assert rt._physical_cores({0, 1}, str(sysfs)) == 1
-    assert rt._physical_cores({7}, str(sysfs)) is None  # unreadable: the caller counts logical CPUs
+    assert th._physical_cores({0, 1, 2, 3}, str(sysfs)) == 2
+    assert th._physical_cores({0, 2}, str(sysfs)) == 2
+    assert th._physical_cores({0, 1}, str(sysfs)) == 1
+    assert th._physical_cores({7}, str(sysfs)) is None  # unreadable: the caller counts logical CPUs
 
     cg = tmp_path / "cgroup"
     cg.mkdir()
-    assert rt._cgroup_cpus(str(cg)) is None
+    assert th._cgroup_cpus(str(cg)) is None
     (cg / "cpu.max").write_text("max 100000\n")
-    assert rt._cgroup_cpus(str(cg)) is None
+    assert th._cgroup_cpus(str(cg)) is None
     (cg / "cpu.max").write_text("150000 100000\n")
-    assert rt._cgroup_cpus(str(cg)) == 2
-    assert 1 <= rt.usable_cores() <= len(os.sched_getaffinity(0))
+    assert th._cgroup_cpus(str(cg)) == 2
+    assert 1 <= th.usable_cores() <= len(os.sched_getaffinity(0))
 
 
 # --------------------------------------------------------------------------- records
@@ -227,7 +230,7 @@ def test_usable_cores_counts_physical_cores_under_a_quota(tmp_path: Path) -> Non
 
 def test_run_json_records_the_precision_and_threads(tiny_drc_run: Path) -> None:
     info = RunInfo.load(tiny_drc_run / "run.json")
-    assert info.precision == rt.precision_record("auto", CPU)
+    assert info.precision == prec.precision_record("auto", CPU)
     assert info.precision["used"] in ("bf16", "fp32") and info.precision["reason"]
     assert info.threads["threads"] >= 1 and info.threads["reason"]
 

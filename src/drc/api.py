@@ -27,12 +27,15 @@ import torch
 from PIL import Image
 
 from drc.config import RunConfig, load_yaml
-from drc.data.images import array_to_image, fit, load_image, to_tensor
+from drc.data.images import array_to_image, fit, load_image, unit_to_pixels
 from drc.errors import DrcError
-from drc.influence import influence, leave_one_out, right_aligned, row_seed
+from drc.influence import influence, leave_one_out, row_seed
+from drc.models.composers import composer_for
 from drc.models.conditioning import LatentInstruction
-from drc.pipeline import RunInfo, RunPaths, composer_for, train_run
-from drc.runtime import configure_threads, resolve_device
+from drc.models.inference import condition, encode_images, pad_history
+from drc.precision import resolve_device
+from drc.run_folder import RunInfo, RunPaths
+from drc.threads import configure_threads
 
 ImageLike = str | Path | np.ndarray | Image.Image
 
@@ -49,6 +52,8 @@ def train(
     data: str | Path, out: str | Path, method: str = "drc", preset: str = "default", **kw: Any
 ) -> RunPaths:
     """Train (or resume) a run; see `drc.pipeline.train_run` for the options."""
+    from drc.pipeline import train_run
+
     return train_run(data, out, method=method, preset=preset, **kw)
 
 
@@ -67,12 +72,10 @@ class Generation:
 class DrcModel:
     """A trained run, ready to generate: tokenizer + composer + generator."""
 
-    def __init__(
-        self, paths: RunPaths, cfg: RunConfig, tokenizer, generator, composer, instruction: str, device
-    ):
+    def __init__(self, paths: RunPaths, cfg: RunConfig, tokenizer, generator, composer, prompt: str, device):
         self.paths, self.cfg = paths, cfg
         self.tokenizer, self.generator, self.composer = tokenizer, generator, composer
-        self.instruction = instruction
+        self.prompt = prompt  # the run's coarse prompt: the text when generate is given none
         self.device = device
 
     @property
@@ -107,26 +110,22 @@ class DrcModel:
         load_module_weights(composer, paths.composer)
         composer = composer.to(dev).eval()
         info = RunInfo.load(paths.info) if paths.info.is_file() else None
-        instruction = (info.instruction if info else "") or cfg.data.instruction or "an image"
-        return cls(paths, cfg, tokenizer, generator, composer, instruction, dev)
+        prompt = (info.prompt if info else "") or cfg.data.prompt or "an image"
+        return cls(paths, cfg, tokenizer, generator, composer, prompt, dev)
 
     # ------------------------------------------------------------------ building blocks
     @torch.no_grad()
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, 3, H, W) -> visual tokens long (B, N)."""
-        from drc.runtime import autocast
-
-        x = images.to(self.device).float().div(127.5).sub(1.0)
-        with autocast(self.device, self.cfg.precision):  # as the token bank and pretraining encode
-            return self.tokenizer.encode(x).flatten(1)
+        """uint8 (B, 3, H, W) -> visual tokens long (B, N) (on the CPU)."""
+        return encode_images(
+            self.tokenizer, images, device=self.device, precision=self.cfg.precision
+        ).flatten(1)
 
     @torch.no_grad()
     def compose(
         self, hist_tokens: torch.Tensor, hist_mask: torch.Tensor, ref_tokens: torch.Tensor
     ) -> LatentInstruction:
         """(B, k, N) history tokens + (B, k) mask + (B, N) reference tokens -> the latent instruction."""
-        from drc.train.batches import condition
-
         return condition(
             self.composer,
             self.tokenizer,
@@ -155,7 +154,7 @@ class DrcModel:
             raise DrcError(f"unknown sample.renderer {s.renderer!r}; valid: {', '.join(RENDERERS)}")
         if s.renderer == "draft":
             return self.decode(instr.argmax())
-        from drc.runtime import autocast
+        from drc.precision import autocast
 
         ids, mask = ByteTokenizer().encode(list(texts), self.generator.config.max_text_len)
         gen = generators if generators is not None else torch.Generator(device="cpu").manual_seed(seed)
@@ -178,7 +177,7 @@ class DrcModel:
         """Visual tokens (B, N) long -> uint8 images (B, 3, H, W)."""
         h, w = self.tokenizer.grid(*self.image_size)
         images = self.tokenizer.decode_code(idx.view(-1, h, w))
-        return images.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
+        return unit_to_pixels(images)
 
     # ------------------------------------------------------------------ the user-facing call
     def load_images(self, images: Sequence[ImageLike]) -> torch.Tensor:
@@ -200,7 +199,7 @@ class DrcModel:
                     what = "PIL image" if isinstance(im, Image.Image) else type(im).__name__
                     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
                     raise DrcError(f"image {i} ({what}): cannot be read as an image ({msg})") from None
-            out.append(to_tensor(arr).add(1).mul(127.5).round().to(torch.uint8))
+            out.append(torch.from_numpy(arr).permute(2, 0, 1))
         return torch.stack(out)
 
     def _condition(
@@ -214,9 +213,9 @@ class DrcModel:
         hist_tok = self.tokens(self.load_images(hist))  # (L, N)
         ref_tok = self.tokens(self.load_images([reference]))  # (1, N)
         L = hist_tok.shape[0]
-        padded, mask = right_aligned([hist_tok], k)  # a short history: most recent image last
+        padded, mask = pad_history([hist_tok], k)  # right-aligned (most recent image last), as in training
         instr = self.compose(padded, mask, ref_tok)
-        text = prompt if prompt is not None else self.instruction
+        text = prompt if prompt is not None else self.prompt
         weights = [] if instr.weights is None else [round(float(w), 4) for w in instr.weights[0, k - L :]]
         return instr, text, weights
 
@@ -323,9 +322,9 @@ class DrcModel:
         hist_tok = self.tokens(self.load_images(hist))  # (L, N)
         ref_tok = self.tokens(self.load_images([reference]))  # (1, N)
         variants = [hist_tok, *leave_one_out(hist_tok)]
-        padded, mask = right_aligned(variants, k)
+        padded, mask = pad_history(variants, k)
         instr = self.compose(padded, mask, ref_tok.expand(len(variants), -1))
-        text = prompt if prompt is not None else self.instruction
+        text = prompt if prompt is not None else self.prompt
         seeds = [row_seed(seed, i) for _ in variants for i in range(n)]
         gens = [torch.Generator(device="cpu").manual_seed(sd) for sd in seeds]
         images = self.sample(instr.repeat_interleave(n), [text] * len(gens), generators=gens)

@@ -1,43 +1,51 @@
-"""Typed dataclass configs: YAML load/save, dotted overrides, presets.
+"""Typed dataclass configs: the run config, presets, loading a saved run config.
 
 Each model keeps its own config dataclass next to its module (nanoGPT style: `TokenizerConfig` in
 `models/tokenizer.py`); `RunConfig` composes them with the training-stage configs into the single
-resolved config that is saved with every run. Unknown keys are rejected with the list of valid ones,
-and overrides are parsed to the field's type, so `stage2.train.steps=abc` fails loudly.
+resolved config that is saved with every run. YAML, dicts, dotted overrides and the hash are
+`drc.config_io`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
-from drc.backends.janus import JanusOptions
+from drc.backends.janus_config import JanusOptions
+from drc.config_io import (
+    apply_overrides,
+    config_hash,
+    deep_merge,
+    from_dict,
+    parse_overrides,
+    read_yaml,
+    rename_saved_keys,
+    save_yaml,
+    to_dict,
+    valid_keys,
+)
 from drc.errors import DrcError
-from drc.models.fusion import ComposerConfig
+from drc.methods import METHOD_OVERRIDES, METHODS
+from drc.models.composer_config import ComposerConfig
 from drc.models.generator import GeneratorConfig
 from drc.models.tokenizer import TokenizerConfig
 
 T = TypeVar("T")
 
-METHODS = (
-    "drc",
-    "entangled",
-    "entangled_augment",
-    "reference_only",
-    "history_only",
-    "drc_no_stage1",
-    "drc_uniform_sampling",
-    "drc_no_augment",
-)
+# the generic machinery (dict / YAML / overrides / hash) lives in drc.config_io; named here too
+__all__ = [
+    "METHODS", "PRESETS", "PROBE_PRESETS", "OptimConfig", "DataConfig", "Stage1Config", "Stage2Config",
+    "SampleConfig", "RunConfig", "preset_overrides", "method_overrides", "stage2_optim", "load_yaml",
+    "build_config",
+    "apply_overrides", "config_hash", "from_dict", "parse_overrides", "save_yaml", "to_dict", "valid_keys",
+]  # fmt: skip
+
 PRESETS = ("tiny", "default")
+# the demo's probe budget per preset (`drc.eval.probes.ProbeConfig` settings); at the default preset
+# 300 steps already read both labels perfectly on held-out real items (measured: 1.000 / 1.000)
+PROBE_PRESETS: dict[str, dict[str, Any]] = {"default": {"steps": 300}, "tiny": {"steps": 30, "channels": 8}}
 
 
 @dataclass
@@ -65,9 +73,10 @@ class DataConfig:
     split_seed: int = 0
     valid_frac: float = 0.1
     test_frac: float = 0.1
-    # The coarse instruction used for Stage 2 and evaluation; names neither style nor semantics.
+    # The coarse prompt (text) used for Stage 2 and evaluation; names neither style nor semantics.
     # Empty means: take it from the dataset's `dataset.json` ("instruction"), else "an image".
-    instruction: str = ""
+    # (Formerly `data.instruction`: "instruction" now means only the latent tokens.)
+    prompt: str = ""
 
 
 @dataclass
@@ -108,6 +117,12 @@ class Stage2Config:
     # cond_drop applies to that term (the generator learned its unconditional rows in pretraining)
     gen_weight: float = 0.0
     cond_drop: float = 0.1
+    # history-length dropout: this share of examples trains with a shortened history of
+    # 1..min(max_short_history, k-1) images (cold-start users)
+    history_dropout: float = 0.3
+    max_short_history: int = 4
+    # masked-target reference (Pigeon; entangled and drc_no_augment): share of positions masked
+    mask_ratio: float = 0.5
     # semantic-preserving augmentations precomputed (and tokenised) per item for references
     n_augment: int = 6
     # "window": the k items before the target (docs/DESIGN.md); "random": k random other training items
@@ -202,19 +217,9 @@ def preset_overrides(preset: str) -> dict[str, Any]:
 
 def method_overrides(method: str) -> dict[str, Any]:
     """Dotted overrides that make `method` (a baseline or an ablation) out of the drc config."""
-    table: dict[str, dict[str, Any]] = {
-        "drc": {},
-        "drc_no_stage1": {"stage1.enabled": False},
-        "drc_uniform_sampling": {"stage1.alpha": 0.0},
-        "drc_no_augment": {"stage2.augment": False},
-        "entangled": {"stage1.enabled": False, "stage2.augment": False},
-        "entangled_augment": {"stage1.enabled": False},
-        "reference_only": {"stage1.enabled": False},
-        "history_only": {"stage1.enabled": False},
-    }
-    if method not in table:
+    if method not in METHOD_OVERRIDES:
         raise DrcError(f"unknown method {method!r}; valid methods: {', '.join(METHODS)}")
-    return {"method": method, **table[method]}
+    return {"method": method, **METHOD_OVERRIDES[method]}
 
 
 def stage2_optim(cfg: RunConfig) -> OptimConfig:
@@ -222,158 +227,6 @@ def stage2_optim(cfg: RunConfig) -> OptimConfig:
     if cfg.stage2.match_budget and not cfg.stage1.enabled:
         return dataclasses.replace(cfg.stage2.train, steps=cfg.stage2.train.steps + cfg.stage1.train.steps)
     return cfg.stage2.train
-
-
-# --------------------------------------------------------------------------- generic machinery
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """Dataclass -> plain dict (tuples become lists so that YAML stays readable)."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(v):
-            out[f.name] = to_dict(v)
-        elif isinstance(v, tuple):
-            out[f.name] = list(v)
-        else:
-            out[f.name] = v
-    return out
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check / convert `value` to the annotated type `tp`; raise DrcError naming `where`."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, where)
-            except DrcError:
-                continue
-        raise DrcError(f"{where}: {value!r} is not a valid {tp}")
-    if origin is tuple:
-        if isinstance(value, str):
-            value = [v for v in value.strip("()[] ").split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise DrcError(f"{where}: expected a list, got {value!r}")
-        (elem, *rest) = typing.get_args(tp) or (Any,)
-        return tuple(_coerce(v, elem, where) for v in value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
-            return True
-        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
-            return False
-        raise DrcError(f"{where}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool):
-            raise DrcError(f"{where}: expected an integer, got {value!r}")
-        try:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        except (TypeError, ValueError):
-            raise DrcError(f"{where}: expected an integer, got {value!r}") from None
-    if tp is float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise DrcError(f"{where}: expected a number, got {value!r}") from None
-    if tp is str:
-        if not isinstance(value, (str, int, float)):
-            raise DrcError(f"{where}: expected a string, got {value!r}")
-        return str(value)
-    return value
-
-
-def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
-    """Build dataclass `cls` from a (possibly partial) dict; unknown keys are an error."""
-    if not isinstance(data, dict):
-        raise DrcError(f"{where or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise DrcError(
-            f"unknown config key {(where + '.' if where else '') + unknown[0]!r}; valid keys: "
-            + ", ".join(valid_keys(cls, where))
-        )
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        tp = hints[name]
-        key = f"{where}.{name}" if where else name
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = from_dict(tp, value, key)  # type: ignore[arg-type]
-        else:
-            kwargs[name] = _coerce(value, tp, key)
-    return cls(**kwargs)
-
-
-def valid_keys(cls: Any, prefix: str = "") -> list[str]:
-    """All dotted leaf keys of dataclass `cls`."""
-    out: list[str] = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}.{f.name}" if prefix else f.name
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            out.extend(valid_keys(tp, key))
-        else:
-            out.append(key)
-    return out
-
-
-def apply_overrides(cfg: T, overrides: dict[str, Any]) -> T:
-    """Return a copy of `cfg` with dotted `key=value` overrides applied (typed, validated)."""
-    data = to_dict(cfg)
-    keys = set(valid_keys(type(cfg)))
-    for key, value in overrides.items():
-        if key not in keys:
-            raise DrcError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(keys))}")
-        node = data
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node[p]
-        node[parts[-1]] = value
-    return from_dict(type(cfg), data)
-
-
-def parse_overrides(items: list[str]) -> dict[str, str]:
-    """`["a.b=1", "c=x"]` -> `{"a.b": "1", "c": "x"}`."""
-    out: dict[str, str] = {}
-    for item in items:
-        if "=" not in item:
-            raise DrcError(f"override {item!r} is not of the form key=value")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
-def save_yaml(cfg: Any, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    tmp.replace(path)
-
-
-def _read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise DrcError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:
-        raise DrcError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise DrcError(f"{path}: a config file must hold a mapping")
-    return data
 
 
 # Keys added after runs were saved, with the value those runs used: a saved run config holds every
@@ -384,18 +237,13 @@ SAVED_BEFORE = {("composer", "style_pool"): 1}
 def load_yaml(cls: type[T], path: str | Path) -> T:
     """Load dataclass `cls` from a YAML file (missing keys take their defaults; for a saved
     `RunConfig`, keys in `SAVED_BEFORE` take the value runs had before the key existed)."""
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if cls is RunConfig:
+        data = rename_saved_keys(data)
         for (section, key), value in SAVED_BEFORE.items():
             if isinstance(data.get(section), dict) and key not in data[section]:
                 data[section][key] = value
     return from_dict(cls, data)
-
-
-def config_hash(cfg: Any) -> str:
-    """Stable short hash of a config, used to refuse checkpoints from another config."""
-    blob = json.dumps(to_dict(cfg), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def build_config(
@@ -409,17 +257,10 @@ def build_config(
     cfg = apply_overrides(cfg, {"preset": preset, **preset_overrides(preset)})
     cfg = apply_overrides(cfg, method_overrides(method))
     if config_file is not None:
-        raw = _read_yaml(config_file)
+        raw = read_yaml(config_file)
         from_dict(RunConfig, raw)  # validates keys and types, naming the bad one
         # only the keys the file sets override the preset; a saved run config sets them all
-        cfg = from_dict(RunConfig, _deep_merge(to_dict(cfg), raw))
+        cfg = from_dict(RunConfig, deep_merge(to_dict(cfg), raw))
     if overrides:
         cfg = apply_overrides(cfg, overrides)
     return cfg
-
-
-def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _deep_merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
-    return out

@@ -22,7 +22,8 @@ from typing import Any
 
 import torch
 
-from drc.config import METHODS, build_config, config_hash, to_dict
+from drc.atomic import atomic_write
+from drc.config import METHODS, PROBE_PRESETS, build_config, config_hash, to_dict
 from drc.errors import DrcError
 
 SCENARIOS = {
@@ -35,7 +36,8 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 def _environment(cfg: Any = None) -> dict[str, Any]:
     """Where the demo ran, including the precision `cfg.precision` resolved to here, and why."""
-    from drc.runtime import choose_threads, cpu_capabilities, precision_record, resolve_device
+    from drc.precision import cpu_capabilities, precision_record, resolve_device
+    from drc.threads import choose_threads
 
     env: dict[str, Any] = {
         "python": platform.python_version(),
@@ -92,10 +94,12 @@ def run_demo(
     progress: bool = True,
 ) -> dict[str, Any]:
     from drc.api import DrcModel
+    from drc.data.prepare import prepare
     from drc.eval.evaluate import evaluate_run, probes_for
     from drc.eval.probes import ProbeConfig
-    from drc.pipeline import prepare, train_run
-    from drc.runtime import configure_threads, precision_record, resolve_device
+    from drc.pipeline import train_run
+    from drc.precision import precision_record, resolve_device
+    from drc.threads import configure_threads
 
     if scenario not in SCENARIOS:
         raise DrcError(f"unknown scenario {scenario!r}; valid: {', '.join(SCENARIOS)}")
@@ -147,11 +151,10 @@ def run_demo(
 
     # probes: real items only, trained once
     t0 = time.perf_counter()
-    from drc.train.pretrain import load_tokenizer
+    from drc.models.loading import load_tokenizer
 
     tok = load_tokenizer(out / "base" / "tokenizer").to(device).eval()
-    # 300 steps already read both labels perfectly on held-out real items (measured: 1.000 / 1.000)
-    probe_cfg = ProbeConfig(steps=300) if preset == "default" else ProbeConfig(steps=30, channels=8)
+    probe_cfg = ProbeConfig(**PROBE_PRESETS[preset])
     probes = probes_for(prep, probe_cfg, device, out / "probes", tok, seed=cfg0.seed, progress=progress)
     timings["probes"] = round(time.perf_counter() - t0, 2)
 
@@ -182,10 +185,7 @@ def run_demo(
         else:
             model = DrcModel.load(run, device=str(device.type))
             res = evaluate_run(model, prep, probes=probes, seed=cfg0.seed, progress=progress)
-            cache.parent.mkdir(exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            torch.save(res, tmp)
-            tmp.replace(cache)
+            atomic_write(cache, lambda tmp, res=res: torch.save(res, tmp))
         timings[f"eval/{m}"] = round(time.perf_counter() - t0, 2)
         results[m] = res
         if m == "drc":
@@ -251,7 +251,7 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
             "items": len(prep.ds.items),
             "users": len(prep.ds.users),
             "test_samples": len(prep.split("test")),
-            "instruction": prep.instruction,
+            "prompt": prep.prompt,
         },
         "environment": _environment(cfg),
         "probes": dict(probes.accuracy) if probes is not None else None,

@@ -30,19 +30,6 @@ def row_seed(seed: int, index: int) -> int:
     return (seed * 1_000_003 + index) % (2**63 - 1)
 
 
-def right_aligned(histories: list[torch.Tensor], k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Histories (L_b, N) tokens, L_b <= k -> (B, k, N) tokens and (B, k) mask, each right-aligned
-    (most recent image last), as in training."""
-    n_tok = histories[0].shape[-1]
-    padded = torch.zeros(len(histories), k, n_tok, dtype=histories[0].dtype, device=histories[0].device)
-    mask = torch.zeros(len(histories), k, dtype=torch.bool, device=histories[0].device)
-    for b, h in enumerate(histories):
-        L = h.shape[0]
-        padded[b, k - L :] = h
-        mask[b, k - L :] = True
-    return padded, mask
-
-
 def leave_one_out(hist: torch.Tensor) -> list[torch.Tensor]:
     """(L, N) history tokens -> L tensors (L-1, N), the i-th without image i (order kept)."""
     L = hist.shape[0]

@@ -1,18 +1,6 @@
 """Runs the stages of one run in order, reusing whatever a previous invocation finished.
 
-Run folder layout (one method per run)::
-
-    RUN/
-      config.yaml          the resolved RunConfig
-      run.json             method, dataset path, instruction, timings per stage, stage stats
-      tokenizer/           VQ tokenizer: model.safetensors + model.yaml (+ ckpt/ while training)
-      pretrain/            generator after text-to-image pretraining (+ ckpt/)
-      tokens.pt            cached visual tokens of every item and of their augmentations
-      stages/stage1/       Stage 1 checkpoints, history.jsonl, sampler.json, final weights
-      stages/stage2/       Stage 2 likewise
-      composer/            the method's composer: model.safetensors + model.yaml
-      generator/           the generator the method generates with (fine-tuned in Stage 2)
-
+The run folder (layout, `run.json`) is `drc.run_folder`; the dataset preparation `drc.data.prepare`.
 A stage is finished when its final weights exist (they are written atomically, last); a stage that
 was interrupted resumes from its newest checkpoint. `base` lets many method runs share one
 tokenizer and one pretrained generator (the demo trains eight methods on one base).
@@ -21,193 +9,38 @@ tokenizer and one pretrained generator (the demo trains eight methods on one bas
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
-from drc.config import RunConfig, build_config, config_hash, load_yaml, save_yaml, to_dict
-from drc.data.bank import ImageBank
-from drc.data.manifest import Dataset, load_dataset
-from drc.data.samples import Sample, make_samples
+from drc.config import RunConfig, build_config, config_hash
+from drc.data.manifest import load_dataset
+from drc.data.prepare import Prepared, prepare
 from drc.errors import DrcError
-from drc.runtime import barrier, dist_info, resolve_device
+from drc.models.composers import composer_for
+from drc.precision import resolve_device
+from drc.run_folder import RunInfo, RunPaths, copy_stage, is_done, open_run
+from drc.runtime import barrier, dist_info
+
+T = TypeVar("T")
 
 
-@dataclass
-class Prepared:
-    """A dataset made ready for training: samples, decoded images, the instruction text."""
-
-    ds: Dataset
-    samples: list[Sample]
-    bank: ImageBank
-    instruction: str
-    train_ids: list[str]
-    user_of: dict[str, str]
-
-    def split(self, name: str) -> list[Sample]:
-        return [s for s in self.samples if s.split == name]
-
-
-def instruction_for(ds: Dataset, cfg: RunConfig) -> str:
-    """The coarse instruction: config, else the dataset's own, else a neutral default."""
-    return cfg.data.instruction or str(ds.info.get("instruction") or "an image")
-
-
-def prepare(
-    data_dir: str | Path, cfg: RunConfig, cache: Path | None = None, ds: Dataset | None = None
-) -> Prepared:
-    """Load and validate a dataset (unless `ds` is given), build its samples, decode its images once."""
-    ds = ds or load_dataset(data_dir, history_len=cfg.data.history_len)
-    samples = make_samples(
-        ds,
-        history_len=cfg.data.history_len,
-        seed=cfg.data.split_seed,
-        valid_frac=cfg.data.valid_frac,
-        test_frac=cfg.data.test_frac,
-    )
-    size = (cfg.data.image_height, cfg.data.image_width)
-    # decoded images are cached; the cache is rebuilt when any image file or the size changes
-    bank = ImageBank.cached(ds, size, cache) if cache is not None else ImageBank.from_dataset(ds, size)
-    # Training images: every item that a training user interacted with. Items seen only by
-    # valid/test users stay out of the tokenizer, the generator and both stages.
-    train_users = {s.user for s in samples if s.split == "train"}
-    train_ids: list[str] = []
-    user_of: dict[str, str] = {}
-    seen: set[str] = set()
-    for u in ds.users:
-        if u.id not in train_users:
-            continue
-        for iid in u.history:
-            user_of.setdefault(iid, u.id)
-            if iid not in seen:
-                seen.add(iid)
-                train_ids.append(iid)
-    if not train_ids:
-        raise DrcError(f"{ds.root}: no training users (every user is in the valid or test split)")
-    return Prepared(ds, samples, bank, instruction_for(ds, cfg), train_ids, user_of)
-
-
-# --------------------------------------------------------------------------- run folder
-
-
-@dataclass
-class RunPaths:
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def info(self) -> Path:
-        return self.root / "run.json"
-
-    @property
-    def tokenizer(self) -> Path:
-        return self.root / "tokenizer"
-
-    @property
-    def pretrain(self) -> Path:
-        return self.root / "pretrain"
-
-    @property
-    def generator(self) -> Path:
-        return self.root / "generator"
-
-    @property
-    def composer(self) -> Path:
-        return self.root / "composer"
-
-    @property
-    def tokens(self) -> Path:
-        return self.root / "tokens.pt"
-
-    def stage(self, name: str) -> Path:
-        return self.root / "stages" / name
-
-
-def _done(directory: Path, name: str = "model") -> bool:
-    return (directory / f"{name}.safetensors").is_file()
-
-
-@dataclass
-class RunInfo:
-    """What `run.json` records; updated after every stage."""
-
-    method: str
-    data: str
-    instruction: str
-    timings_s: dict[str, float] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
-    base: str | None = None
-    # {"requested", "used", "reason"} and {"threads", "reason"} of the latest invocation. A run may
-    # resume on another kind of machine (config.yaml keeps "auto", not the dtype): its stages then
-    # ran in different precisions, and this records the last one. Absent in older run.json files.
-    precision: dict[str, str] = field(default_factory=dict)
-    threads: dict[str, Any] = field(default_factory=dict)
-
-    def save(self, path: Path) -> None:
-        if dist_info().is_main:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.__dict__, indent=1))
-            tmp.replace(path)
-
-    @staticmethod
-    def load(path: Path) -> RunInfo:
-        return RunInfo(**json.loads(path.read_text()))
-
-
-def open_run(out: str | Path, cfg: RunConfig) -> RunPaths:
-    """Create a run folder or reopen one written with the same config (else refuse)."""
-    paths = RunPaths(Path(out))
-    if paths.root.exists() and not paths.root.is_dir():
-        raise DrcError(f"{paths.root}: exists and is not a folder")
-    if paths.config.is_file():
-        old = load_yaml(RunConfig, paths.config)
-        if config_hash(old) != config_hash(cfg):
-            diff = [k for k, v in _flat(to_dict(cfg)).items() if _flat(to_dict(old)).get(k) != v]
-            raise DrcError(
-                f"{paths.root}: holds a run with another config (differs in {', '.join(diff[:5])}); "
-                "use a new --out folder, or the same options to resume"
-            )
-    elif paths.root.is_dir() and any(paths.root.iterdir()):
-        raise DrcError(f"{paths.root}: folder is not empty and holds no drc run; refusing to write into it")
-    if dist_info().is_main:
-        paths.root.mkdir(parents=True, exist_ok=True)
-        save_yaml(cfg, paths.config)
-    barrier()
-    return paths
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}.{k}" if prefix else k
-        out.update(_flat(v, key) if isinstance(v, dict) else {key: v})
+def run_stage(
+    done: bool, load: Callable[[], T], train: Callable[[], T], timings: dict[str, float], key: str
+) -> T:
+    """The one step of every stage: skip training if it is done (and `load` its result), else
+    `train` (which saves what it trained) and record how long that took under `timings[key]`."""
+    if done:
+        return load()
+    t0 = time.perf_counter()
+    out = train()
+    timings[key] = round(time.perf_counter() - t0, 2)
     return out
-
-
-def _copy_dir(src: Path, dst: Path) -> None:
-    """Copy a finished stage folder's final files (not its checkpoints) atomically."""
-    if not dist_info().is_main:
-        return
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for f in src.iterdir():
-        if f.is_file():
-            shutil.copy2(f, tmp / f.name)
-    shutil.rmtree(dst, ignore_errors=True)
-    tmp.replace(dst)
-
-
-# --------------------------------------------------------------------------- stages
 
 
 def ensure_base(
@@ -231,50 +64,46 @@ def ensure_base(
 
         backend = load_backend(cfg, device, progress=progress and dist_info().is_main)
         return backend.tokenizer, backend.generator
-    from drc.train.pretrain import (
-        encode_images,
-        load_generator,
-        load_tokenizer,
-        train_generator,
-        train_tokenizer,
-    )
+    from drc.models.inference import encode_images
+    from drc.models.loading import load_generator, load_tokenizer
+    from drc.train.pretrain import train_generator, train_tokenizer
 
     timings = info.timings_s if info is not None else {}
     stats = info.stats if info is not None else {}
     if base is not None:
         for sub in ("tokenizer", "pretrain"):
             src = base / sub
-            if not _done(src):
+            if not is_done(src):
                 raise DrcError(f"{src}: base run has no finished {sub} (model.safetensors missing)")
-            if not _done(paths.root / sub):
-                _copy_dir(src, paths.root / sub)
+            if not is_done(paths.root / sub):
+                copy_stage(src, paths.root / sub)
         # the token bank depends only on the tokenizer and the data: share the base's
         if (base / "tokens.pt").is_file() and not paths.tokens.is_file() and dist_info().is_main:
             shutil.copy2(base / "tokens.pt", paths.tokens)
         barrier()
-    if _done(paths.tokenizer):
-        tokenizer = load_tokenizer(paths.tokenizer).to(device)
-    else:
-        t0 = time.perf_counter()
-        images = prep.bank.get(prep.train_ids)
-        tokenizer, st = train_tokenizer(cfg, images, paths.tokenizer, device, progress=progress)
-        timings["tokenizer"] = round(time.perf_counter() - t0, 2)
-        stats["tokenizer"] = st
-    tokenizer.eval()
-    if _done(paths.pretrain):
-        generator = load_generator(paths.pretrain).to(device)
-    elif not pretrain:
-        generator = None
-    else:
-        t0 = time.perf_counter()
+
+    def tokenizer_stage() -> Any:
+        tokenizer, stats["tokenizer"] = train_tokenizer(
+            cfg, prep.bank.get(prep.train_ids), paths.tokenizer, device, progress=progress
+        )
+        return tokenizer
+
+    def pretrain_stage() -> Any:
         images = prep.bank.get(prep.train_ids)
         tokens = encode_images(tokenizer, images, device=device, precision=cfg.precision)
         texts = [prep.ds.items[i].text for i in prep.train_ids]
-        generator, st = train_generator(
-            cfg, tokens, texts, paths.pretrain, device, progress=progress, coarse_text=prep.instruction
+        generator, stats["pretrain"] = train_generator(
+            cfg, tokens, texts, paths.pretrain, device, progress=progress, coarse_text=prep.prompt
         )
-        timings["pretrain"] = round(time.perf_counter() - t0, 2)
-        stats["pretrain"] = st
+        return generator
+
+    load_tok = lambda: load_tokenizer(paths.tokenizer).to(device)  # noqa: E731
+    tokenizer = run_stage(is_done(paths.tokenizer), load_tok, tokenizer_stage, timings, "tokenizer")
+    tokenizer.eval()
+    generator = None
+    if pretrain or is_done(paths.pretrain):
+        load_gen = lambda: load_generator(paths.pretrain).to(device)  # noqa: E731
+        generator = run_stage(is_done(paths.pretrain), load_gen, pretrain_stage, timings, "pretrain")
     return tokenizer, generator
 
 
@@ -297,20 +126,6 @@ def ensure_token_bank(paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer
     if dist_info().is_main:
         tb.save(paths.tokens)
     return tb
-
-
-def composer_for(cfg: RunConfig, tokenizer: Any, generator: Any):
-    """The composer of `cfg.method`, sized for this tokenizer and generator (training and loading)."""
-    from drc.models.composers import build_composer
-
-    return build_composer(
-        cfg.method,
-        cfg.composer,
-        code_dim=tokenizer.config.code_dim,
-        vocab=tokenizer.config.codebook_size,
-        n_visual=generator.config.n_visual,
-        history_len=cfg.data.history_len,
-    )
 
 
 def stage1_fingerprint(cfg: RunConfig) -> str:
@@ -336,7 +151,7 @@ def train_method(
     share_stage1: another run whose finished Stage 1 is reused when it was trained with the same
     Stage 1 settings (see `stage1_fingerprint`).
     """
-    from drc.train.loop import write_history
+    from drc.loop.trainer import write_history
     from drc.train.stage1 import train_stage1
     from drc.train.stage2 import train_stage2
     from drc.weights import load_module_weights, save_module
@@ -344,59 +159,53 @@ def train_method(
     timings = info.timings_s if info is not None else {}
     tb = ensure_token_bank(paths, cfg, prep, tokenizer, device)
     composer = composer_for(cfg, tokenizer, generator).to(device)
-    if _done(paths.composer) and _done(paths.generator):
+    if is_done(paths.composer) and is_done(paths.generator):
         load_module_weights(composer, paths.composer)
         load_module_weights(generator, paths.generator)
         return composer, generator
-    train_samples = prep.split("train")
+
+    def load(directory: Path) -> Callable[[], None]:
+        def load_both() -> None:
+            load_module_weights(composer, directory, "composer")
+            load_module_weights(generator, directory, "generator")
+
+        return load_both
+
+    def save(res: Any, directory: Path, extra: dict[str, str] | None = None) -> None:
+        write_history(res, directory / "history.jsonl")
+        if dist_info().is_main:
+            for name, text in (extra or {}).items():
+                (directory / name).write_text(text)
+            save_module(composer, directory, cfg.composer, "composer")
+            save_module(generator, directory, generator.config, "generator")
+
     s1 = paths.stage("stage1")
     if cfg.stage1.enabled:
         fingerprint = stage1_fingerprint(cfg)
-        if share_stage1 is not None and not _done(s1, "composer"):
+        if share_stage1 is not None and not is_done(s1, "composer"):
             other = share_stage1 / "stages" / "stage1"
             fp = other / "fingerprint.txt"
-            if _done(other, "composer") and fp.is_file() and fp.read_text() == fingerprint:
+            if is_done(other, "composer") and fp.is_file() and fp.read_text() == fingerprint:
                 # Stage 1 does not depend on Stage 2's settings: an ablation that differs only there
                 # (drc_no_augment) reuses drc's Stage 1 instead of training an identical one again
-                _copy_dir(other, s1)
+                copy_stage(other, s1)
                 timings["stage1"] = 0.0
-        if _done(s1, "composer"):
-            load_module_weights(composer, s1, "composer")
-            load_module_weights(generator, s1, "generator")
-        else:
-            t0 = time.perf_counter()
+
+        def stage1() -> None:
             res = train_stage1(
-                cfg,
-                composer,
-                generator,
-                tb,
-                prep.train_ids,
-                prep.user_of,
-                prep.instruction,
-                s1,
-                device,
+                cfg, composer, generator, tb, prep.train_ids, prep.user_of, prep.prompt, s1, device,
                 progress,
-            )
-            write_history(res, s1 / "history.jsonl")
-            if dist_info().is_main:
-                (s1 / "fingerprint.txt").write_text(fingerprint)
-                save_module(composer, s1, cfg.composer, "composer")
-                save_module(generator, s1, generator.config, "generator")
-            timings["stage1"] = round(time.perf_counter() - t0, 2)
+            )  # fmt: skip
+            save(res, s1, {"fingerprint.txt": fingerprint})
+
+        run_stage(is_done(s1, "composer"), load(s1), stage1, timings, "stage1")
     s2 = paths.stage("stage2")
-    if _done(s2, "composer"):
-        load_module_weights(composer, s2, "composer")
-        load_module_weights(generator, s2, "generator")
-    else:
-        t0 = time.perf_counter()
-        res = train_stage2(
-            cfg, composer, generator, tb, train_samples, prep.instruction, s2, device, progress
-        )
-        write_history(res, s2 / "history.jsonl")
-        if dist_info().is_main:
-            save_module(composer, s2, cfg.composer, "composer")
-            save_module(generator, s2, generator.config, "generator")
-        timings["stage2"] = round(time.perf_counter() - t0, 2)
+
+    def stage2() -> None:
+        train = prep.split("train")
+        save(train_stage2(cfg, composer, generator, tb, train, prep.prompt, s2, device, progress), s2)
+
+    run_stage(is_done(s2, "composer"), load(s2), stage2, timings, "stage2")
     if dist_info().is_main:
         save_module(composer, paths.composer, cfg.composer)
         save_module(generator, paths.generator, generator.config)
@@ -420,7 +229,9 @@ def train_run(
     """Train (or resume) one run: tokenizer, generator pretraining, then the method's stages."""
     cfg = cfg or build_config(method, preset, config_file, overrides)
     device = resolve_device(cfg.device)
-    from drc.runtime import configure_threads, init_distributed, precision_record
+    from drc.precision import precision_record
+    from drc.runtime import init_distributed
+    from drc.threads import configure_threads
 
     precision = precision_record(cfg.precision, device)  # an unknown precision fails before any writing
     threads = configure_threads()
@@ -435,7 +246,7 @@ def train_run(
     paths = open_run(out, cfg)
     info = RunInfo.load(paths.info) if paths.info.is_file() else RunInfo(cfg.method, str(data_dir), "")
     prep = prepare(data_dir, cfg, cache=paths.root / "images.pt", ds=ds)
-    info.data, info.instruction = str(Path(data_dir).resolve()), prep.instruction
+    info.data, info.prompt = str(Path(data_dir).resolve()), prep.prompt
     info.base = str(base) if base is not None else None
     info.precision, info.threads = precision, threads
     torch.manual_seed(cfg.seed)

@@ -15,6 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from drc.atomic import atomic_write
 from drc.errors import CheckpointError
 
 
@@ -36,14 +37,9 @@ def atomic_save_tensors(
 ):
     """Write a safetensors file to a temporary name, fsync it, then rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     # safetensors refuses shared or non-contiguous storage: give it plain copies
     plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    save_file(plain, str(tmp), metadata=meta)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(plain, str(tmp), metadata=meta), fsync=True)
     _fsync_dir(path.parent)
 
 

@@ -22,9 +22,9 @@ from drc.backends import Backend, TokenGenerator, VisualTokenizer, check_config,
 from drc.backends.janus_tiny import make_tiny_janus  # noqa: E402
 from drc.config import build_config  # noqa: E402
 from drc.errors import CheckpointError, DrcError  # noqa: E402
+from drc.models.composer_config import ComposerConfig  # noqa: E402
 from drc.models.composers import build_composer  # noqa: E402
 from drc.models.conditioning import LatentInstruction  # noqa: E402
-from drc.models.fusion import ComposerConfig  # noqa: E402
 from drc.models.text import ByteTokenizer  # noqa: E402
 from drc.train.batches import encode_text, trainable_scope  # noqa: E402
 from drc.train.losses import composer_loss  # noqa: E402

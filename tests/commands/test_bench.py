@@ -41,7 +41,7 @@ def test_quick_bench_prints_one_json_line_with_all_keys(capsys: pytest.CaptureFi
 
 def test_bench_forced_precision_says_what_auto_would_pick(capsys: pytest.CaptureFixture[str]) -> None:
     from drc.commands.bench import run_bench
-    from drc.runtime import resolve_precision
+    from drc.precision import resolve_precision
 
     auto, _ = resolve_precision("auto", torch.device("cpu"))
     forced = "fp32" if auto == "bf16" else "bf16"

@@ -37,8 +37,15 @@ def build_dataset(
             arr[:] = COLOURS[st]
             arr[: h // 2, : w // 2] = rng.integers(0, 256, (h // 2, w // 2, 3))  # some texture
             Image.fromarray(arr).save(root / "img" / f"{iid}.png")
-            items.append(Item(iid, f"img/{iid}.png", f"a {st} {sem}", st if labelled else None,
-                              sem if labelled else None))
+            items.append(
+                Item(
+                    iid,
+                    f"img/{iid}.png",
+                    f"a {st} {sem}",
+                    st if labelled else None,
+                    sem if labelled else None,
+                )
+            )
     users = []
     for u in range(n_users):
         st = STYLES[u % len(STYLES)]

@@ -334,8 +334,16 @@ def test_colour_grade_is_mild(framed: dict) -> None:
 
 def test_registry_lists() -> None:
     assert set(STYLE_CHANGING) <= set(AUGMENTATIONS) and set(RISKY) <= set(AUGMENTATIONS)
-    required = {"palette_remap", "recolour", "greyscale", "texture_overlay", "background_swap",
-                "outline_change", "blur", "hue_rotate"}
+    required = {
+        "palette_remap",
+        "recolour",
+        "greyscale",
+        "texture_overlay",
+        "background_swap",
+        "outline_change",
+        "blur",
+        "hue_rotate",
+    }
     assert required <= set(AUGMENTATIONS)
     assert "blur" not in STYLE_CHANGING and "background_swap" in STYLE_CHANGING
 

@@ -111,8 +111,9 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> Held:
         order = list(range(len(items)))
         random.Random(0).shuffle(order)
         heldout, train = sorted(order[: len(order) // 4]), sorted(order[len(order) // 4 :])
-        probes = train_probes(bank.images, styles, semantics, train, heldout, PROBE, device="cpu",
-                              progress=False, seed=0)
+        probes = train_probes(
+            bank.images, styles, semantics, train, heldout, PROBE, device="cpu", progress=False, seed=0
+        )
     finally:
         torch.set_num_threads(threads)
     style_idx = torch.tensor([probes.styles.index(styles[i]) for i in heldout])

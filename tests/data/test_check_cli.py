@@ -62,10 +62,18 @@ def test_bad_arguments(tmp_path: Path, capsys) -> None:
 
 def test_console_entry_point(dataset_dir: Path) -> None:
     """The installed way, `python -m drc data check`, in a fresh process: exit codes and no traceback."""
-    ok = subprocess.run([sys.executable, "-m", "drc", "data", "check", str(dataset_dir)],
-                        capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, "-m", "drc", "data", "check", str(dataset_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0 and ok.stdout.startswith("12 items"), ok.stderr
     (dataset_dir / "items.jsonl").unlink()
-    bad = subprocess.run([sys.executable, "-m", "drc", "data", "check", str(dataset_dir)],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "drc", "data", "check", str(dataset_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "items.jsonl: missing" in bad.stderr and "Traceback" not in bad.stderr

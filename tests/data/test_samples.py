@@ -103,15 +103,18 @@ def _grid(items: list[tuple[str, str | None, str | None]]) -> Dataset:
 
 
 def test_pick_reference_rules() -> None:
-    ds = _grid([
-        ("t", "red", "cat"),  # the target
-        ("same_style", "red", "cat"),  # same semantics, but the target's style
-        ("user_style", "green", "cat"),  # the user's style
-        ("in_history", "blue", "cat"),  # would do, but the user has seen it
-        ("other_sem", "yellow", "dog"),  # another style, wrong semantics
-        ("good1", "blue", "cat"),
-        ("good2", "pink", "cat"),
-    ])
+    ds = _grid(
+        [
+            ("t", "red", "cat"),  # the target
+            ("same_style", "red", "cat"),  # same semantics, but the target's style
+            ("user_style", "green", "cat"),  # the user's style
+            ("in_history", "blue", "cat"),  # would do, but the user has seen it
+            ("other_sem", "yellow", "dog"),  # another style, wrong semantics
+            ("good1", "blue", "cat"),
+            ("good2", "pink", "cat"),
+        ]
+    )
+
     def pick(seed: int) -> str | None:
         return pick_reference(ds, "t", "green", random.Random(seed), avoid_items=("in_history",))
 
@@ -125,7 +128,8 @@ def test_pick_reference_rules() -> None:
 def test_reference_none_when_semantics_unique(tmp_path: Path, make_dataset) -> None:
     ds = load_dataset(make_dataset(tmp_path / "d", n_users=10))
     # relabel so every semantics exists in one style only: no valid reference anywhere
-    ds.items = {i: Item(i, it.image, "", it.style, f"{it.style}/{it.semantics}")
-                for i, it in ds.items.items()}
+    ds.items = {
+        i: Item(i, it.image, "", it.style, f"{it.style}/{it.semantics}") for i, it in ds.items.items()
+    }
     held = [s for s in make_samples(ds) if s.split != "train"]
     assert held and all(s.reference is None for s in held)

@@ -11,7 +11,7 @@ import torch
 import transformers  # the `hf` extra: required by these tests (no skip)
 
 from drc.errors import DrcError
-from drc.eval.encoders import ByteTokenizer, encoder_scores, load_encoder
+from drc.eval.encoders import ClipByteTokenizer, encoder_scores, load_encoder
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -47,12 +47,28 @@ def _write_tokenizer(d: Path) -> tuple[int, int]:
 
 def _tiny_clip(d: Path, with_tokenizer: bool = True) -> Path:
     d.mkdir(parents=True, exist_ok=True)
-    vocab_size, eos = (_write_tokenizer(d) if with_tokenizer else (100, 99))
-    text = {"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
-            "num_attention_heads": 2, "max_position_embeddings": 16, "bos_token_id": eos - 1,
-            "eos_token_id": eos, "pad_token_id": eos, "projection_dim": 16}
-    vision = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2,
-              "image_size": 32, "patch_size": 8, "projection_dim": 16}
+    vocab_size, eos = _write_tokenizer(d) if with_tokenizer else (100, 99)
+    text = {
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 16,
+        "bos_token_id": eos - 1,
+        "eos_token_id": eos,
+        "pad_token_id": eos,
+        "projection_dim": 16,
+    }
+    vision = {
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "image_size": 32,
+        "patch_size": 8,
+        "projection_dim": 16,
+    }
     torch.manual_seed(0)
     cfg = transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)
     transformers.CLIPModel(cfg).save_pretrained(d)
@@ -61,8 +77,9 @@ def _tiny_clip(d: Path, with_tokenizer: bool = True) -> Path:
 
 def _tiny_dino(d: Path) -> Path:
     torch.manual_seed(0)
-    cfg = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
-                                    image_size=28, patch_size=7)
+    cfg = transformers.Dinov2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=28, patch_size=7
+    )
     transformers.Dinov2Model(cfg).save_pretrained(d)
     return d
 
@@ -98,7 +115,7 @@ def test_clip_without_tokenizer_files_falls_back_to_bytes(tmp_path):
     d = _tiny_clip(tmp_path / "clip_notok", with_tokenizer=False)
     with pytest.warns(UserWarning, match="byte tokenizer"):
         enc = load_encoder(d)
-    assert isinstance(enc.tokenizer, ByteTokenizer)
+    assert isinstance(enc.tokenizer, ClipByteTokenizer)
     t = enc.text_features(["hello", "a much longer caption than the model's sixteen positions"])
     assert t.shape == (2, 16) and torch.isfinite(t).all()
     ids = enc.tokenizer(["hi"])["input_ids"][0].tolist()
@@ -120,9 +137,16 @@ def test_dinov2_folder(tmp_path):
 
 def test_preprocessor_config_overrides_sizes(tmp_path):
     d = _tiny_dino(tmp_path / "dino_pp")
-    (d / "preprocessor_config.json").write_text(json.dumps(
-        {"size": {"shortest_edge": 40}, "crop_size": {"height": 28, "width": 28}, "image_mean": [0.5] * 3,
-         "image_std": [0.5] * 3}))
+    (d / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "size": {"shortest_edge": 40},
+                "crop_size": {"height": 28, "width": 28},
+                "image_mean": [0.5] * 3,
+                "image_std": [0.5] * 3,
+            }
+        )
+    )
     enc = load_encoder(d)
     assert (enc.resize, enc.crop, enc.mean) == (40, 28, (0.5, 0.5, 0.5))
     assert enc.preprocess(_images(1, 0)).shape == (1, 3, 28, 28)

@@ -90,8 +90,19 @@ def test_bootstrap_ci():
 
 def _rec(ps, pm, us, tm, rs, hs, out, tgt, k=2, **extra):
     hist = np.stack([np.array(out, float)] * k)
-    return M.EvalRecord(ps, pm, us, tm, rs, hs, np.array(out, float), hist, np.array(tgt, float),
-                        np.array(tgt, float), extra=extra)
+    return M.EvalRecord(
+        ps,
+        pm,
+        us,
+        tm,
+        rs,
+        hs,
+        np.array(out, float),
+        hist,
+        np.array(tgt, float),
+        np.array(tgt, float),
+        extra=extra,
+    )
 
 
 def test_summarize_and_breakdowns():

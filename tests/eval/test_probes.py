@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from drc.errors import CheckpointError, DrcError
-from drc.eval.probes import ProbeConfig, ProbeNet, Probes, augment, train_probes
+from drc.eval.probes import ProbeConfig, ProbeNet, Probes, augment_for_probes, train_probes
 
 BACKGROUNDS = {"red": (220, 60, 60), "green": (60, 180, 80), "blue": (60, 90, 220)}
 SHAPES = ("circle", "square", "triangle")
@@ -129,8 +129,8 @@ def test_extra_views_are_used_and_checked():
 def test_augment_is_deterministic_and_bounded():
     x = torch.rand(4, 3, 16, 16) * 2 - 1
     cfg = ProbeConfig()
-    a = augment(x, cfg, torch.Generator().manual_seed(0))
-    b = augment(x, cfg, torch.Generator().manual_seed(0))
+    a = augment_for_probes(x, cfg, torch.Generator().manual_seed(0))
+    b = augment_for_probes(x, cfg, torch.Generator().manual_seed(0))
     assert torch.equal(a, b)
     assert a.shape == x.shape and a.min() >= -1 and a.max() <= 1
     assert not torch.equal(a, x)

@@ -24,18 +24,44 @@ def _report() -> dict:
         "dataset": "stickers",
         "probes": {"style_acc": 0.99, "semantic_acc": 0.97, "n_heldout": 260, "seconds": 61.0},
         "methods": {
-            "drc": {"style_acc": 0.9, "semantic_acc": 0.8, "joint_acc": 0.7, "joint_acc_ci": [0.6, 0.8],
-                    "collapse_rate": 0.1, "fd": 3.5, "ref_sim": 0.4, "n": 36},
-            "entangled": {"style_acc": 0.5, "semantic_acc": 0.9, "joint_acc": 0.4, "joint_acc_ci": [0.3, 0.5],
-                          "collapse_rate": 0.45, "fd": 2.0, "ref_sim": 0.7, "n": 36},
-            "reference_only": {"style_acc": 0.1, "semantic_acc": 0.95, "joint_acc": 0.1,
-                               "collapse_rate": 0.8, "fd": float("nan"), "ref_sim": 0.9, "n": 36},
+            "drc": {
+                "style_acc": 0.9,
+                "semantic_acc": 0.8,
+                "joint_acc": 0.7,
+                "joint_acc_ci": [0.6, 0.8],
+                "collapse_rate": 0.1,
+                "fd": 3.5,
+                "ref_sim": 0.4,
+                "n": 36,
+            },
+            "entangled": {
+                "style_acc": 0.5,
+                "semantic_acc": 0.9,
+                "joint_acc": 0.4,
+                "joint_acc_ci": [0.3, 0.5],
+                "collapse_rate": 0.45,
+                "fd": 2.0,
+                "ref_sim": 0.7,
+                "n": 36,
+            },
+            "reference_only": {
+                "style_acc": 0.1,
+                "semantic_acc": 0.95,
+                "joint_acc": 0.1,
+                "collapse_rate": 0.8,
+                "fd": float("nan"),
+                "ref_sim": 0.9,
+                "n": 36,
+            },
         },
         "breakdowns": {
             "method": "drc",
             "history_length": {"1": 0.5, "2": 0.6, "3": 0.65, "5": 0.7},
-            "style_theme": {"sky_cat": {"joint_acc": 0.9, "n": 3}, "navy_dog": {"joint_acc": 0.2, "n": 3},
-                            "pink_frog": {"joint_acc": 0.8, "n": 3}},
+            "style_theme": {
+                "sky_cat": {"joint_acc": 0.9, "n": 3},
+                "navy_dog": {"joint_acc": 0.2, "n": 3},
+                "pink_frog": {"joint_acc": 0.8, "n": 3},
+            },
         },
         "timings": {"tokenizer": 120.5, "generator": 300.0, "eval": 20.0},
         "environment": {"torch": "2.13.0", "device": "cpu", "threads": 2},
@@ -50,8 +76,15 @@ def _report() -> dict:
 
 def _grids() -> list[Grid]:
     rows = [
-        GridRow("u1", [_img(1), _img(2), _img(3)], [0.2, 0.5, 0.3], _img(4),
-                {"drc": _img(5), "entangled": _img(6)}, _img(7), caption="love"),
+        GridRow(
+            "u1",
+            [_img(1), _img(2), _img(3)],
+            [0.2, 0.5, 0.3],
+            _img(4),
+            {"drc": _img(5), "entangled": _img(6)},
+            _img(7),
+            caption="love",
+        ),
         GridRow("u2", [_img(8)], [1.0], _img(9), {"drc": _img(10), "entangled": _img(11)}, None),
     ]
     plain = GridRow("u3", [_img(12), _img(13)], None, _img(14), {"drc": _img(15)})
@@ -122,16 +155,20 @@ def test_grid_png_geometry():
     assert (np.asarray(img)[y1 + 5, x2 + 5] == 235).all()
     # the weight bar under the highest weight (h2 = 0.5) is longer than under h1 (0.2)
     band = np.asarray(img)[y0 + cell + 11]
+
     def bar_len(col: int) -> int:
-        xs = band[plots.LABEL_W + plots.PAD + col * (cell + plots.PAD):][:cell]
+        xs = band[plots.LABEL_W + plots.PAD + col * (cell + plots.PAD) :][:cell]
         return int((xs.astype(int).sum(-1) < 700).sum())
+
     assert bar_len(1) > bar_len(0) > 0
     # no weights anywhere -> no weight band; (3, H, W) arrays are accepted too
     plain = _grids()[1]
     plain.rows[0].reference = plain.rows[0].reference.transpose(2, 0, 1)
     w, h = render_grid_png(plain, scale=1).size
-    assert (w, h) == (plots.LABEL_W + 4 * (16 + plots.PAD) + plots.PAD,
-                      plots.TITLE_H + plots.HEADER_H + (16 + plots.PAD) + plots.PAD)
+    assert (w, h) == (
+        plots.LABEL_W + 4 * (16 + plots.PAD) + plots.PAD,
+        plots.TITLE_H + plots.HEADER_H + (16 + plots.PAD) + plots.PAD,
+    )
 
 
 def test_svg_charts_are_valid_xml():

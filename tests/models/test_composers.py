@@ -7,8 +7,9 @@ import torch
 
 from drc.config import METHODS, RunConfig
 from drc.errors import DrcError
-from drc.models.composers import METHOD_ARCHITECTURE, DRCComposer, EntangledComposer, build_composer
-from drc.models.fusion import ComposerConfig
+from drc.methods import METHOD_ARCHITECTURE
+from drc.models.composer_config import ComposerConfig
+from drc.models.composers import DRCComposer, EntangledComposer, build_composer
 
 CFG = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1)
 CODE, VOCAB, K = 8, 24, 5

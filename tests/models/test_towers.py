@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from drc.models.composer_config import ComposerConfig
 from drc.models.composers import DRCComposer, importance_weights
-from drc.models.fusion import ComposerConfig, FusionNetwork
+from drc.models.fusion import FusionNetwork
 from drc.models.towers import SemTower, StyleTower, Tower
 
 CFG = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1)

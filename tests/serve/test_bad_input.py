@@ -146,15 +146,15 @@ def test_bad_user_names(setup) -> None:  # noqa: ANN001
 
 def test_upload_checks_directly() -> None:
     """The checks' order: size before decoding, the declared pixel count before any pixel is read."""
-    from drc.serve.uploads import UploadError, check_image
+    from drc.serve.uploads import UploadError, check_upload
 
     lim = Limits(max_upload_bytes=10_000_000, max_pixels=1_000_000)
     with pytest.raises(UploadError) as e:
-        check_image(bomb_png(2000, 2000), lim)
+        check_upload(bomb_png(2000, 2000), lim)
     assert e.value.status == 413 and "4000000 pixels" in str(e.value)
-    ok = check_image(png(1, size=(300, 200)), Limits(store_max_side=100))
+    ok = check_upload(png(1, size=(300, 200)), Limits(store_max_side=100))
     assert (ok.width, ok.height) == (100, 67)  # stored shrunk, aspect kept
     # PIL's own bomb guard (over twice its MAX_IMAGE_PIXELS) also answers 413, not a 500
     with pytest.raises(UploadError) as e:
-        check_image(bomb_png(), Limits(max_pixels=10**12))
+        check_upload(bomb_png(), Limits(max_pixels=10**12))
     assert e.value.status == 413

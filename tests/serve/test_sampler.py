@@ -5,19 +5,19 @@ from __future__ import annotations
 import torch
 
 from drc import influence as explain
-from drc.models.generator import _sample
+from drc.models.sampling import sample_from_logits
 
 
 def test_one_generator_per_row_makes_rows_independent_of_the_batch() -> None:
     logits = torch.randn(3, 50)
-    alone = _sample(logits[1:2], 1.0, 0, [torch.Generator().manual_seed(7)])
+    alone = sample_from_logits(logits[1:2], 1.0, 0, [torch.Generator().manual_seed(7)])
     for _ in range(3):  # whatever the other rows' generators are, row 1 draws from its own stream
         gens = [torch.Generator().manual_seed(int(torch.randint(0, 10**6, ()))) for _ in range(3)]
         gens[1] = torch.Generator().manual_seed(7)
-        assert _sample(logits, 1.0, 0, gens)[1] == alone[0]
+        assert sample_from_logits(logits, 1.0, 0, gens)[1] == alone[0]
     # a single generator still works as before
-    a = _sample(logits, 1.0, 5, torch.Generator().manual_seed(1))
-    b = _sample(logits, 1.0, 5, torch.Generator().manual_seed(1))
+    a = sample_from_logits(logits, 1.0, 5, torch.Generator().manual_seed(1))
+    b = sample_from_logits(logits, 1.0, 5, torch.Generator().manual_seed(1))
     assert torch.equal(a, b)
 
 

@@ -61,7 +61,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tiny_stickers: Path, tmp_path
     assert not (killed / "pretrain" / "model.safetensors").exists()
 
     # the newest checkpoint is there and complete
-    from drc.train.checkpoint import CheckpointManager
+    from drc.loop.checkpoint import CheckpointManager
 
     latest = CheckpointManager(ckpt, "").latest()
     assert latest is not None
@@ -86,7 +86,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tiny_stickers: Path, tmp_path
 
 def test_corrupt_checkpoint_is_refused(tmp_path: Path) -> None:
     from drc.errors import CheckpointError
-    from drc.train.checkpoint import CheckpointManager
+    from drc.loop.checkpoint import CheckpointManager
 
     mgr = CheckpointManager(tmp_path, "abc")
     path = mgr.save(5, {"w": torch.ones(3)}, {"step": 5})
@@ -100,7 +100,7 @@ def test_corrupt_checkpoint_is_refused(tmp_path: Path) -> None:
 
 def test_checkpoint_from_another_config_is_refused(tmp_path: Path) -> None:
     from drc.errors import CheckpointError
-    from drc.train.checkpoint import CheckpointManager
+    from drc.loop.checkpoint import CheckpointManager
 
     path = CheckpointManager(tmp_path, "abc").save(1, {"w": torch.ones(2)}, {"step": 1})
     with pytest.raises(CheckpointError, match="another config"):

@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from drc.config import OptimConfig
-from drc.train.loop import StepOutput, Trainer, lr_at
+from drc.loop.trainer import StepOutput, Trainer, lr_at
 
 
 def test_lr_schedule_warms_up_then_decays() -> None:

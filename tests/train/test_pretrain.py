@@ -11,9 +11,11 @@ import torch
 
 from drc.config import build_config
 from drc.errors import CheckpointError
+from drc.models.inference import encode_images
+from drc.models.loading import load_generator, load_tokenizer
 from drc.models.text import ByteTokenizer
 from drc.models.tokenizer import VQTokenizer
-from drc.train.pretrain import encode_images, load_generator, load_tokenizer, train_generator, train_tokenizer
+from drc.train.pretrain import train_generator, train_tokenizer
 from drc.weights import atomic_save_tensors, read_tensors
 
 CPU = torch.device("cpu")

@@ -62,7 +62,7 @@ def load_backend(
 
 
 def _load_builtin(run: Path, device: torch.device) -> Backend:
-    from drc.train.pretrain import load_generator, load_tokenizer
+    from drc.models.loading import load_generator, load_tokenizer
 
     # a run whose generator stayed frozen generates with its pretrained one; the shipped runs keep
     # only that (pretrain/), a trained run has its own copy in generator/

@@ -27,10 +27,12 @@ from typing import Any
 import torch
 
 from drc.config import OptimConfig, RunConfig, SampleConfig
+from drc.loop.trainer import StepOutput, Trainer
 from drc.models.generator import Generator, GeneratorConfig, flops_per_token
 from drc.models.text import ByteTokenizer
-from drc.runtime import PRECISIONS, StepRandom, autocast, configure_threads, resolve_device, resolve_precision
-from drc.train.loop import StepOutput, Trainer
+from drc.precision import PRECISIONS, autocast, resolve_device, resolve_precision
+from drc.runtime import StepRandom
+from drc.threads import configure_threads
 
 CAPTION = "a sticker of a cat, love"  # typical caption length (~24 bytes)
 

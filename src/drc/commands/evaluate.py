@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import drc.api as api
     from drc.eval.evaluate import evaluate_run
-    from drc.pipeline import RunInfo
+    from drc.run_folder import RunInfo
 
     model = api.load(args.run, device=args.device)
     res = evaluate_run(

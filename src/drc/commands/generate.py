@@ -13,27 +13,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from PIL import Image
 
+from drc.atomic import atomic_write as _write_atomic
 from drc.errors import DrcError
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drc generate", description=__doc__)
-    p.add_argument(
-        "--run", required=True, help="a finished run folder, or a shipped one: stickers, posters"
-    )
+    p.add_argument("--run", required=True, help="a finished run folder, or a shipped one: stickers, posters")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--user", help="take the history from this user of --data (the most recent k items)")
     src.add_argument("--history", nargs="+", help="history images, oldest first")
     p.add_argument("--data", help="dataset folder, with --user")
     p.add_argument("--reference", required=True, help="the image whose content to show")
-    p.add_argument("--prompt", default=None, help="instruction text (default: the run's coarse instruction)")
+    p.add_argument("--prompt", default=None, help="the prompt text (default: the run's coarse prompt)")
     p.add_argument("--n", type=int, default=4, help="images to generate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
@@ -46,17 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write each history image's leave-one-out influence (history_influence) to generation.json",
     )
     return p
-
-
-def _write_atomic(path: Path, write) -> None:
-    """`write(tmp_path)` then rename over `path`: an interrupted run never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str]) -> int:

@@ -48,26 +48,50 @@ from drc.data.augment_ops import (
     recolour,
     texture_overlay,
 )
+from drc.data.pixel_ops import hsv_to_rgb, rgb_to_hsv
 from drc.data.regions import (
     background_layers,
     background_mask,
     border_colours,
     dark_mask,
     dominant_colours,
-    hsv_to_rgb,
-    rgb_to_hsv,
 )
 from drc.errors import DrcError
 
 __all__ = [
-    "AUGMENTATIONS", "EXCLUSIVE", "RISKY", "STYLE_CHANGING", "AugmentConfig", "Augmentation",
-    "apply_ops", "augment", "augment_batch", "get_augmentation", "sample_ops",
+    "AUGMENTATIONS",
+    "EXCLUSIVE",
+    "RISKY",
+    "STYLE_CHANGING",
+    "AugmentConfig",
+    "Augmentation",
+    "apply_ops",
+    "augment",
+    "augment_batch",
+    "get_augmentation",
+    "sample_ops",
     # ops
-    "background_swap", "blur", "channel_permute", "colour_grade", "frame_replace", "greyscale",
-    "hue_rotate", "jitter", "outline_change", "palette_remap", "posterize", "recolour", "texture_overlay",
+    "background_swap",
+    "blur",
+    "channel_permute",
+    "colour_grade",
+    "frame_replace",
+    "greyscale",
+    "hue_rotate",
+    "jitter",
+    "outline_change",
+    "palette_remap",
+    "posterize",
+    "recolour",
+    "texture_overlay",
     # regions and colour helpers
-    "background_layers", "background_mask", "border_colours", "dark_mask", "dominant_colours",
-    "hsv_to_rgb", "rgb_to_hsv",
+    "background_layers",
+    "background_mask",
+    "border_colours",
+    "dark_mask",
+    "dominant_colours",
+    "hsv_to_rgb",
+    "rgb_to_hsv",
 ]
 
 Augmentation = Callable[[np.ndarray, np.random.Generator], np.ndarray]

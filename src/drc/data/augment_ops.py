@@ -10,24 +10,21 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-from drc.data.regions import (
+from drc.data.pixel_ops import (
     _LUMA,
     _border,
     _box_mean,
     _cheb,
     _dilate4,
     _f32,
-    _fill_gaps,
     _label,
     _luma,
     _shift,
     _u8,
-    background_layers,
-    background_mask,
-    border_colours,
     hsv_to_rgb,
     rgb_to_hsv,
 )
+from drc.data.regions import _fill_gaps, background_layers, background_mask, border_colours
 
 # ----------------------------------------------------------------------------- random colours and patterns
 

@@ -7,14 +7,13 @@ a cache file (`torch.save` of plain tensors and lists, loadable with `weights_on
 
 from __future__ import annotations
 
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from drc.atomic import atomic_write
 from drc.data.images import load_image
 from drc.data.manifest import Dataset
 from drc.errors import DataError, DrcError
@@ -73,17 +72,8 @@ class ImageBank:
 
     def save(self, path: str | Path) -> None:
         """Write the cache file atomically (temporary name, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            payload = {"format": _FORMAT, "ids": self.ids, "images": self.images}
-            torch.save({**payload, "fingerprint": self.fingerprint}, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        payload = {"format": _FORMAT, "ids": self.ids, "images": self.images}
+        atomic_write(path, lambda tmp: torch.save({**payload, "fingerprint": self.fingerprint}, tmp))
 
     @staticmethod
     def load(path: str | Path) -> ImageBank:

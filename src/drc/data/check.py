@@ -34,8 +34,14 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="drc data check", description="Validate a dataset folder and print a summary.")
     p.add_argument("dir", help="dataset folder with items.jsonl and users.jsonl")
-    p.add_argument("--history-len", "-k", type=int, default=5, metavar="K",
-                   help="history length k; a user needs k+1 items for one sample (default 5)")
+    p.add_argument(
+        "--history-len",
+        "-k",
+        type=int,
+        default=5,
+        metavar="K",
+        help="history length k; a user needs k+1 items for one sample (default 5)",
+    )
     p.add_argument("--no-images", action="store_true", help="skip opening and decoding every image")
     return p
 

@@ -161,19 +161,29 @@ def load_image(path: str | Path, size: tuple[int, int]) -> np.ndarray:
     return np.array(open_image(path, size), dtype=np.uint8)
 
 
+def pixels_to_unit(pixels: torch.Tensor) -> torch.Tensor:
+    """The one pixel scaling: uint8 (or 0..255) values -> float32 in [-1, 1], what the models read."""
+    return pixels.float().div(127.5).sub(1.0)
+
+
+def unit_to_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Its inverse: float in [-1, 1] (clamped) -> uint8 on the CPU."""
+    import torch
+
+    return x.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
+
+
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float32 in [-1, 1] (also (B, H, W, 3) -> (B, 3, H, W))."""
     import torch
 
-    t = torch.from_numpy(np.ascontiguousarray(arr)).float().div(127.5).sub(1.0)
+    t = pixels_to_unit(torch.from_numpy(np.ascontiguousarray(arr)))
     return t.permute(2, 0, 1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
 
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:
     """(3, H, W) or (B, 3, H, W) float in [-1, 1] -> uint8 (H, W, 3) or (B, H, W, 3)."""
-    import torch
-
-    t = t.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).cpu()
+    t = unit_to_pixels(t)
     return (t.permute(1, 2, 0) if t.ndim == 3 else t.permute(0, 2, 3, 1)).numpy()
 
 

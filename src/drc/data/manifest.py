@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from PIL import Image
 
+from drc.atomic import atomic_write_text
 from drc.data.images import open_image
 from drc.errors import DataError, DrcError
 
@@ -320,17 +320,6 @@ def load_dataset(root: str | Path, history_len: int = 5, check_images: bool = Tr
 # writing
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _item_json(it: Item) -> dict[str, Any]:
     d: dict[str, Any] = {"id": it.id, "image": it.image, "text": it.text}
     if it.style is not None:
@@ -355,7 +344,7 @@ def write_dataset(root: str | Path, items: list[Item], users: list[User], info: 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     dump = lambda d: json.dumps(d, ensure_ascii=False)  # noqa: E731
-    _write_text_atomic(root / ITEMS_FILE, "".join(dump(_item_json(it)) + "\n" for it in items))
-    _write_text_atomic(root / USERS_FILE, "".join(dump(_user_json(u)) + "\n" for u in users))
+    atomic_write_text(root / ITEMS_FILE, "".join(dump(_item_json(it)) + "\n" for it in items))
+    atomic_write_text(root / USERS_FILE, "".join(dump(_user_json(u)) + "\n" for u in users))
     if info is not None:
-        _write_text_atomic(root / INFO_FILE, json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+        atomic_write_text(root / INFO_FILE, json.dumps(info, ensure_ascii=False, indent=2) + "\n")

@@ -41,7 +41,7 @@ ENCODER_TYPES = ("clip", "dinov2")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
 
 
-class ByteTokenizer:
+class ClipByteTokenizer:
     """Fallback tokenizer: UTF-8 bytes mapped onto ids that are not BOS/EOS/PAD, wrapped in BOS..EOS.
 
     CLIP pools the text at the EOS position, so EOS must appear exactly once, at the end.
@@ -69,7 +69,7 @@ class ByteTokenizer:
 
 
 @dataclass
-class Encoder:
+class FeatureEncoder:
     """A loaded local encoder. `kind` is "clip" or "dinov2"."""
 
     kind: str
@@ -118,11 +118,12 @@ class Encoder:
         out = []
         for i in range(0, len(texts), batch_size):
             chunk = list(texts[i : i + batch_size])
-            if isinstance(self.tokenizer, ByteTokenizer):
+            if isinstance(self.tokenizer, ClipByteTokenizer):
                 enc = self.tokenizer(chunk)
             else:
-                enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_text_len,
-                                     return_tensors="pt")
+                enc = self.tokenizer(
+                    chunk, padding=True, truncation=True, max_length=self.max_text_len, return_tensors="pt"
+                )
             ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
             f = self.model.get_text_features(input_ids=ids, attention_mask=mask)
             out.append(_pooled(f).float().cpu())
@@ -175,10 +176,10 @@ def _tokenizer(path: Path, text_cfg: Any) -> Any:
     eos = eos[0] if isinstance(eos, list) else eos
     pad = text_cfg.pad_token_id if text_cfg.pad_token_id is not None else eos
     max_len = text_cfg.max_position_embeddings
-    return ByteTokenizer(text_cfg.vocab_size, text_cfg.bos_token_id, eos, pad, max_len)
+    return ClipByteTokenizer(text_cfg.vocab_size, text_cfg.bos_token_id, eos, pad, max_len)
 
 
-def load_encoder(path: str | Path, device: torch.device | str = "cpu") -> Encoder:
+def load_encoder(path: str | Path, device: torch.device | str = "cpu") -> FeatureEncoder:
     """Load a local CLIP or DINOv2 folder (transformers format); never downloads anything."""
     path = Path(path)
     if not path.is_dir():
@@ -217,7 +218,7 @@ def load_encoder(path: str | Path, device: torch.device | str = "cpu") -> Encode
     resize = _side(pre.get("size"), crop)
     mean = tuple(pre.get("image_mean", mean))
     std = tuple(pre.get("image_std", std))
-    enc = Encoder(model_type, path, model, crop, resize, mean, std, device=device)  # type: ignore[arg-type]
+    enc = FeatureEncoder(model_type, path, model, crop, resize, mean, std, device=device)  # type: ignore[arg-type]
     if model_type == "clip":
         enc.tokenizer = _tokenizer(path, model.config.text_config)
         enc.max_text_len = int(model.config.text_config.max_position_embeddings)
@@ -225,7 +226,7 @@ def load_encoder(path: str | Path, device: torch.device | str = "cpu") -> Encode
 
 
 def encoder_scores(
-    enc: Encoder, outputs: Tensor, targets: Tensor, texts: list[str] | None = None
+    enc: FeatureEncoder, outputs: Tensor, targets: Tensor, texts: list[str] | None = None
 ) -> dict[str, float]:
     """Metrics from one encoder, on uint8 (N, 3, H, W) outputs and their real targets:
     CLIP: clip_i = mean cos(output, target), clip_t = mean cos(output, text) (when texts are

@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from drc.data.images import pixels_to_unit
+from drc.data.prepare import Prepared, prepare
 from drc.data.samples import Sample
 from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
 from drc.eval.probes import ProbeConfig, Probes, train_probes
-from drc.pipeline import Prepared, prepare
-from drc.runtime import Progress, autocast, derived_seed
+from drc.precision import autocast
+from drc.runtime import Progress, derived_seed
 
 HISTORY_LENS = (1, 2, 3, 5)
 
@@ -66,7 +68,7 @@ def probes_for(
         def extra(x: torch.Tensor) -> torch.Tensor:
             dev = next(tokenizer.parameters()).device
             with torch.no_grad(), autocast(dev, "auto"):
-                f = x.to(dev).float().div(127.5).sub(1)
+                f = pixels_to_unit(x.to(dev))
                 return tokenizer.decode_code(tokenizer.encode(f)).float().clamp(-1, 1).cpu()
 
     probes = train_probes(
@@ -186,7 +188,7 @@ def evaluate_run(
             mask[b, k_full - len(h) :] = True
         ref_imgs = torch.stack([c.ref_image for c in chunk])
         instr = model.compose(hist_tok, mask, model.tokens(ref_imgs))
-        out = model.sample(instr, [model.instruction] * B, seed=seed + start)
+        out = model.sample(instr, [model.prompt] * B, seed=seed + start)
         outputs.append(out)
         w = instr.weights
         for b, c in enumerate(chunk):

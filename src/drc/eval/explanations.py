@@ -26,7 +26,8 @@ import torch
 
 from drc.eval.explain_metrics import cold_start_ratio, influence_agreement, intruder_weight_ratio, spread
 from drc.eval.metrics import EvalRecord, breakdown, summarize
-from drc.influence import draft_distance, leave_one_out, prob_distance, right_aligned, row_seed
+from drc.influence import draft_distance, leave_one_out, prob_distance, row_seed
+from drc.models.inference import pad_history
 
 LOO_IMAGES = 2  # images per leave-one-out variant (same streams in every variant)
 
@@ -118,7 +119,7 @@ def _leave_one_out(
             histories.append(v)
             refs.append(ref)
             owner.append(j)
-    padded, mask = right_aligned(histories, k)
+    padded, mask = pad_history(histories, k)
     instr = model.compose(padded, mask, torch.stack(refs))
     n = LOO_IMAGES
     seeds = [row_seed(seed, owner[r] * n + t) for r in range(len(owner)) for t in range(n)]
@@ -128,7 +129,7 @@ def _leave_one_out(
     for s in range(0, len(seeds), bs):
         part = type(rows)(rows.draft[s : s + bs])
         gens = [torch.Generator(device="cpu").manual_seed(x) for x in seeds[s : s + bs]]
-        out = model.sample(part, [model.instruction] * len(gens), generators=gens)
+        out = model.sample(part, [model.prompt] * len(gens), generators=gens)
         probs.append(probes.predict(out)["style_prob"])
     p = torch.cat(probs).view(len(owner), n, -1)
     style: list[list[float]] = [[] for _ in picked]

@@ -221,7 +221,14 @@ def bootstrap_ci(values: Sequence[float | bool], n: int = 1000, seed: int = 0) -
 
 
 SUMMARY_KEYS = (
-    "style_acc", "semantic_acc", "joint_acc", "collapse_rate", "hist_sim", "ref_sim", "target_sim", "fd",
+    "style_acc",
+    "semantic_acc",
+    "joint_acc",
+    "collapse_rate",
+    "hist_sim",
+    "ref_sim",
+    "target_sim",
+    "fd",
 )
 
 

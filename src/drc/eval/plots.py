@@ -237,11 +237,15 @@ def bar_chart_svg(
                 f'<rect x="{x:.1f}" y="{top + ph - bh:.1f}" width="{bw * 0.92:.1f}" height="{bh:.1f}" '
                 f'fill="{colour}"><title>{escape(cat)} {escape(_name)}: {v:.4f}</title></rect>'
             )
-            parts.append(f'<text x="{x + bw / 2:.1f}" y="{top + ph - bh - 3:.1f}" text-anchor="middle" '
-                         f'font-size="9">{_num(v)}</text>')
+            parts.append(
+                f'<text x="{x + bw / 2:.1f}" y="{top + ph - bh - 3:.1f}" text-anchor="middle" '
+                f'font-size="9">{_num(v)}</text>'
+            )
         cx = left + ci * gw + gw / 2
-        parts.append(f'<text x="{cx:.1f}" y="{top + ph + 12}" text-anchor="end" '
-                     f'transform="rotate(-30 {cx:.1f} {top + ph + 12})">{escape(cat)}</text>')
+        parts.append(
+            f'<text x="{cx:.1f}" y="{top + ph + 12}" text-anchor="end" '
+            f'transform="rotate(-30 {cx:.1f} {top + ph + 12})">{escape(cat)}</text>'
+        )
     parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="#333"/>')
     lx = left
     for si, name in enumerate(series):
@@ -305,16 +309,20 @@ def line_chart_svg(
     for t in range(5):
         v = x0 + (x1 - x0) * t / 4
         parts.append(f'<text x="{px(v):.1f}" y="{top + ph + 14}" text-anchor="middle">{_num(v)}</text>')
-    parts.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">{escape(x_label)}'
-                 f'{" (log y)" if log_y else ""}</text>')
+    parts.append(
+        f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle">{escape(x_label)}'
+        f"{' (log y)' if log_y else ''}</text>"
+    )
     for si, (name, s) in enumerate(series.items()):
         good = [(x, y) for x, y in s if math.isfinite(x) and math.isfinite(y) and (y > 0 or not log_y)]
         if not good:
             continue
         colour = PALETTE[si % len(PALETTE)]
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in good)
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{path}">'
-                     f"<title>{escape(name)}</title></polyline>")
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{path}">'
+            f"<title>{escape(name)}</title></polyline>"
+        )
         parts.append(f'<text x="{left + 6}" y="{top + 12 + 13 * si}" fill="{colour}">{escape(name)}</text>')
     parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
     parts.append("</svg>")

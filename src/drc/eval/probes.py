@@ -17,6 +17,7 @@ jittered: colour is part of the style label.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -28,22 +29,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from drc.atomic import atomic_write_text
 from drc.config import OptimConfig, load_yaml
+from drc.data.images import pixels_to_unit
 from drc.errors import DrcError
-from drc.train.loop import StageResult, StepOutput, Trainer
+from drc.loop.trainer import StageResult, StepOutput, Trainer
 from drc.weights import load_module_weights, save_module
 
 
 @dataclass
-class ProbeConfig:
-    """Probe size and training budget (defaults: about a minute for 64x64 stickers on 2 CPU cores)."""
+class ProbeConfig(OptimConfig):
+    """Probe size and training budget: the optimisation settings are OptimConfig's, with the probes'
+    own defaults (about a minute for 64x64 stickers on 2 CPU cores)."""
 
-    channels: int = 32  # trunk width; the feature size is 4 * channels
     steps: int = 600
     batch_size: int = 64
     lr: float = 2e-3
     warmup: int = 30
     weight_decay: float = 0.05
+    channels: int = 32  # trunk width; the feature size is 4 * channels
     precision: str = "auto"  # auto | bf16 | fp32, as RunConfig.precision
     # augmentation (applied per training image)
     max_shift: int = 4  # pixels, random translation with edge padding
@@ -53,7 +57,6 @@ class ProbeConfig:
     noise_std: float = 0.03  # std of Gaussian noise in [-1, 1] units (scaled by a random factor)
     extra_view_prob: float = 0.5  # chance of using the `extra_views` image instead of the original
     label_smoothing: float = 0.05
-    log_every: int = 50
 
 
 class _Block(nn.Module):
@@ -103,7 +106,7 @@ class ProbeNet(nn.Module):
 def _as_float(images: Tensor) -> Tensor:
     """uint8 (B, 3, H, W) -> float [-1, 1]; float input is taken as already in [-1, 1]."""
     if images.dtype == torch.uint8:
-        return images.float().div(127.5).sub(1.0)
+        return pixels_to_unit(images)
     return images.float()
 
 
@@ -123,7 +126,7 @@ def _gaussian_blur(x: Tensor, sigma: Tensor) -> Tensor:
     return y.reshape(b, c, h, w)
 
 
-def augment(x: Tensor, cfg: ProbeConfig, gen: torch.Generator) -> Tensor:
+def augment_for_probes(x: Tensor, cfg: ProbeConfig, gen: torch.Generator) -> Tensor:
     """Light, label-preserving augmentation of a float batch (B, 3, H, W) in [-1, 1].
 
     All randomness comes from `gen` (the step's generator), so a run is reproducible.
@@ -190,8 +193,13 @@ class Probes:
             fs.append(f.float().cpu())
         if not sl:
             e = torch.zeros(0)
-            return {"style": [], "semantics": [], "feats": e.view(0, self.net.feat_dim),
-                    "style_prob": e.view(0, len(self.styles)), "sem_prob": e.view(0, len(self.semantics))}
+            return {
+                "style": [],
+                "semantics": [],
+                "feats": e.view(0, self.net.feat_dim),
+                "style_prob": e.view(0, len(self.styles)),
+                "sem_prob": e.view(0, len(self.semantics)),
+            }
         sp = torch.cat(sl).softmax(-1)
         mp = torch.cat(ml).softmax(-1)
         return {
@@ -207,9 +215,7 @@ class Probes:
         directory = Path(directory)
         save_module(self.net, directory, self.config, name="probe")
         meta = {"styles": self.styles, "semantics": self.semantics, "accuracy": self.accuracy}
-        tmp = directory / "probe.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=1))
-        tmp.replace(directory / "probe.json")
+        atomic_write_text(directory / "probe.json", json.dumps(meta, indent=1))
         return directory
 
     @staticmethod
@@ -275,7 +281,7 @@ def train_probes(
                  VQ tokenizer's reconstruction. It is applied ONCE to the training images before
                  training (not per step: a tokenizer pass per step would dominate the cost); each
                  training image then shows its extra view with probability `cfg.extra_view_prob`.
-    Uses the one training loop (`drc.train.loop.Trainer`), with all sampling drawn from its
+    Uses the one training loop (`drc.loop.trainer.Trainer`), with all sampling drawn from its
     per-step random sources.
     """
     cfg = cfg or ProbeConfig()
@@ -304,13 +310,18 @@ def train_probes(
 
     torch.manual_seed(seed)  # initial weights
     net = ProbeNet(len(style_names), len(sem_names), cfg.channels).to(device)
-    optim = OptimConfig(
-        steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup=cfg.warmup,
-        weight_decay=cfg.weight_decay, log_every=cfg.log_every, ckpt_every=max(cfg.steps, 1),
-    )
+    settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(OptimConfig)}
+    optim = OptimConfig(**{**settings, "ckpt_every": max(cfg.steps, 1)})
     trainer = Trainer(
-        "probes", {"probe": net}, list(net.parameters()), optim, seed=seed, device=device,
-        precision=cfg.precision, ckpt_dir=ckpt_dir, progress=progress,
+        "probes",
+        {"probe": net},
+        list(net.parameters()),
+        optim,
+        seed=seed,
+        device=device,
+        precision=cfg.precision,
+        ckpt_dir=ckpt_dir,
+        progress=progress,
     )
 
     def step_fn(step: int, rnd: Any) -> StepOutput:
@@ -320,7 +331,7 @@ def train_probes(
         if views is not None:
             use = (torch.rand(cfg.batch_size, generator=gen) < cfg.extra_view_prob).view(-1, 1, 1, 1)
             x = torch.where(use, views[idx], x)
-        x = augment(x.to(device), cfg, gen)
+        x = augment_for_probes(x.to(device), cfg, gen)
         s_logits, m_logits, _ = net(x)
         ys, ym = train_s[idx].to(device), train_m[idx].to(device)
         ls = F.cross_entropy(s_logits.float(), ys, label_smoothing=cfg.label_smoothing)
@@ -328,8 +339,9 @@ def train_probes(
         with torch.no_grad():
             acc_s = (s_logits.argmax(-1) == ys).float().mean().item()
             acc_m = (m_logits.argmax(-1) == ym).float().mean().item()
-        return StepOutput(ls + lm, {"style_loss": ls.item(), "sem_loss": lm.item(),
-                                    "style_acc": acc_s, "sem_acc": acc_m})
+        return StepOutput(
+            ls + lm, {"style_loss": ls.item(), "sem_loss": lm.item(), "style_acc": acc_s, "sem_acc": acc_m}
+        )
 
     result: StageResult = trainer.fit(step_fn)
     probes = Probes(net.eval(), style_names, sem_names, {}, cfg)
@@ -338,5 +350,3 @@ def train_probes(
     acc["train_seconds"] = result.seconds
     probes.accuracy = acc
     return probes
-
-

@@ -22,13 +22,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from drc.atomic import atomic_write
+from drc.atomic import atomic_write_text as _atomic_write
 from drc.eval.metrics import worst_group
 from drc.eval.plots import Grid, GridRow, bar_chart_svg, line_chart_svg, render_grid_png
 
@@ -36,17 +37,44 @@ __all__ = ["Grid", "GridRow", "render_grid_png", "write_report", "render_html", 
 
 # table column order; later, unknown numeric metrics are appended in first-seen order
 METRIC_ORDER = (
-    "style_acc", "semantic_acc", "joint_acc", "collapse_rate", "hist_sim", "ref_sim", "target_sim", "fd",
-    "clip_i", "clip_t", "dino", "fid", "n",
+    "style_acc",
+    "semantic_acc",
+    "joint_acc",
+    "collapse_rate",
+    "hist_sim",
+    "ref_sim",
+    "target_sim",
+    "fd",
+    "clip_i",
+    "clip_t",
+    "dino",
+    "fid",
+    "n",
 )
 HIGHER_IS_BETTER = {
-    "style_acc", "semantic_acc", "joint_acc", "hist_sim", "target_sim", "clip_i", "clip_t", "dino",
+    "style_acc",
+    "semantic_acc",
+    "joint_acc",
+    "hist_sim",
+    "target_sim",
+    "clip_i",
+    "clip_t",
+    "dino",
 }
 LOWER_IS_BETTER = {"collapse_rate", "fd", "fid"}  # and any "fid_<encoder>"
 # ref_sim has no "better" side: similar to the reference is right for semantics, wrong for style
 KNOWN_KEYS = {
-    "title", "dataset", "probes", "methods", "breakdowns", "timings", "timings_s",
-    "environment", "curves", "notes", "explanations",
+    "title",
+    "dataset",
+    "probes",
+    "methods",
+    "breakdowns",
+    "timings",
+    "timings_s",
+    "environment",
+    "curves",
+    "notes",
+    "explanations",
 }
 
 CSS = """
@@ -81,12 +109,6 @@ def _jsonable(o: Any) -> Any:
     if isinstance(o, (set, tuple)):
         return list(o)
     raise TypeError(f"report value of type {type(o).__name__} is not JSON-serialisable")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------- HTML pieces
@@ -142,8 +164,11 @@ def methods_table(methods: dict[str, dict[str, Any]]) -> str:
     cols = _columns(methods)
     best = {c: _best(methods, c) for c in cols}
     arrows = {c: {1.0: " ↑", -1.0: " ↓"}.get(_direction(c), "") for c in cols}
-    rows = ["<table class='methods'><tr><th>method</th>"
-            + "".join(f"<th>{escape(c)}{arrows[c]}</th>" for c in cols) + "</tr>"]
+    rows = [
+        "<table class='methods'><tr><th>method</th>"
+        + "".join(f"<th>{escape(c)}{arrows[c]}</th>" for c in cols)
+        + "</tr>"
+    ]
     for name, s in methods.items():
         cells = [f"<td>{escape(name)}</td>"]
         for c in cols:
@@ -192,9 +217,18 @@ def breakdown_section(name: str, groups: dict[str, Any], method: str, metric: st
         for g, v in norm.items()
     )
     out.append(f"<table><tr><th>{escape(title)}</th><th>{escape(metric)}</th><th>n</th></tr>{rows}</table>")
-    out.append("<div class='charts'>" + bar_chart_svg(
-        list(norm), {metric: [v[metric] for v in norm.values()]}, f"{method}: {metric} by {title}", y_max=1.0,
-        width=max(320, 60 * len(norm) + 80), height=240) + "</div>")
+    out.append(
+        "<div class='charts'>"
+        + bar_chart_svg(
+            list(norm),
+            {metric: [v[metric] for v in norm.values()]},
+            f"{method}: {metric} by {title}",
+            y_max=1.0,
+            width=max(320, 60 * len(norm) + 80),
+            height=240,
+        )
+        + "</div>"
+    )
     return "\n".join(out)
 
 
@@ -253,15 +287,20 @@ def _probe_line(p: dict[str, Any]) -> str:
     if _is_num(p.get("seconds")):
         extra.append(f"trained in {p['seconds']:.0f} s")
     tail = f" ({'; '.join(extra)})" if extra else ""
-    return (f"<div class='probe'>Probe accuracy on held-out <i>real</i> items: {info}{tail}. Label metrics "
-            f"below are only as trustworthy as these numbers.</div>")
+    return (
+        f"<div class='probe'>Probe accuracy on held-out <i>real</i> items: {info}{tail}. Label metrics "
+        f"below are only as trustworthy as these numbers.</div>"
+    )
 
 
 def render_html(report: dict[str, Any], grid_files: Sequence[tuple[str, str]] = ()) -> str:
     """The HTML page for `report`; `grid_files` are (title, relative png path) pairs."""
     title = str(report.get("title", "drc evaluation report"))
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-           f"<style>{CSS}</style></head><body>", f"<h1>{escape(title)}</h1>"]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+    ]
     if "dataset" in report:
         ds = report["dataset"]
         out.append(f"<p>Dataset: {escape(ds) if isinstance(ds, str) else _kv_table(ds)}</p>")
@@ -278,9 +317,17 @@ def render_html(report: dict[str, Any], grid_files: Sequence[tuple[str, str]] = 
         out.append(methods_table(methods))
         names = list(methods)
         series = {k: [methods[m].get(k, float("nan")) for m in names] for k in ("joint_acc", "collapse_rate")}
-        out.append("<div class='charts'>" + bar_chart_svg(
-            names, series, "joint accuracy and collapse rate per method", y_max=1.0,
-            width=max(420, 90 * len(names) + 80)) + "</div>")
+        out.append(
+            "<div class='charts'>"
+            + bar_chart_svg(
+                names,
+                series,
+                "joint accuracy and collapse rate per method",
+                y_max=1.0,
+                width=max(420, 90 * len(names) + 80),
+            )
+            + "</div>"
+        )
     else:
         out.append("<p>No methods evaluated.</p>")
     bd = report.get("breakdowns") or {}
@@ -293,8 +340,10 @@ def render_html(report: dict[str, Any], grid_files: Sequence[tuple[str, str]] = 
     if isinstance(report.get("explanations"), dict):
         out.append(explanations_section(report["explanations"], methods))
     if grid_files:
-        out.append("<h2>Samples</h2><p>Per test user: history (oldest first; <i>w</i> = DRC's importance "
-                   "weight of that history image) | reference | each method's output | target.</p>")
+        out.append(
+            "<h2>Samples</h2><p>Per test user: history (oldest first; <i>w</i> = DRC's importance "
+            "weight of that history image) | reference | each method's output | target.</p>"
+        )
         for gt, rel in grid_files:
             out.append(f"<h3>{escape(gt)}</h3><img class='grid' src='{escape(rel)}' alt='{escape(gt)}'>")
     if report.get("curves"):
@@ -309,8 +358,9 @@ def render_html(report: dict[str, Any], grid_files: Sequence[tuple[str, str]] = 
         out.append("<h2>Environment</h2>" + _kv_table(report["environment"]))
     rest = {k: v for k, v in report.items() if k not in KNOWN_KEYS}
     if rest:
-        out.append("<h2>Other fields</h2><pre>"
-                   + escape(json.dumps(rest, indent=1, default=_jsonable)) + "</pre>")
+        out.append(
+            "<h2>Other fields</h2><pre>" + escape(json.dumps(rest, indent=1, default=_jsonable)) + "</pre>"
+        )
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -337,10 +387,7 @@ def write_report(
             name = name[:-4] + f"_{i}.png"
         used.add(name)
         path = out_dir / "grids" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        render_grid_png(g).save(tmp, format="PNG")
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp, g=g: render_grid_png(g).save(tmp, format="PNG"))
         files.append((g.title, f"grids/{name}"))
     html_path = out_dir / "report.html"
     _atomic_write(html_path, render_html(report, files))

@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from drc.errors import DrcError
+from drc.methods import METHOD_ARCHITECTURE
+from drc.models.composer_config import ComposerConfig
 from drc.models.conditioning import LatentInstruction
-from drc.models.fusion import ComposerConfig, FusionBlock, FusionNetwork
+from drc.models.fusion import FusionBlock, FusionNetwork
 from drc.models.towers import AttentionPool, SemTower, StyleTower
 
 
@@ -218,19 +221,6 @@ class EntangledComposer(Composer):
 ComposerFactory = Callable[..., Composer]
 _ARCHITECTURES: dict[str, ComposerFactory] = {}
 
-# method -> architecture; the ablations and entangled_augment differ from their parent only in
-# training settings (config.method_overrides), not in the model
-METHOD_ARCHITECTURE = {
-    "drc": "drc",
-    "drc_no_stage1": "drc",
-    "drc_uniform_sampling": "drc",
-    "drc_no_augment": "drc",
-    "entangled": "entangled",
-    "entangled_augment": "entangled",
-    "reference_only": "reference_only",
-    "history_only": "history_only",
-}
-
 
 def register_composer(name: str) -> Callable[[ComposerFactory], ComposerFactory]:
     def deco(fn: ComposerFactory) -> ComposerFactory:
@@ -273,3 +263,16 @@ def build_composer(
     cells over `vocab` codes (the tokenizer's codebook)."""
     arch = architecture_of(method)
     return _ARCHITECTURES[arch](cfg, code_dim, vocab, n_visual, history_len)
+
+
+def composer_for(cfg: Any, tokenizer: Any, generator: Any) -> Composer:
+    """The composer of `cfg.method` (a RunConfig), sized for this tokenizer and generator (training
+    and loading)."""
+    return build_composer(
+        cfg.method,
+        cfg.composer,
+        code_dim=tokenizer.config.code_dim,
+        vocab=tokenizer.config.codebook_size,
+        n_visual=generator.config.n_visual,
+        history_len=cfg.data.history_len,
+    )

@@ -6,34 +6,16 @@ two apart); a few blocks of self-attention among the queries, cross-attention to
 FFN. The composer's draft head turns each query's output into scores over the codebook (the latent
 instruction, `drc.models.conditioning`). The output length is fixed (N), whatever the history length.
 
-`ComposerConfig` lives here (the config module composes it into `RunConfig`); it sizes the towers,
-the fusion and, for the baselines, nothing but their width (see `composers.py`).
+`ComposerConfig` (sizes of the towers and the fusion) lives in `composer_config.py`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
+from drc.models.composer_config import ComposerConfig
 from drc.models.towers import Attention, CrossBlock
-
-
-@dataclass
-class ComposerConfig:
-    d_model: int = 128  # width of the towers and the fusion
-    n_heads: int = 4
-    tower_layers: int = 1  # cross-attention + FFN blocks per tower (the paper: one)
-    fusion_layers: int = 2
-    ffn_mult: int = 4
-    dropout: float = 0.0
-    # The StyleTower reads its partners' tokens averaged over runs of gcd(style_pool, N) neighbouring
-    # cells (raster order; a run never straddles two images; 1 = every token). Style (palette, line,
-    # texture) is a statistic of a region, not of a cell, and the (k*N)^2 attention over the whole
-    # history was most of a training step. Measured (bench/README.md): 4 trains 1.5x faster, and
-    # held-out joint accuracy did not drop (stickers 0.719 -> 0.885, posters 0.771 -> 0.760; one seed).
-    style_pool: int = 4
 
 
 class FusionBlock(nn.Module):

@@ -39,7 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from drc.models.attention import Block, KVCache, attention_bias, compute_dtype, positions, trim_padding
 from drc.models.conditioning import LatentInstruction
+from drc.models.sampling import sample_from_logits
 
 
 @dataclass
@@ -99,52 +101,6 @@ def flops_per_token(cfg: GeneratorConfig, training: bool = True, context: int | 
         context = (cfg.max_text_len + cfg.n_null + max(cfg.n_visual, 1)) // 2
     fwd = 2 * (block + head) + 4 * n_layer * d * context
     return float(3 * fwd if training else fwd)
-
-
-class KVCache:
-    """Preallocated keys/values of every layer: (layers, B, heads, max_len, head_dim) each."""
-
-    def __init__(self, n_layer: int, b: int, n_head: int, max_len: int, head_dim: int, device, dtype) -> None:
-        self.k = torch.empty(n_layer, b, n_head, max_len, head_dim, device=device, dtype=dtype)
-        self.v = torch.empty_like(self.k)
-        self.pos = 0  # positions filled so far
-
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg: GeneratorConfig) -> None:
-        super().__init__()
-        self.n_head = cfg.n_head
-        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
-        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
-        self.dropout = cfg.dropout
-
-    def forward(self, x: Tensor, mask: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
-        """x (B,L,d); mask (B,1,L,keys) additive bias (0 or -inf); with a cache, keys = cache.pos + L."""
-        b, t, d = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.n_head, d // self.n_head).permute(2, 0, 3, 1, 4)
-        if cache is not None:
-            p = cache.pos
-            cache.k[layer, :, :, p : p + t] = k
-            cache.v[layer, :, :, p : p + t] = v
-            k, v = cache.k[layer, :, :, : p + t], cache.v[layer, :, :, : p + t]
-        drop = self.dropout if self.training else 0.0
-        y = _attention(q, k.to(q.dtype), v.to(q.dtype), mask, drop)
-        return self.proj(y.transpose(1, 2).reshape(b, t, d))
-
-
-class Block(nn.Module):
-    def __init__(self, cfg: GeneratorConfig) -> None:
-        super().__init__()
-        self.ln1 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
-        self.attn = CausalSelfAttention(cfg)
-        self.ln2 = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
-        self.fc = nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model, bias=cfg.bias)
-        self.out = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model, bias=cfg.bias)
-        self.drop = nn.Dropout(cfg.dropout)
-
-    def forward(self, x: Tensor, mask: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), mask, cache, layer))
-        return x + self.drop(self.out(F.gelu(self.fc(self.ln2(x)))))
 
 
 class Generator(nn.Module):
@@ -217,7 +173,7 @@ class Generator(nn.Module):
         text_mask = text_mask.bool()
         if drop is not None:
             text_mask = text_mask & ~drop[:, None]
-        parts = [self.text_emb(text_ids) + self.text_pos(_positions(text_mask))]
+        parts = [self.text_emb(text_ids) + self.text_pos(positions(text_mask))]
         masks = [text_mask]
         null_valid = torch.ones(b, dtype=torch.bool, device=text_ids.device)
         if instr is not None:
@@ -278,7 +234,7 @@ class Generator(nn.Module):
 
         drop_cond (B,) bool: unconditional rows (for CFG); drop_draft (B,) bool: rows without the draft.
         """
-        text_ids, text_mask = _trim(text_ids, text_mask)
+        text_ids, text_mask = trim_padding(text_ids, text_mask)
         prefix, pmask = self._prefix(text_ids, text_mask, instr, drop_cond, drop_draft)
         inputs = image_tokens
         if self.training and self.cfg.token_noise > 0:
@@ -286,7 +242,7 @@ class Generator(nn.Module):
             inputs = torch.where(noisy, torch.randint_like(inputs, self.cfg.visual_vocab), inputs)
         slots = self._slots(torch.roll(inputs, 1, dims=1))
         x = torch.cat([prefix, slots.to(prefix.dtype)], 1)
-        x = self._run(x, _attention_bias(pmask, image_tokens.shape[1], _compute_dtype(x)))
+        x = self._run(x, attention_bias(pmask, image_tokens.shape[1], compute_dtype(x)))
         return self.head(self.ln_f(x[:, prefix.shape[1] :]))
 
     def loss(
@@ -320,7 +276,7 @@ class Generator(nn.Module):
         """
         b = text_ids.shape[0]
         n = self.cfg.n_visual
-        text_ids, text_mask = _trim(text_ids, text_mask)
+        text_ids, text_mask = trim_padding(text_ids, text_mask)
         guided = cfg_scale != 1.0
         drop = None
         if guided:
@@ -332,8 +288,8 @@ class Generator(nn.Module):
         p = prefix.shape[1]
         rows = prefix.shape[0]
         tokens = torch.zeros(rows, n, dtype=torch.long, device=prefix.device)
-        dtype = _compute_dtype(prefix)
-        bias = _attention_bias(pmask, n, dtype)  # (R,1,P+N,P+N), sliced at every step
+        dtype = compute_dtype(prefix)
+        bias = attention_bias(pmask, n, dtype)  # (R,1,P+N,P+N), sliced at every step
         cache = None
         if use_cache:
             hd = self.cfg.d_model // self.cfg.n_head
@@ -354,87 +310,6 @@ class Generator(nn.Module):
             if guided:
                 cond, uncond = logits[:b], logits[b:]
                 logits = uncond + cfg_scale * (cond - uncond)
-            nxt = _sample(logits, temperature, top_k, generator)
+            nxt = sample_from_logits(logits, temperature, top_k, generator)
             tokens[:, i] = nxt.repeat(2) if guided else nxt
         return tokens[:b]
-
-
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    """The dtype matmuls produce for `x` here: the autocast dtype when autocast is on, else x's."""
-    dev = x.device.type
-    if torch.is_autocast_enabled(dev):
-        return torch.get_autocast_dtype(dev)
-    return x.dtype
-
-
-def _attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, dropout: float) -> Tensor:
-    """Attention over (B,H,L,hd) with an additive mask `bias` (B,1,L,keys): 0 = attend, -inf = hidden.
-
-    SDPA everywhere except bf16 training-size batches on CPU: there PyTorch's fused CPU kernel is
-    ~2.5x slower (forward + backward) than the plain matmul-softmax-matmul for our short sequences
-    (measured in `drc bench`'s setting: B=32, L=92, 4 heads of 64), and attention would be the
-    largest single cost of a training step.
-    """
-    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.shape[-2] > 1:
-        att = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5) + bias
-        att = att.softmax(-1)
-        return (F.dropout(att, dropout) if dropout > 0 else att) @ v
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout)
-
-
-def _positions(mask: Tensor) -> Tensor:
-    """Position of each token among the valid ones (B,L) long: padding anywhere shifts nothing."""
-    return (mask.long().cumsum(1) - 1).clamp(min=0)
-
-
-def _trim(ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Drop trailing columns that are padding in every row: they are invisible, so only cost time."""
-    mask = mask.bool()
-    valid = mask.any(0).nonzero()
-    keep = int(valid[-1]) + 1 if len(valid) else 0
-    return ids[:, :keep], mask[:, :keep]
-
-
-def _attention_bias(prefix_mask: Tensor, n_visual: int, dtype: torch.dtype) -> Tensor:
-    """(B,1,L,L) additive mask, L = P + N: 0 where a query may attend, -inf elsewhere.
-
-    Causal, padded keys hidden, and each position sees at least itself: the diagonal is kept for
-    padded positions so that no row is empty (an all-masked softmax gives NaN, and a NaN value row
-    would poison every query through 0 * NaN).
-    """
-    b, p = prefix_mask.shape
-    length = p + n_visual
-    dev = prefix_mask.device
-    keys = torch.cat([prefix_mask, torch.ones(b, n_visual, dtype=torch.bool, device=dev)], 1)
-    causal = torch.ones(length, length, dtype=torch.bool, device=dev).tril()
-    eye = torch.eye(length, dtype=torch.bool, device=dev)
-    allowed = ((causal & keys[:, None, :]) | eye)[:, None]
-    return torch.zeros(allowed.shape, dtype=dtype, device=dev).masked_fill_(~allowed, float("-inf"))
-
-
-def _sample(
-    logits: Tensor, temperature: float, top_k: int, generator: torch.Generator | list[torch.Generator] | None
-) -> Tensor:
-    """(B,V) float logits -> (B,) long. Inverse-CDF sampling from one uniform per row.
-
-    One uniform per row (drawn on the generator's device) rather than torch.multinomial keeps the
-    random stream identical however the logits were computed, on any device. `generator` may be a
-    list of B generators, one per row: then a row's samples depend only on its own generator, not on
-    which other rows share the batch (`drc serve` batches unrelated requests together).
-    """
-    if temperature <= 0:
-        return logits.argmax(-1)
-    logits = logits / temperature
-    if 0 < top_k < logits.shape[-1]:
-        kth = logits.topk(top_k, -1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    cdf = logits.softmax(-1).cumsum(-1)
-    if isinstance(generator, (list, tuple)):
-        if len(generator) != logits.shape[0]:
-            raise ValueError(f"{len(generator)} generators for {logits.shape[0]} rows")
-        u = torch.cat([torch.rand(1, 1, generator=g, device=g.device) for g in generator]).to(logits.device)
-    else:
-        gen_device = generator.device if generator is not None else logits.device
-        u = torch.rand(logits.shape[0], 1, generator=generator, device=gen_device).to(logits.device)
-    u = u * cdf[:, -1:]  # cdf ends at 1 up to rounding
-    return (cdf < u).sum(-1).clamp(max=logits.shape[-1] - 1)

@@ -6,8 +6,7 @@ with pre-norm residuals. Trained in Stage 1 with partners that share exactly one
 query (same style, or same semantics), a tower learns to keep what the two images share.
 
 The attention building blocks (`Attention`, `CrossBlock`, `FeedForward`, `AttentionPool`) also serve
-the FusionNetwork (`fusion.py`). Nothing here imports the config, so `fusion.py` (which owns
-`ComposerConfig`) can import this module without a cycle.
+the FusionNetwork (`fusion.py`). Nothing here imports the run config.
 """
 
 from __future__ import annotations

@@ -9,7 +9,10 @@
     auth.py      API keys: created once, only their hash stored; Bearer authentication
     worker.py    the queue worker: batches queued jobs of one run into one sampling batch
     explain.py   leave-one-out influence of each history image on the output
+    service.py   the state the routes share (database, files, the served runs, the worker)
+    schemas.py   the API's request and reply bodies; queries.py: a tenant's rows; errors.py: replies
     app.py       the FastAPI app: /v1 API, OpenAPI at /docs, the studio at /, run reports at /report
+    routes_generate.py  the generation routes (queue, long-poll, list jobs)
     static/      the studio and report pages (plain HTML, JS and CSS; no build step)
 
 FastAPI, uvicorn, SQLAlchemy, Alembic and python-multipart come with the `serve` extra

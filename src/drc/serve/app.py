@@ -14,11 +14,7 @@ parameters at run time, and the aliases DB and Auth are local to `create_app`.)
 """
 
 import contextlib
-import logging
-import threading
-import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,223 +23,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from drc.serve import db
-from drc.serve.auth import KeyCache, TenantRef
+from drc.serve.auth import TenantRef
 from drc.serve.config import ServeConfig
-from drc.serve.models import DONE, FAILED, QUEUED, EndUser, HistoryItem, Job, StoredImage, utc
-from drc.serve.reports import Report, find_report, load_report
-from drc.serve.storage import BlobStore
-from drc.serve.uploads import UploadError, check_image
+from drc.serve.errors import BodyLimit, bad, not_found, validation_detail
+from drc.serve.models import QUEUED, EndUser, HistoryItem, Job, StoredImage
+from drc.serve.queries import get_image, get_user, user_history
+from drc.serve.reports import find_report
+from drc.serve.routes_generate import add_generate_routes
+from drc.serve.schemas import HistoryImageOut, ImageOut, UserIn, UserOut, image_out, user_out
+from drc.serve.service import Service
+from drc.serve.uploads import UploadError, check_upload
 
 STATIC = Path(__file__).parent / "static"
-log = logging.getLogger("drc.serve")
-
-
-# ---------------------------------------------------------------------- request and reply bodies
-class UserIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(description="a display name for the end user (need not be unique)")
-
-
-class UserOut(BaseModel):
-    id: str
-    name: str
-    created_at: datetime
-    history_count: int
-
-
-class ImageOut(BaseModel):
-    id: str
-    url: str
-    width: int
-    height: int
-    kind: str
-
-
-class HistoryImageOut(ImageOut):
-    position: int
-
-
-class GenerateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    run: str | None = Field(None, description="a served run's name; default: the first one served")
-    user_id: str | None = Field(None, description="take the history from this end user (most recent last)")
-    history: list[str] | None = Field(None, description="or: image ids, oldest first (from POST /v1/images)")
-    reference: str = Field(description="image id of the reference: what to show")
-    prompt: str | None = Field(None, description="instruction text; default: the run's own instruction")
-    n: int = Field(4, description="images to generate")
-    seed: int = Field(0, description="image i of the job is sampled from a stream seeded by (seed, i)")
-    explain: bool = Field(False, description="also compute each history image's leave-one-out influence")
-
-
-class ImageRef(BaseModel):
-    id: str
-    url: str
-
-
-class HistoryEntryOut(BaseModel):
-    image_id: str
-    url: str
-    weight: float | None
-    influence: dict[str, float] | None
-
-
-class JobOut(BaseModel):
-    id: str
-    status: str
-    run: str
-    user_id: str | None
-    prompt: str | None
-    n: int
-    seed: int
-    explain: bool
-    reference: ImageRef
-    history: list[HistoryEntryOut]
-    images: list[ImageRef]
-    error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    batch_images: int | None = Field(None, description="rows of the sampling batch the job shared")
-    sample_ms: float | None
-
-
-def image_url(image_id: str) -> str:
-    return f"/v1/images/{image_id}"
-
-
-# ---------------------------------------------------------------------- the service state
-class Service:
-    """What the routes share: config, database, file store, the served runs and the worker."""
-
-    def __init__(self, cfg: ServeConfig, models: dict[str, Any] | None = None) -> None:
-        self.cfg = cfg
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = db.make_engine(cfg.database_url)
-        self.sessions = db.session_factory(self.engine)
-        self.store = BlobStore(cfg.blob_dir)
-        self.keys = KeyCache()
-        self._models = models
-        self.samplers: dict[str, Any] = {}
-        self.run_dirs: dict[str, Path] = {}
-        self.worker = None
-        # long-polls: a request waiting for job J waits on waiters[J], which the worker sets when J
-        # finishes; only that request wakes, not every waiting one
-        self._waiters: dict[str, tuple[threading.Event, int]] = {}  # job id -> (event, requests waiting)
-        self._waiters_lock = threading.Lock()
-
-    @property
-    def run_names(self) -> list[str]:
-        return list(self._models) if self._models is not None else list(self.cfg.runs)
-
-    def start(self) -> None:
-        from drc.serve.sampler import RunSampler
-        from drc.serve.worker import Worker, recover
-
-        db.upgrade(self.engine)
-        n = recover(self.sessions)
-        if n:
-            log.warning("drc serve: %d job(s) left running by a stopped service marked failed", n)
-        if self._models is None:
-            import drc.api as api
-
-            self._models = {
-                name: api.load(path, device=self.cfg.device) for name, path in self.cfg.runs.items()
-            }
-        for name, model in self._models.items():
-            self.samplers[name] = RunSampler(
-                model, self.store.read, self.cfg.worker.token_cache, self.cfg.precision
-            )
-            sampler = self.samplers[name]
-            log.info(
-                "drc serve: run %s samples in %s (%s)", name, sampler.precision, sampler.precision_reason
-            )
-            self.run_dirs[name] = Path(model.paths.root)
-        self.worker = Worker(
-            self.sessions, self.store, self.samplers, self.cfg.worker, on_done=self._job_done
-        )
-        self.worker.start()
-
-    def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-        self.engine.dispose()
-
-    def _job_done(self, job_ids: list[str]) -> None:
-        with self._waiters_lock:
-            for i in job_ids:
-                if i in self._waiters:
-                    self._waiters[i][0].set()
-
-    def waiter(self, job_id: str) -> threading.Event:
-        """The event set when `job_id` finishes (register before reading the job's status)."""
-        with self._waiters_lock:
-            ev, n = self._waiters.get(job_id, (threading.Event(), 0))
-            self._waiters[job_id] = (ev, n + 1)
-            return ev
-
-    def drop_waiter(self, job_id: str) -> None:
-        with self._waiters_lock:
-            ev, n = self._waiters[job_id]
-            if n > 1:
-                self._waiters[job_id] = (ev, n - 1)
-            else:
-                del self._waiters[job_id]
-
-    def report(self, run: str) -> Report | None:
-        path = find_report(self.run_dirs[run])
-        return load_report(path) if path is not None else None
-
-
-# ---------------------------------------------------------------------- errors
-def _one_line(errors: list[dict[str, Any]]) -> tuple[int, str]:
-    """FastAPI's validation errors -> (status, one line). A body that is not JSON is a 400."""
-    for e in errors:
-        if e.get("type") == "json_invalid":
-            ctx = e.get("ctx") or {}
-            return 400, f"malformed JSON body: {ctx.get('error', e.get('msg', 'invalid JSON'))}"
-    parts = []
-    for e in errors:
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
-        parts.append(f"{loc}: {e.get('msg', 'invalid')}" if loc else str(e.get("msg", "invalid")))
-    return 422, "; ".join(parts)
-
-
-def bad(status: int, message: str) -> HTTPException:
-    return HTTPException(status_code=status, detail=message)
-
-
-def not_found(kind: str, id_: str) -> HTTPException:
-    return HTTPException(status_code=404, detail=f"{kind} {id_!r} not found")
-
-
-class BodyLimit:
-    """Refuse a request whose Content-Length is over the limit before anything reads its body (a plain
-    ASGI middleware: Starlette's BaseHTTPMiddleware would cost every request an extra task)."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            msg, status = None, 0
-            if length is not None and not length.isdigit():
-                msg, status = "bad Content-Length header", 400
-            elif length is not None and int(length) > self.max_bytes:
-                msg, status = (
-                    f"request body of {int(length)} bytes is over the limit of {self.max_bytes}",
-                    413,
-                )
-            if msg is not None:
-                await JSONResponse({"detail": msg}, status_code=status)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def _docs_page(app: FastAPI) -> None:
@@ -307,7 +102,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        status, msg = _one_line(list(exc.errors()))
+        status, msg = validation_detail(list(exc.errors()))
         return JSONResponse({"detail": msg}, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
@@ -341,34 +136,6 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
     ]
     Auth = Annotated[TenantRef, Depends(tenant)]
 
-    def get_user(s: Session, t: TenantRef, user_id: str) -> EndUser:
-        u = s.get(EndUser, user_id)
-        if u is None or u.tenant_id != t.id:
-            raise not_found("end user", user_id)
-        return u
-
-    def get_image(s: Session, t: TenantRef, image_id: str) -> StoredImage:
-        im = s.get(StoredImage, image_id)
-        if im is None or im.tenant_id != t.id:
-            raise not_found("image", image_id)
-        return im
-
-    def user_out(s: Session, u: EndUser) -> UserOut:
-        count = s.scalar(select(func.count()).select_from(HistoryItem).where(HistoryItem.user_id == u.id))
-        return UserOut(id=u.id, name=u.name, created_at=utc(u.created_at), history_count=int(count or 0))
-
-    def image_out(im: StoredImage) -> ImageOut:
-        return ImageOut(id=im.id, url=image_url(im.id), width=im.width, height=im.height, kind=im.kind)
-
-    def history_rows(s: Session, user_id: str) -> list[tuple[HistoryItem, StoredImage]]:
-        q = (
-            select(HistoryItem, StoredImage)
-            .join(StoredImage, StoredImage.id == HistoryItem.image_id)
-            .where(HistoryItem.user_id == user_id)
-            .order_by(HistoryItem.position, HistoryItem.id)
-        )
-        return [(h, im) for h, im in s.execute(q).all()]
-
     def read_uploads(files: list[UploadFile]) -> list[Any]:
         """Check every file before any is stored: one bad file refuses the whole request."""
         if len(files) > limits.max_files_per_upload:
@@ -380,7 +147,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
             data = f.file.read(limits.max_upload_bytes + 1)  # one byte more tells "over the limit"
             label = f"file {i + 1}" + (f" ({f.filename[:80]})" if f.filename else "")
             try:
-                checked.append(check_image(data, limits, label))
+                checked.append(check_upload(data, limits, label))
             except UploadError as e:
                 raise bad(e.status, str(e)) from e
         return checked
@@ -409,32 +176,6 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
         for sha in shas:
             if s.scalar(select(StoredImage.id).where(StoredImage.sha256 == sha).limit(1)) is None:
                 svc.store.delete(sha)
-
-    def job_out(s: Session, job: Job) -> JobOut:
-        weights = job.weights or [None] * len(job.history_ids)
-        influence = job.influence or [None] * len(job.history_ids)
-        return JobOut(
-            id=job.id,
-            status=job.status,
-            run=job.run,
-            user_id=job.user_id,
-            prompt=job.prompt,
-            n=job.n,
-            seed=job.seed,
-            explain=bool(job.explain),
-            reference=ImageRef(id=job.reference_id, url=image_url(job.reference_id)),
-            history=[
-                HistoryEntryOut(image_id=i, url=image_url(i), weight=w, influence=inf)
-                for i, w, inf in zip(job.history_ids, weights, influence)
-            ],
-            images=[ImageRef(id=i, url=image_url(i)) for i in job.output_ids or []],
-            error=job.error,
-            created_at=utc(job.created_at),
-            started_at=utc(job.started_at),
-            finished_at=utc(job.finished_at),
-            batch_images=job.batch_images,
-            sample_ms=job.sample_ms,
-        )
 
     def check_run(name: str) -> None:
         if name not in svc.samplers:
@@ -469,7 +210,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
                     "name": name,
                     "image_size": [h, w],
                     "history_len": sampler.history_len,
-                    "instruction": sampler.model.instruction,
+                    "prompt": sampler.model.prompt,
                     "precision": sampler.precision,
                     "has_report": find_report(svc.run_dirs[name]) is not None,
                 }
@@ -548,7 +289,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
     ) -> list[HistoryImageOut]:
         """Append images to the end user's history, in the order given (the last is the most recent)."""
         u = get_user(s, t, user_id)
-        rows = history_rows(s, u.id)
+        rows = user_history(s, u.id)
         if len(rows) + len(files) > limits.max_history:
             raise bad(
                 422,
@@ -570,7 +311,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
         u = get_user(s, t, user_id)
         return [
             HistoryImageOut(**image_out(im).model_dump(), position=h.position)
-            for h, im in history_rows(s, u.id)
+            for h, im in user_history(s, u.id)
         ]
 
     @app.delete("/v1/users/{user_id}/history/{image_id}", status_code=204, tags=["users"])
@@ -625,97 +366,5 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
             raise bad(410, f"image {image_id!r}: its file is gone") from e
         return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
-    # ------------------------------------------------------------------ generation
-    @app.post("/v1/generate", status_code=202, tags=["generate"])
-    def generate(body: GenerateIn, t: Auth, s: DB, response: Response, wait: WaitQuery = 0.0) -> JobOut:
-        """Queue a generation (202); poll GET /v1/jobs/{id}, or pass ?wait=S to have the reply wait
-        for the job (200 once it finished)."""
-        run = body.run if body.run is not None else (svc.run_names[0] if svc.run_names else None)
-        if run not in svc.samplers:
-            raise bad(422, f"run: unknown run {run!r}; served: {', '.join(svc.run_names) or 'none'}")
-        if not 1 <= body.n <= limits.max_n:
-            raise bad(422, f"n: {body.n} is outside 1..{limits.max_n}")
-        if not 0 <= body.seed <= limits.max_seed:
-            raise bad(422, f"seed: {body.seed} is outside 0..{limits.max_seed}")
-        if body.prompt is not None and len(body.prompt) > limits.max_prompt_chars:
-            raise bad(
-                422, f"prompt: {len(body.prompt)} characters, over the limit of {limits.max_prompt_chars}"
-            )
-        if (body.user_id is None) == (body.history is None):
-            raise bad(422, "give exactly one of user_id (the end user's history) and history (image ids)")
-        get_image(s, t, body.reference)
-        if body.user_id is not None:
-            u = get_user(s, t, body.user_id)
-            history = [im.id for _, im in history_rows(s, u.id)]
-            if not history:
-                raise bad(422, f"end user {u.id!r} has an empty history; upload history images first")
-        else:
-            history = list(body.history or [])
-            if not history:
-                raise bad(422, "history: empty; give at least one image id")
-            if len(history) > limits.max_history:
-                raise bad(422, f"history: {len(history)} images, over the limit of {limits.max_history}")
-            for i in history:
-                get_image(s, t, i)
-        sampler = svc.samplers[run]
-        job = Job(
-            tenant_id=t.id,
-            user_id=body.user_id,
-            run=run,
-            status=QUEUED,
-            prompt=body.prompt if body.prompt is not None else sampler.model.instruction,
-            n=body.n,
-            seed=body.seed,
-            explain=body.explain,
-            reference_id=body.reference,
-            history_ids=history[-sampler.history_len :],  # the most recent k, as the run was trained
-        )
-        s.add(job)
-        s.commit()
-        svc.worker.notify()
-        out = wait_for(s, t, job.id, wait)
-        if out.status in (DONE, FAILED):
-            response.status_code = 200
-        return out
-
-    def wait_for(s: Session, t: TenantRef, job_id: str, wait: float) -> JobOut:
-        """The job, once it is done or failed or `wait` seconds (at most max_wait_s) have passed."""
-        deadline = time.monotonic() + min(wait, cfg.worker.max_wait_s)
-        event = svc.waiter(job_id) if wait > 0 else None
-        try:
-            while True:
-                s.expire_all()
-                job = s.get(Job, job_id)
-                if job is None or job.tenant_id != t.id:
-                    raise not_found("job", job_id)
-                left = deadline - time.monotonic()
-                if job.status in (DONE, FAILED) or left <= 0 or event is None:
-                    return job_out(s, job)
-                s.rollback()  # end the read transaction: the worker's commit must be visible next time
-                # the worker sets the event after its commit; had it finished before we registered,
-                # the read above (made after registering) would have seen it
-                event.wait(left)
-        finally:
-            if event is not None:
-                svc.drop_waiter(job_id)
-
-    @app.get("/v1/jobs/{job_id}", tags=["generate"])
-    def read_job(job_id: str, t: Auth, s: DB, wait: WaitQuery = 0.0) -> JobOut:
-        """The job's status; when done, its images and each history image's weight (and influence)."""
-        return wait_for(s, t, job_id, wait)
-
-    @app.get("/v1/jobs", tags=["generate"])
-    def list_jobs(
-        t: Auth,
-        s: DB,
-        user_id: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    ) -> list[JobOut]:
-        """The tenant's most recent jobs (of one end user with ?user_id=)."""
-        q = select(Job).where(Job.tenant_id == t.id)
-        if user_id is not None:
-            get_user(s, t, user_id)
-            q = q.where(Job.user_id == user_id)
-        return [job_out(s, j) for j in s.scalars(q.order_by(Job.created_at.desc()).limit(limit))]
-
+    add_generate_routes(app, svc, DB, Auth, WaitQuery)
     return app

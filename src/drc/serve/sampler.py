@@ -24,10 +24,11 @@ from PIL import Image
 from drc import influence as explain
 from drc.errors import DrcError
 from drc.models.conditioning import LatentInstruction
+from drc.models.inference import pad_history
 
 
 @dataclass
-class Item:
+class SampleRequest:
     """One request: history and reference as content hashes (their tokens are cached by hash)."""
 
     history: list[str]  # sha256 of each history image, oldest first (at most the run's history_len)
@@ -61,7 +62,7 @@ class RunSampler:
         cache_size: int = 4096,
         precision: str | None = None,
     ) -> None:
-        from drc.runtime import resolve_precision
+        from drc.precision import resolve_precision
 
         self.model = model
         self.read_blob = read_blob
@@ -97,7 +98,8 @@ class RunSampler:
 
     def _compose(self, histories: list[torch.Tensor], refs: list[torch.Tensor]) -> LatentInstruction:
         """Histories (L_b, N) and references (N,) -> one LatentInstruction of len(histories) rows."""
-        padded, mask = explain.right_aligned(histories, self.history_len)
+        # a short history is right-aligned (most recent last), as in training
+        padded, mask = pad_history(histories, self.history_len)
         return self.model.compose(padded, mask, torch.stack(refs))
 
     @torch.no_grad()
@@ -106,17 +108,17 @@ class RunSampler:
         gens = [torch.Generator(device="cpu").manual_seed(sd) for sd in seeds]
         return self.model.sample(instr, texts, generators=gens)
 
-    def run(self, items: Sequence[Item]) -> list[ItemResult]:
+    def run(self, items: Sequence[SampleRequest]) -> list[ItemResult]:
         """Compose every item (and its leave-one-out variants) in one batch, then sample all rows in
         one batch; returns one result per item, in order."""
-        from drc.runtime import autocast
+        from drc.precision import autocast
 
         if not items:
             return []
         with autocast(self.model.device, self.precision):
             return self._run(items)
 
-    def _run(self, items: Sequence[Item]) -> list[ItemResult]:
+    def _run(self, items: Sequence[SampleRequest]) -> list[ItemResult]:
         tok = self.tokens([s for it in items for s in (*it.history, it.reference)])
         # compose rows: each item's full history, then (when explaining) its L left-out variants
         histories, refs, owner = [], [], []  # owner: (item index, variant: -1 full, i = without image i)

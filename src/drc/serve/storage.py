@@ -10,10 +10,10 @@ under a valid name.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
+
+from drc.atomic import atomic_write_bytes
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -34,17 +34,7 @@ class BlobStore:
         dest = self.path(sha)
         if dest.is_file():
             return sha
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(dest, data, fsync=True)
         return sha
 
     def read(self, sha: str) -> bytes:

@@ -35,7 +35,7 @@ class CheckedImage:
     height: int
 
 
-def check_image(data: bytes, limits: Limits, name: str = "upload") -> CheckedImage:
+def check_upload(data: bytes, limits: Limits, name: str = "upload") -> CheckedImage:
     """Decode and check one uploaded image; raise UploadError (413, 415 or 422) if it is unusable."""
     if len(data) == 0:
         raise UploadError(422, f"{name}: empty file")

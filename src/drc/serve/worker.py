@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from drc.serve.config import WorkerConfig
 from drc.serve.models import DONE, FAILED, QUEUED, RUNNING, Job, StoredImage, new_id, utc, utcnow
-from drc.serve.sampler import Item, RunSampler
+from drc.serve.sampler import RunSampler, SampleRequest
 from drc.serve.storage import BlobStore
 
 log = logging.getLogger("drc.serve")
@@ -209,12 +209,12 @@ class Worker:
         return {im.id: im for im in s.scalars(select(StoredImage).where(StoredImage.id.in_(ids)))}
 
     @staticmethod
-    def _item(found: dict[str, StoredImage], job: Job, k: int) -> Item:
+    def _item(found: dict[str, StoredImage], job: Job, k: int) -> SampleRequest:
         ids = [*job.history_ids, job.reference_id]
         missing = [i for i in ids if i not in found or found[i].tenant_id != job.tenant_id]
         if missing:
             raise LookupError(f"input image {missing[0]} was deleted before the job ran")
-        return Item(
+        return SampleRequest(
             history=[found[i].sha256 for i in job.history_ids][-k:],
             reference=found[job.reference_id].sha256,
             prompt=job.prompt or "",

@@ -1,35 +1,24 @@
-"""Batch helpers shared by Stage 1, Stage 2, generation and evaluation.
-
-Conventions:
-- a history batch is `(B, k, ...)`, oldest first; a history shorter than k (cold start) is
-  **right-aligned**: its most recent image sits at index k-1 and the missing ones are at the front,
-  with `hist_mask` False there (their token ids are 0 and never read);
-- embedding uses the frozen tokenizer's codebook (`embed(idx) -> (B, N, code_dim)`), never with a
-  gradient into the tokenizer. Anything with an `embed` method works: a `VQTokenizer` or a
-  `TokenBank` (which carries the tokenizer's codebook).
+"""Batch helpers shared by Stage 1 and Stage 2: item-id histories from a token bank, text ids,
+which modules train. The conventions (right-aligned histories, codebook embedding) and the steps
+generation and evaluation share are `drc.models.inference`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from drc.config import config_hash
 from drc.errors import DrcError
+from drc.loop.trainer import StageResult, Trainer
 from drc.models.composers import Composer
 from drc.models.conditioning import LatentInstruction
-
-
-def embed_tokens(embedder: Any, tokens: Tensor) -> Tensor:
-    """`(..., N)` long -> `(..., N, code_dim)` codebook vectors, without gradient."""
-    lead = tokens.shape[:-1]
-    flat = tokens.reshape(-1, tokens.shape[-1])
-    with torch.no_grad():
-        e = embedder.embed(flat)
-    return e.reshape(*lead, tokens.shape[-1], e.shape[-1]).detach()
+from drc.models.inference import condition, embed_tokens, pad_history
 
 
 def history_rows(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
@@ -37,15 +26,7 @@ def history_rows(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple
 
     A history longer than k keeps its last k items; a shorter one is padded at the front.
     """
-    B = len(histories)
-    rows = torch.zeros(B, k, dtype=torch.long)
-    mask = torch.zeros(B, k, dtype=torch.bool)
-    for b, hist in enumerate(histories):
-        hist = list(hist)[-k:] if k > 0 else []
-        if hist:
-            rows[b, k - len(hist) :] = bank.rows(hist)
-            mask[b, k - len(hist) :] = True
-    return rows, mask
+    return pad_history([bank.rows(list(h)[-k:] if k > 0 else []) for h in histories], k)
 
 
 def history_tokens(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
@@ -62,22 +43,6 @@ def embed_history(
     """Item-id histories -> (hist (B, k, N, code_dim), mask (B, k) bool)."""
     tokens, mask = history_tokens(bank, histories, k)
     return embed_tokens(tokenizer, tokens), mask
-
-
-def condition(
-    composer: Composer, tokenizer: Any, hist_tokens: Tensor, hist_mask: Tensor, ref_tokens: Tensor
-) -> LatentInstruction:
-    """The one call generation and evaluation use: tokens in, latent instruction out.
-
-    hist_tokens (B, k, N) long, hist_mask (B, k) bool (False = missing), ref_tokens (B, N) long.
-    """
-    dev = next(composer.parameters()).device
-    hist_mask = hist_mask.to(dev).bool()
-    # whatever the caller put in missing slots (0, -1 ...) is never read: make it a valid index
-    hist_tokens = torch.where(hist_mask[..., None], hist_tokens.to(dev), 0)
-    hist = embed_tokens(tokenizer, hist_tokens).to(dev)
-    ref = embed_tokens(tokenizer, ref_tokens.to(dev)).to(dev)
-    return composer(hist, hist_mask, ref)
 
 
 def instruction_for(
@@ -127,3 +92,19 @@ def trainable_scope(composer: nn.Module, generator: nn.Module, mode: str) -> Ite
     finally:
         for p, flag in saved:
             p.requires_grad_(flag)
+
+
+def fit_composer_stage(
+    name: str, cfg: Any, composer: nn.Module, generator: nn.Module, trainable: str, optim: Any,
+    step_fn: Callable[..., Any], out_dir: Path, device: torch.device, progress: bool,
+    stateful: dict[str, Any] | None = None,
+) -> StageResult:  # fmt: skip
+    """Train Stage 1 or Stage 2 with the one loop: what `trainable` names trains; checkpoints in
+    `out_dir/ckpt`, guarded by the run config's hash."""
+    with trainable_scope(composer, generator, trainable) as params:
+        trainer = Trainer(
+            name, {"composer": composer, "generator": generator}, params, optim, seed=cfg.seed,
+            device=device, precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=config_hash(cfg),
+            stateful=stateful, progress=progress,
+        )  # fmt: skip
+        return trainer.fit(step_fn)

@@ -1,8 +1,8 @@
 """Pretraining: the VQ tokenizer, then the generator as a plain text-to-image model.
 
-Both use the one loop (`drc.train.loop.Trainer`); this file only says how a batch is drawn and what
+Both use the one loop (`drc.loop.trainer.Trainer`); this file only says how a batch is drawn and what
 the loss is. Each writes `out_dir/model.safetensors` + `out_dir/model.yaml` (strictly loadable by
-`load_tokenizer` / `load_generator`), checkpoints in `out_dir/ckpt` (resume is automatic) and the
+`drc.models.loading`), checkpoints in `out_dir/ckpt` (resume is automatic) and the
 loss log in `out_dir/history.jsonl`.
 """
 
@@ -18,14 +18,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from drc.config import OptimConfig, RunConfig, config_hash, load_yaml
+from drc.config import OptimConfig, RunConfig, config_hash
+from drc.data.images import unit_to_pixels
+from drc.loop.trainer import StageResult, StepOutput, Trainer, write_history
 from drc.models.conditioning import LatentInstruction
 from drc.models.generator import Generator, GeneratorConfig
+from drc.models.inference import model_input
 from drc.models.text import ByteTokenizer
-from drc.models.tokenizer import TokenizerConfig, VQTokenizer
-from drc.runtime import StepRandom, autocast, barrier, dist_info
-from drc.train.loop import StageResult, StepOutput, Trainer, write_history
-from drc.weights import load_module_weights, save_module
+from drc.models.tokenizer import VQTokenizer
+from drc.precision import autocast
+from drc.runtime import StepRandom, barrier, dist_info
+from drc.weights import save_module
 
 # ----------------------------------------------------------------------------- tokenizer
 
@@ -51,10 +54,21 @@ def _save(model: torch.nn.Module, out_dir: Path, cfg: Any, result: StageResult) 
     barrier()
 
 
-def _to_float(images: Tensor, device: torch.device) -> Tensor:
-    """uint8 (B,3,H,W) -> float [-1,1] on device, channels_last (the fast conv layout on CPU and GPU)."""
-    x = images.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
-    return x.contiguous(memory_format=torch.channels_last)
+def _fit(
+    name: str, model: torch.nn.Module, tcfg: OptimConfig, cfg: RunConfig, out_dir: Path, hash_: str,
+    device: torch.device, progress: bool, step_fn: Any,
+) -> tuple[StageResult, float]:  # fmt: skip
+    """Train `model` alone with the one loop (checkpoints in out_dir/ckpt); returns (result, seconds)
+    with the model in eval mode."""
+    trainer = Trainer(
+        name, {name: model}, list(model.parameters()), tcfg, seed=cfg.seed, device=device,
+        precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=hash_, progress=progress,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    result = trainer.fit(step_fn)
+    seconds = time.perf_counter() - t0
+    model.eval()
+    return result, seconds
 
 
 def recon_loss(recon: Tensor, target: Tensor, edge_weight: float) -> Tensor:
@@ -89,19 +103,14 @@ def train_tokenizer(
 
     def step_fn(step: int, rnd: StepRandom) -> StepOutput:
         idx = torch.randint(n, (bs,), generator=rnd.torch_gen)
-        x = _to_float(images[idx], device)
+        x = model_input(images[idx], device)
         recon, vq_loss, _ = model(x)
         rec = recon_loss(recon.float(), x, cfg.tokenizer.edge_weight)
         return StepOutput(rec + vq_loss, {"recon": float(rec.detach()), "vq": float(vq_loss.detach())})
 
     hash_ = _stage_hash(cfg.tokenizer, tcfg, cfg.seed, cfg.precision, n)
-    trainer = Trainer(
-        "tokenizer", {"tokenizer": model}, list(model.parameters()), tcfg, seed=cfg.seed, device=device,
-        precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=hash_, progress=progress,
-    )  # fmt: skip
     t0 = time.perf_counter()
-    result = trainer.fit(step_fn)
-    model.eval()
+    result, _ = _fit("tokenizer", model, tcfg, cfg, out_dir, hash_, device, progress, step_fn)
     _save(model, out_dir, cfg.tokenizer, result)
     stats = tokenizer_stats(model, images[:1024], device, cfg.precision)
     stats.update(steps=result.steps, seconds=round(time.perf_counter() - t0, 2))
@@ -117,11 +126,11 @@ def tokenizer_stats(
     se, count = 0.0, 0
     hist = torch.zeros(model.vocab_size)
     for i in range(0, len(images), 256):
-        x = _to_float(images[i : i + 256], device)
+        x = model_input(images[i : i + 256], device)
         with autocast(device, precision):
             idx = model.encode(x)
             y = model.decode_code(idx)
-        y8 = y.float().add(1).mul(127.5).round().clamp(0, 255)
+        y8 = unit_to_pixels(y).to(device).float()
         se += float((y8 - images[i : i + 256].to(device).float()).pow(2).sum())
         count += y8.numel()
         hist += torch.bincount(idx.flatten().cpu(), minlength=model.vocab_size).float()
@@ -133,32 +142,6 @@ def tokenizer_stats(
         "codebook_usage": round(float((hist > 0).float().mean()), 4),
         "perplexity": round(math.exp(entropy), 2),
     }
-
-
-@torch.no_grad()
-def encode_images(
-    tokenizer: VQTokenizer, images: Tensor, batch_size: int = 256, device: torch.device | str = "cpu",
-    precision: str = "auto",
-) -> Tensor:  # fmt: skip
-    """uint8 (N,3,H,W) -> long (N,h,w) token grids (on the CPU)."""
-    device = torch.device(device)
-    tokenizer.eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        with autocast(device, precision):
-            out.append(tokenizer.encode(_to_float(images[i : i + batch_size], device)).cpu())
-    if not out:
-        h, w = tokenizer.grid(images.shape[-2], images.shape[-1])
-        return torch.zeros(0, h, w, dtype=torch.long)
-    return torch.cat(out)
-
-
-def load_tokenizer(directory: str | Path, device: torch.device | str = "cpu") -> VQTokenizer:
-    """Strictly load a tokenizer saved by `train_tokenizer` (model.yaml + model.safetensors)."""
-    cfg = load_yaml(TokenizerConfig, Path(directory) / "model.yaml")
-    model = VQTokenizer(cfg)
-    load_module_weights(model, directory)
-    return model.to(device).eval()
 
 
 # ----------------------------------------------------------------------------- generator
@@ -236,14 +219,7 @@ def train_generator(
         return StepOutput(loss)
 
     hash_ = _stage_hash(gcfg, tcfg, cfg.seed, cfg.precision, n, coarse_text)
-    trainer = Trainer(
-        "generator", {"generator": model}, list(model.parameters()), tcfg, seed=cfg.seed, device=device,
-        precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=hash_, progress=progress,
-    )  # fmt: skip
-    t0 = time.perf_counter()
-    result = trainer.fit(step_fn)
-    seconds = time.perf_counter() - t0
-    model.eval()
+    result, seconds = _fit("generator", model, tcfg, cfg, out_dir, hash_, device, progress, step_fn)
     _save(model, out_dir, gcfg, result)
     last = result.history[-1]["loss"] if result.history else float("nan")
     stats = {
@@ -253,11 +229,3 @@ def train_generator(
         "tokens_per_s": round(seen["positions"] / max(result.seconds, 1e-9), 1),
     }
     return model, stats
-
-
-def load_generator(directory: str | Path, device: torch.device | str = "cpu") -> Generator:
-    """Strictly load a generator saved by `train_generator` (model.yaml + model.safetensors)."""
-    cfg = load_yaml(GeneratorConfig, Path(directory) / "model.yaml")
-    model = Generator(cfg)
-    load_module_weights(model, directory)
-    return model.to(device).eval()

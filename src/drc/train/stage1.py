@@ -27,12 +27,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from drc.config import RunConfig, config_hash
+from drc.atomic import atomic_write_text
+from drc.config import RunConfig
 from drc.errors import DrcError
+from drc.loop.trainer import StageResult, StepOutput
 from drc.models.conditioning import LatentInstruction
 from drc.runtime import StepRandom, dist_info
-from drc.train.batches import embed_tokens, encode_text, trainable_scope
-from drc.train.loop import StageResult, StepOutput, Trainer
+from drc.train.batches import embed_tokens, encode_text, fit_composer_stage
 from drc.train.losses import composer_loss
 from drc.train.sampling import ImportanceSampler
 from drc.train.tokens import TokenBank
@@ -192,21 +193,10 @@ def train_stage1(
         logs.update(entropy=sampler.entropy(), weight_max=float(w.max()))
         return StepOutput(loss, logs)
 
-    with trainable_scope(composer, generator, s1.trainable) as params:
-        trainer = Trainer(
-            "stage1",
-            {"composer": composer, "generator": generator},
-            params,
-            s1.train,
-            seed=cfg.seed,
-            device=device,
-            precision=cfg.precision,
-            ckpt_dir=out_dir / "ckpt",
-            config_hash=config_hash(cfg),
-            stateful={"sampler": sampler},
-            progress=progress,
-        )
-        result = trainer.fit(step_fn)
+    result = fit_composer_stage(
+        "stage1", cfg, composer, generator, s1.trainable, s1.train, step_fn, out_dir, device, progress,
+        stateful={"sampler": sampler},
+    )  # fmt: skip
     if dist_info().is_main:
         write_sampler_report(sampler, source, bank, out_dir / "sampler.json")
     return result
@@ -230,7 +220,4 @@ def write_sampler_report(
             for i, d in sampler.hardest(N_HARDEST)
         ],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(report, indent=1))

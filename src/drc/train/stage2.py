@@ -5,12 +5,13 @@ Examples come from the train `Sample`s (k history items, the target). The traini
   augmentation of y, or, with probability `real_reference_share` where labels exist, a real item
   with y's semantics in another style, not one of the user's styles (drawn from the items of the
   train samples only, so no valid/test image is ever seen in training);
-- no augment (entangled = Pigeon, drc_no_augment): y itself with a random `MASK_RATIO` of its token
+- no augment (entangled = Pigeon, drc_no_augment): y itself with a random `stage2.mask_ratio` of its token
   positions replaced by the composer's learned `[MASK]` embedding.
 
-History-length dropout: with probability `HISTORY_DROPOUT` only a random 1..min(4, k-1) of the k
-history images stay valid (the rest are masked), so cold-start users (1-3 images) work at test; a
-random subset, not a prefix, so the composer never relies on where the valid images sit.
+History-length dropout: with probability `stage2.history_dropout` only a random
+1..min(stage2.max_short_history, k-1) of the k history images stay valid (the rest are masked), so
+cold-start users (1-3 images) work at test; a random subset, not a prefix, so the composer never
+relies on where the valid images sit.
 The loss is the draft's cross-entropy against y's tokens (`drc.train.losses`), plus, with
 `stage2.gen_weight > 0`, the frozen generator's token loss given the soft draft; then the
 instruction is dropped with probability `stage2.cond_drop` (classifier-free guidance).
@@ -26,18 +27,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from drc.config import RunConfig, config_hash, stage2_optim
+from drc.config import RunConfig, Stage2Config, stage2_optim
 from drc.errors import DrcError
+from drc.loop.trainer import StageResult, StepOutput
+from drc.models.inference import pad_history
 from drc.runtime import StepRandom
-from drc.train.batches import embed_tokens, encode_text, history_rows, random_mask, trainable_scope
-from drc.train.loop import StageResult, StepOutput, Trainer
+from drc.train.batches import (
+    embed_tokens,
+    encode_text,
+    fit_composer_stage,
+    history_rows,
+    random_mask,
+)
 from drc.train.losses import composer_loss
 from drc.train.stage1 import text_len
 from drc.train.tokens import TokenBank
-
-HISTORY_DROPOUT = 0.3  # share of examples trained with a shortened history
-MAX_SHORT_HISTORY = 4  # a shortened history keeps 1..min(this, k-1) images
-MASK_RATIO = 0.5  # masked-target reference (Pigeon): share of positions replaced by [MASK]
 
 
 class Stage2Data:
@@ -78,23 +82,23 @@ def random_histories(data: Stage2Data, pos: Tensor, gen: torch.Generator) -> tup
 
     Returns (rows (B, k) long into the bank, mask (B, k) bool).
     """
-    B, k = len(pos), data.k
-    rows = torch.zeros(B, k, dtype=torch.long)
-    mask = torch.zeros(B, k, dtype=torch.bool)
-    for b, p in enumerate(pos.tolist()):
+    k = data.k
+    picked = []
+    for p in pos.tolist():
         pool = data.pool[p]
-        n = min(k, len(pool))
-        pick = torch.randperm(len(pool), generator=gen)[:n].sort().values
-        rows[b, k - n :] = pool[pick]
-        mask[b, k - n :] = True
-    return rows, mask
+        picked.append(pool[torch.randperm(len(pool), generator=gen)[: min(k, len(pool))].sort().values])
+    return pad_history(picked, k)
 
 
-def history_dropout(mask: Tensor, gen: torch.Generator, p: float = HISTORY_DROPOUT) -> Tensor:
-    """`mask (B, k)` -> a mask where, for a random share p of rows, only 1..min(4, k-1) valid images stay."""
+def history_dropout(
+    mask: Tensor, gen: torch.Generator, p: float = Stage2Config.history_dropout,
+    max_short: int = Stage2Config.max_short_history,
+) -> Tensor:  # fmt: skip
+    """`mask (B, k)` -> a mask where, for a random share p of rows, only 1..min(max_short, k-1) valid
+    images stay."""
     B, k = mask.shape
     n_valid = mask.sum(1)
-    limit = torch.clamp(torch.minimum(n_valid - 1, torch.full_like(n_valid, MAX_SHORT_HISTORY)), min=0)
+    limit = torch.clamp(torch.minimum(n_valid - 1, torch.full_like(n_valid, max_short)), min=0)
     shorten = (torch.rand(B, generator=gen) < p) & (limit >= 1)
     keep = (torch.rand(B, generator=gen) * limit.clamp(min=1)).long() + 1  # 1..limit
     # rank the valid images in random order; keep the first `keep` of them
@@ -160,7 +164,7 @@ def train_stage2(
             rows, mask = random_histories(data, pos, gen)
         else:
             rows, mask = data.hist[pos], data.hist_mask[pos]
-        mask = history_dropout(mask, gen)
+        mask = history_dropout(mask, gen, s2.history_dropout, s2.max_short_history)
         hist = embed_tokens(bank, bank.tokens[rows.to(dev)]).to(device)  # (B, k, N, code_dim)
         y = bank.tokens[data.target[pos].to(dev)].to(device)  # (B, N)
         real_share = 0.0
@@ -171,7 +175,7 @@ def train_stage2(
             ref = embed_tokens(bank, ref_tok).to(device)
             real_share = float(real.float().mean())
         else:
-            masked = random_mask(B, y.shape[1], MASK_RATIO, gen).to(device)
+            masked = random_mask(B, y.shape[1], s2.mask_ratio, gen).to(device)
             ref = composer.mask_reference(embed_tokens(bank, y).to(device), masked)
         instr = composer(hist, mask.to(device), ref)
         drop = (torch.rand(B, generator=gen) < s2.cond_drop).to(device) if s2.gen_weight > 0 else None
@@ -179,17 +183,6 @@ def train_stage2(
         logs = {"hist_len": float(mask.sum(1).float().mean()), "real_ref": real_share}
         return StepOutput(loss, logs)
 
-    with trainable_scope(composer, generator, s2.trainable) as params:
-        trainer = Trainer(
-            "stage2",
-            {"composer": composer, "generator": generator},
-            params,
-            optim,
-            seed=cfg.seed,
-            device=device,
-            precision=cfg.precision,
-            ckpt_dir=out_dir / "ckpt",
-            config_hash=config_hash(cfg),
-            progress=progress,
-        )
-        return trainer.fit(step_fn)
+    return fit_composer_stage(
+        "stage2", cfg, composer, generator, s2.trainable, optim, step_fn, out_dir, device, progress
+    )

@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from drc.atomic import atomic_write
 from drc.errors import DrcError
-from drc.runtime import autocast
+from drc.models.inference import encode_images
 
 
 @dataclass
@@ -88,9 +89,7 @@ class TokenBank:
             "codebook": self.codebook.cpu() if self.codebook is not None else torch.zeros(0),
             "grid": list(self.grid) if self.grid is not None else [],
         }
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
     @staticmethod
     def load(path: str | Path) -> TokenBank:
@@ -152,11 +151,11 @@ class TokenBank:
 
         def encode(chunk: Tensor) -> Tensor:
             nonlocal grid
-            x = chunk.to(device).float().div(127.5).sub(1.0)
-            with autocast(device, precision):
-                idx = tokenizer.encode(x)  # (B, h, w)
-            grid = (int(idx.shape[1]), int(idx.shape[2]))
-            return idx.flatten(1).long()
+            idx = encode_images(
+                tokenizer, chunk, batch_size=max(len(chunk), 1), device=device, precision=precision
+            )
+            grid = (int(idx.shape[1]), int(idx.shape[2]))  # (B, h, w)
+            return idx.flatten(1).to(device)
 
         if n == 0:
             raise DrcError("cannot build a token bank from an empty image bank")

@@ -17,7 +17,7 @@ async function connect() {
     if (info.runs.length) $("history-len").textContent = info.runs[0].history_len;
     $("n").max = info.limits.max_n;
     $("prompt").maxLength = info.limits.max_prompt_chars;
-    if (info.runs.length && info.runs[0].instruction) $("prompt").placeholder = info.runs[0].instruction;
+    if (info.runs.length && info.runs[0].prompt) $("prompt").placeholder = info.runs[0].prompt;
     $("key-state").textContent = "connected";
     $("studio").classList.remove("hidden");
     await loadUsers();

@@ -26,8 +26,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from drc.config import OptimConfig
-from drc.runtime import DistInfo, Progress, StepRandom, autocast, barrier, dist_info, resolve_precision
-from drc.train.checkpoint import CheckpointManager
+from drc.loop.checkpoint import CheckpointManager
+from drc.precision import autocast, resolve_precision
+from drc.runtime import DistInfo, Progress, StepRandom, barrier, dist_info
 from drc.weights import load_state_strict
 
 

@@ -1,0 +1,32 @@
+"""Loading trained models from their folders (model.yaml + model.safetensors, strictly).
+
+Used by the run's stages (a resumed run reloads what it finished), the built-in backend (generation
+and evaluation) and the tests; training (`drc.train.pretrain`) writes what these read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from drc.config import load_yaml
+from drc.models.generator import Generator, GeneratorConfig
+from drc.models.tokenizer import TokenizerConfig, VQTokenizer
+from drc.weights import load_module_weights
+
+
+def load_tokenizer(directory: str | Path, device: torch.device | str = "cpu") -> VQTokenizer:
+    """Strictly load a tokenizer saved by `train_tokenizer` (model.yaml + model.safetensors)."""
+    cfg = load_yaml(TokenizerConfig, Path(directory) / "model.yaml")
+    model = VQTokenizer(cfg)
+    load_module_weights(model, directory)
+    return model.to(device).eval()
+
+
+def load_generator(directory: str | Path, device: torch.device | str = "cpu") -> Generator:
+    """Strictly load a generator saved by `train_generator` (model.yaml + model.safetensors)."""
+    cfg = load_yaml(GeneratorConfig, Path(directory) / "model.yaml")
+    model = Generator(cfg)
+    load_module_weights(model, directory)
+    return model.to(device).eval()

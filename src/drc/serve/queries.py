@@ -1,0 +1,32 @@
+"""Reading a tenant's rows: an end user, an image, a history; another tenant's id is not found."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from drc.serve.auth import TenantRef
+from drc.serve.errors import not_found
+from drc.serve.models import EndUser, HistoryItem, StoredImage
+
+
+def get_user(s: Session, t: TenantRef, user_id: str) -> EndUser:
+    u = s.get(EndUser, user_id)
+    if u is None or u.tenant_id != t.id:
+        raise not_found("end user", user_id)
+    return u
+
+
+def get_image(s: Session, t: TenantRef, image_id: str) -> StoredImage:
+    im = s.get(StoredImage, image_id)
+    if im is None or im.tenant_id != t.id:
+        raise not_found("image", image_id)
+    return im
+
+
+def user_history(s: Session, user_id: str) -> list[tuple[HistoryItem, StoredImage]]:
+    q = (
+        select(HistoryItem, StoredImage)
+        .join(StoredImage, StoredImage.id == HistoryItem.image_id)
+        .where(HistoryItem.user_id == user_id)
+        .order_by(HistoryItem.position, HistoryItem.id)
+    )
+    return [(h, im) for h, im in s.execute(q).all()]

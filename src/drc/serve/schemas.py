@@ -1,0 +1,120 @@
+"""The API's request and reply bodies (pydantic), and the replies built from the rows.
+
+(No `from __future__ import annotations`: pydantic and FastAPI read these annotations at run time.)
+"""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from drc.serve.models import EndUser, HistoryItem, Job, StoredImage, utc
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="a display name for the end user (need not be unique)")
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    history_count: int
+
+
+class ImageOut(BaseModel):
+    id: str
+    url: str
+    width: int
+    height: int
+    kind: str
+
+
+class HistoryImageOut(ImageOut):
+    position: int
+
+
+class GenerateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run: str | None = Field(None, description="a served run's name; default: the first one served")
+    user_id: str | None = Field(None, description="take the history from this end user (most recent last)")
+    history: list[str] | None = Field(None, description="or: image ids, oldest first (from POST /v1/images)")
+    reference: str = Field(description="image id of the reference: what to show")
+    prompt: str | None = Field(None, description="the prompt text; default: the run's own prompt")
+    n: int = Field(4, description="images to generate")
+    seed: int = Field(0, description="image i of the job is sampled from a stream seeded by (seed, i)")
+    explain: bool = Field(False, description="also compute each history image's leave-one-out influence")
+
+
+class ImageRef(BaseModel):
+    id: str
+    url: str
+
+
+class HistoryEntryOut(BaseModel):
+    image_id: str
+    url: str
+    weight: float | None
+    influence: dict[str, float] | None
+
+
+class JobOut(BaseModel):
+    id: str
+    status: str
+    run: str
+    user_id: str | None
+    prompt: str | None
+    n: int
+    seed: int
+    explain: bool
+    reference: ImageRef
+    history: list[HistoryEntryOut]
+    images: list[ImageRef]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    batch_images: int | None = Field(None, description="rows of the sampling batch the job shared")
+    sample_ms: float | None
+
+
+def image_url(image_id: str) -> str:
+    return f"/v1/images/{image_id}"
+
+
+def user_out(s: Session, u: EndUser) -> UserOut:
+    count = s.scalar(select(func.count()).select_from(HistoryItem).where(HistoryItem.user_id == u.id))
+    return UserOut(id=u.id, name=u.name, created_at=utc(u.created_at), history_count=int(count or 0))
+
+
+def image_out(im: StoredImage) -> ImageOut:
+    return ImageOut(id=im.id, url=image_url(im.id), width=im.width, height=im.height, kind=im.kind)
+
+
+def job_out(s: Session, job: Job) -> JobOut:
+    weights = job.weights or [None] * len(job.history_ids)
+    influence = job.influence or [None] * len(job.history_ids)
+    return JobOut(
+        id=job.id,
+        status=job.status,
+        run=job.run,
+        user_id=job.user_id,
+        prompt=job.prompt,
+        n=job.n,
+        seed=job.seed,
+        explain=bool(job.explain),
+        reference=ImageRef(id=job.reference_id, url=image_url(job.reference_id)),
+        history=[
+            HistoryEntryOut(image_id=i, url=image_url(i), weight=w, influence=inf)
+            for i, w, inf in zip(job.history_ids, weights, influence)
+        ],
+        images=[ImageRef(id=i, url=image_url(i)) for i in job.output_ids or []],
+        error=job.error,
+        created_at=utc(job.created_at),
+        started_at=utc(job.started_at),
+        finished_at=utc(job.finished_at),
+        batch_images=job.batch_images,
+        sample_ms=job.sample_ms,
+    )

@@ -1,0 +1,96 @@
+"""The service state the routes share: config, database, file store, the served runs and the worker."""
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from drc.serve import db
+from drc.serve.auth import KeyCache
+from drc.serve.config import ServeConfig
+from drc.serve.reports import Report, find_report, load_report
+from drc.serve.storage import BlobStore
+
+log = logging.getLogger("drc.serve")
+
+
+class Service:
+    """What the routes share: config, database, file store, the served runs and the worker."""
+
+    def __init__(self, cfg: ServeConfig, models: dict[str, Any] | None = None) -> None:
+        self.cfg = cfg
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = db.make_engine(cfg.database_url)
+        self.sessions = db.session_factory(self.engine)
+        self.store = BlobStore(cfg.blob_dir)
+        self.keys = KeyCache()
+        self._models = models
+        self.samplers: dict[str, Any] = {}
+        self.run_dirs: dict[str, Path] = {}
+        self.worker = None
+        # long-polls: a request waiting for job J waits on waiters[J], which the worker sets when J
+        # finishes; only that request wakes, not every waiting one
+        self._waiters: dict[str, tuple[threading.Event, int]] = {}  # job id -> (event, requests waiting)
+        self._waiters_lock = threading.Lock()
+
+    @property
+    def run_names(self) -> list[str]:
+        return list(self._models) if self._models is not None else list(self.cfg.runs)
+
+    def start(self) -> None:
+        from drc.serve.sampler import RunSampler
+        from drc.serve.worker import Worker, recover
+
+        db.upgrade(self.engine)
+        n = recover(self.sessions)
+        if n:
+            log.warning("drc serve: %d job(s) left running by a stopped service marked failed", n)
+        if self._models is None:
+            import drc.api as api
+
+            self._models = {
+                name: api.load(path, device=self.cfg.device) for name, path in self.cfg.runs.items()
+            }
+        for name, model in self._models.items():
+            self.samplers[name] = RunSampler(
+                model, self.store.read, self.cfg.worker.token_cache, self.cfg.precision
+            )
+            sampler = self.samplers[name]
+            log.info(
+                "drc serve: run %s samples in %s (%s)", name, sampler.precision, sampler.precision_reason
+            )
+            self.run_dirs[name] = Path(model.paths.root)
+        self.worker = Worker(
+            self.sessions, self.store, self.samplers, self.cfg.worker, on_done=self._job_done
+        )
+        self.worker.start()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.engine.dispose()
+
+    def _job_done(self, job_ids: list[str]) -> None:
+        with self._waiters_lock:
+            for i in job_ids:
+                if i in self._waiters:
+                    self._waiters[i][0].set()
+
+    def waiter(self, job_id: str) -> threading.Event:
+        """The event set when `job_id` finishes (register before reading the job's status)."""
+        with self._waiters_lock:
+            ev, n = self._waiters.get(job_id, (threading.Event(), 0))
+            self._waiters[job_id] = (ev, n + 1)
+            return ev
+
+    def drop_waiter(self, job_id: str) -> None:
+        with self._waiters_lock:
+            ev, n = self._waiters[job_id]
+            if n > 1:
+                self._waiters[job_id] = (ev, n - 1)
+            else:
+                del self._waiters[job_id]
+
+    def report(self, run: str) -> Report | None:
+        path = find_report(self.run_dirs[run])
+        return load_report(path) if path is not None else None
