@@ -4,7 +4,8 @@ Real histories are messy (a sticker fan keeps a few stickers of other sets). A b
 gives every user one theme, so nothing there teaches the importance weights to tell the user's style
 from an odd item, and nothing measures whether they do. `add_intruders` makes `share` of the users
 (every split alike) *noisy*: 1 or 2 of their first `history_len` history positions are replaced by an
-item of another theme, an **intruder**. The share holds in each split (rounded).
+item of another theme (with the replaced item's semantics where one exists), an **intruder**. The
+share holds in each split (rounded).
 
 - The first `history_len` positions are history in every window and never a target, so a target
   always has the user's main theme, and a test user's single window holds the intruders.
@@ -57,6 +58,7 @@ def add_intruders(
         need = 2 * MAX_INTRUDERS + 1
         raise DrcError(f"noisy users need a history of at least {need} items, got {history_len}")
     style = {it.id: it.style for it in items}
+    semantics = {it.id: it.semantics for it in items}
     # candidates: every item a training user holds, by theme (sorted: the draw depends only on the seed)
     pool: dict[str, list[str]] = {}
     for u in users:
@@ -81,7 +83,10 @@ def add_intruders(
         hist = list(u.history)
         for p in positions:
             t = others[int(rng.integers(len(others)))]
-            hist[p] = pool[t][int(rng.integers(len(pool[t])))]
+            # the replaced item's semantics where the other theme has it: a history keeps its mix
+            # of semantics (a test user's stays distinct), only the style of that slot changes
+            same = [i for i in pool[t] if semantics[i] == semantics[hist[p]]] or pool[t]
+            hist[p] = same[int(rng.integers(len(same)))]
         out[ui] = User(u.id, tuple(hist), u.split)
         placed[u.id] = positions
     return out, placed
