@@ -40,3 +40,13 @@ def test_a_folder_named_like_a_scenario_wins_over_the_shipped_run(tmp_path, monk
     Path("stickers").mkdir()
     with pytest.raises(Exception, match="config.yaml missing"):
         load("stickers")
+
+
+def test_the_default_demo_config_still_fits_the_shipped_bases():
+    # a renamed or added config key changes the hash and would make `drc demo` retrain the base
+    from drc.config import build_config
+    from drc.demo import SCENARIOS, shipped_base
+
+    for scenario, (_, (h, w), _) in SCENARIOS.items():
+        cfg = build_config("drc", "default", overrides={"data.image_height": h, "data.image_width": w})
+        assert shipped_base(scenario, cfg) is not None, scenario
