@@ -30,21 +30,14 @@ from typing import Any
 
 from drc.atomic import atomic_write
 from drc.atomic import atomic_write_text as _atomic_write
-from drc.eval.metrics import worst_group
+from drc.eval.metrics import SUMMARY_KEYS, worst_group
 from drc.eval.plots import Grid, GridRow, bar_chart_svg, line_chart_svg, render_grid_png
 
 __all__ = ["Grid", "GridRow", "render_grid_png", "write_report", "render_html", "METRIC_ORDER"]
 
 # table column order; later, unknown numeric metrics are appended in first-seen order
 METRIC_ORDER = (
-    "style_acc",
-    "semantic_acc",
-    "joint_acc",
-    "collapse_rate",
-    "hist_sim",
-    "ref_sim",
-    "target_sim",
-    "fd",
+    *SUMMARY_KEYS,
     "clip_i",
     "clip_t",
     "dino",
