@@ -25,8 +25,12 @@ def test_a_run_saved_before_style_pool_existed_loads_with_the_value_it_was_train
     assert load_yaml(RunConfig, path).composer.style_pool == RunConfig().composer.style_pool == 4
     old = to_dict(RunConfig())
     del old["composer"]["style_pool"]
+    del old["stage2"]["weight_supervision"]
     path.write_text(yaml.safe_dump(old))
-    assert load_yaml(RunConfig, path).composer.style_pool == 1
+    loaded = load_yaml(RunConfig, path)
+    assert loaded.composer.style_pool == 1
+    # the weights of a run saved before the supervision existed were trained without it
+    assert loaded.stage2.weight_supervision == 0.0 < RunConfig().stage2.weight_supervision
 
 
 def test_the_old_instruction_key_fails_naming_data_prompt_but_a_saved_run_config_still_loads(tmp_path):

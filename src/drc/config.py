@@ -123,6 +123,12 @@ class Stage2Config:
     max_short_history: int = 4
     # masked-target reference (Pigeon; entangled and drc_no_augment): share of positions masked
     mask_ratio: float = 0.5
+    # weight of the importance-weight supervision (drc.train.losses.weight_loss; labelled data only):
+    # KL from "uniform over the history images that share the target's style label" to the weights.
+    # Learned end to end from the draft loss alone, the weights stayed blind on noisy histories
+    # (intruder weight / own weight 1.006 on the sticker demo): averaging already washes one
+    # intruder out of the style features, so the draft loss barely rewards spotting it.
+    weight_supervision: float = 1.0
     # semantic-preserving augmentations precomputed (and tokenised) per item for references
     n_augment: int = 6
     # "window": the k items before the target (docs/DESIGN.md); "random": k random other training items
@@ -231,7 +237,7 @@ def stage2_optim(cfg: RunConfig) -> OptimConfig:
 
 # Keys added after runs were saved, with the value those runs used: a saved run config holds every
 # key of its day, so a missing one means "before the key existed", not "the current default".
-SAVED_BEFORE = {("composer", "style_pool"): 1}
+SAVED_BEFORE = {("composer", "style_pool"): 1, ("stage2", "weight_supervision"): 0.0}
 
 
 def load_yaml(cls: type[T], path: str | Path) -> T:

@@ -45,3 +45,17 @@ def test_leave_one_out_examples_mark_the_intruders_by_their_style(result: dict, 
         assert e["intruder"] == [ds.items[i].style != e["user_style"] for i in e["history"]]
         assert any(e["intruder"]) and not all(e["intruder"])
         assert all(0 <= x <= 1 for x in e["influence"] + e["influence_draft"])
+
+
+def test_no_leave_one_out_users_skips_only_the_influence(
+    result: dict, tiny_drc_run: Path, tiny_stickers: Path
+) -> None:
+    model = api.load(tiny_drc_run, device="cpu")
+    r = evaluate_run(
+        model, tiny_stickers, probe_cfg=QUICK, history_lens=(5,), progress=False, max_loo_users=0
+    )
+    m = r["metrics"]
+    assert m["influence_agreement"] is None and m["influence_agreement_n"] == 0
+    assert r["explanations"]["loo_examples"] == []
+    assert m["n_noisy"] == result["metrics"]["n_noisy"]
+    assert m["intruder_weight_ratio"] == pytest.approx(result["metrics"]["intruder_weight_ratio"])

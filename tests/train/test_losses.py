@@ -7,7 +7,7 @@ import math
 import torch
 
 from drc.models.conditioning import LatentInstruction
-from drc.train.losses import composer_loss, draft_loss
+from drc.train.losses import composer_loss, draft_loss, weight_loss
 
 V = 16
 
@@ -45,3 +45,16 @@ def test_generator_term_is_added_only_with_a_weight_and_drop_rows_lose_the_draft
     out = composer_loss(instr, target, gen, *text, 0.5, drop)
     assert gen.calls == 1 and torch.equal(gen.drop, drop)
     assert torch.allclose(out, torch.tensor([2.5, math.log(V) + 2.5]))
+
+
+def test_weight_loss_is_zero_on_the_own_images_and_log_five_fourths_for_blind_weights():
+    own = torch.tensor([[True, True, False, True, True], [False, False, False, False, False]])
+    right = torch.tensor([[0.25, 0.25, 0.0, 0.25, 0.25], [0.2] * 5])
+    blind = torch.full((2, 5), 0.2)
+    assert torch.allclose(weight_loss(right, own), torch.zeros(2), atol=1e-6)
+    # one intruder in five, weighted like the others: KL = sum over 4 own of 1/4 log((1/4) / (1/5))
+    assert torch.allclose(weight_loss(blind, own), torch.tensor([math.log(5 / 4), 0.0]), atol=1e-6)
+    # all weight on the intruder: large but finite (the floor keeps the log finite)
+    wrong = torch.tensor([[0.0, 0.0, 1.0, 0.0, 0.0]] * 2)
+    out = weight_loss(wrong, own)
+    assert torch.isfinite(out).all() and float(out[0]) > 10 and float(out[1]) == 0.0

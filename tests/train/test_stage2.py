@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -189,3 +191,39 @@ def test_random_histories_come_from_the_users_other_items_in_order(bank, make_sa
             seen.setdefault(p, set()).add(tuple(picked))
     # the same sample gets different histories across draws: no fixed window identifies its target
     assert all(len(v) >= 2 for v in seen.values())
+
+
+def noisy(samples, bank):
+    """Every other sample's oldest history item replaced by an item of the next style (an intruder)."""
+    out = []
+    for j, s in enumerate(samples):
+        if j % 2:
+            style, sem = s.history[0].split("-")
+            intruder = f"s{(int(style[1]) + 1) % 3}-{sem}"
+            s = dataclasses.replace(s, history=(intruder, *s.history[1:]))
+        out.append(s)
+    return out
+
+
+def test_weight_supervision_teaches_the_weights_to_pass_over_intruders(
+    bank, make_generator, make_samples, tmp_path
+):
+    samples = noisy(make_samples(K), bank)
+    extra = {"stage2.history_sampling": "window", "stage2.history_dropout": 0.0, "stage2.train.lr": 1e-2}
+    cpu = torch.device("cpu")
+    cfg, comp, gen = tiny("drc", 100, bank, make_generator, **extra)
+    res = train_stage2(cfg, comp, gen, bank, samples, "x", tmp_path / "on", cpu, progress=False)
+    assert res.history[-1]["weight_kl"] < 0.5 * res.history[0]["weight_kl"]
+    data = Stage2Data(bank, samples, K)
+    comp.eval()
+    with torch.no_grad():
+        w = comp(
+            bank.embed(bank.tokens[data.hist]), data.hist_mask, bank.embed(bank.tokens[data.target])
+        ).weights
+    odd = torch.arange(len(data)) % 2 == 1
+    intruder, own = w[odd, 0], torch.cat([w[odd, 1:].flatten(), w[~odd].flatten()])
+    assert float(intruder.mean()) < 0.5 * float(own.mean())
+    # off (and on unlabelled data) nothing is logged and the weights train from the draft loss alone
+    cfg, comp, gen = tiny("drc", 2, bank, make_generator, **extra, **{"stage2.weight_supervision": 0.0})
+    res = train_stage2(cfg, comp, gen, bank, samples, "x", tmp_path / "off", cpu, progress=False)
+    assert "weight_kl" not in res.history[-1]

@@ -81,7 +81,7 @@ def explanation_metrics(
     details["loo_examples"] = []
     m["influence_agreement"] = m["influence_agreement_draft"] = None
     m["influence_agreement_n"] = 0
-    if has_weights and probes is not None and noisy:
+    if has_weights and probes is not None and noisy and max_users > 0:
         picked = sorted(noisy, key=lambda i: records[i].extra["user"])[:max_users]
         style_infl, draft_infl = _leave_one_out(model, prep, cases, picked, probes, seed)
         w = [weights[i] for i in picked]

@@ -25,6 +25,18 @@ def draft_loss(instr: LatentInstruction, target: Tensor) -> Tensor:
     return ce.mean(1)
 
 
+def weight_loss(weights: Tensor, own: Tensor) -> Tensor:
+    """`(B,)` KL(p || weights), p uniform over the history images marked `own (B, k)` bool.
+
+    `weights (B, k)` are the composer's importance weights (0 on padding). Rows with no own image
+    get 0. The floor on the weights keeps the log finite where a weight underflows to 0.
+    """
+    n = own.sum(1, keepdim=True)
+    p = own.float() / n.clamp(min=1)
+    kl = (p * (p.clamp(min=1e-12).log() - weights.float().clamp(min=1e-8).log())).sum(1)
+    return kl * (n.squeeze(1) > 0).float()
+
+
 def composer_loss(
     instr: LatentInstruction,
     target: Tensor,

@@ -14,7 +14,10 @@ cold-start users (1-3 images) work at test; a random subset, not a prefix, so th
 relies on where the valid images sit.
 The loss is the draft's cross-entropy against y's tokens (`drc.train.losses`), plus, with
 `stage2.gen_weight > 0`, the frozen generator's token loss given the soft draft; then the
-instruction is dropped with probability `stage2.cond_drop` (classifier-free guidance).
+instruction is dropped with probability `stage2.cond_drop` (classifier-free guidance). Where items
+carry style labels and the composer has importance weights, `stage2.weight_supervision` x
+KL(uniform over the history images in the target's style || weights) teaches the weights to pass
+over intruders (items of another theme in a noisy history); unlabelled data trains them end to end.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from drc.train.batches import (
     history_rows,
     random_mask,
 )
-from drc.train.losses import composer_loss
+from drc.train.losses import composer_loss, weight_loss
 from drc.train.stage1 import text_len
 from drc.train.tokens import TokenBank
 
@@ -63,7 +66,11 @@ class Stage2Data:
         self.pool = [bank.rows([i for i in items[s.user] if i != s.target]) for s in train]
         self.labelled = bank.labelled
         self.real_refs: list[Tensor] = []
+        # each bank row's style as an integer (labelled data): the importance-weight supervision
+        self.style_id: Tensor | None = None
         if self.labelled:
+            index = {name: j for j, name in enumerate(sorted(set(bank.styles)))}  # type: ignore[type-var]
+            self.style_id = torch.tensor([index[name] for name in bank.styles], dtype=torch.long)
             seen = sorted({int(i) for i in self.hist[self.hist_mask].tolist()} | set(self.target.tolist()))
             by_sem: dict[str, list[int]] = defaultdict(list)
             for i in seen:
@@ -179,9 +186,16 @@ def train_stage2(
             ref = composer.mask_reference(embed_tokens(bank, y).to(device), masked)
         instr = composer(hist, mask.to(device), ref)
         drop = (torch.rand(B, generator=gen) < s2.cond_drop).to(device) if s2.gen_weight > 0 else None
-        loss = composer_loss(instr, y, generator, text_ids, text_mask, s2.gen_weight, drop).mean()
+        loss = composer_loss(instr, y, generator, text_ids, text_mask, s2.gen_weight, drop)
         logs = {"hist_len": float(mask.sum(1).float().mean()), "real_ref": real_share}
-        return StepOutput(loss, logs)
+        if s2.weight_supervision > 0 and data.style_id is not None and instr.weights is not None:
+            # own = the history images in the target's style: the user's main theme, not an intruder
+            sid = data.style_id
+            own = (sid[rows] == sid[data.target[pos]][:, None]) & mask
+            kl = weight_loss(instr.weights, own.to(device))
+            loss = loss + s2.weight_supervision * kl
+            logs["weight_kl"] = float(kl.detach().mean())
+        return StepOutput(loss.mean(), logs)
 
     return fit_composer_stage(
         "stage2", cfg, composer, generator, s2.trainable, optim, step_fn, out_dir, device, progress
