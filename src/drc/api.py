@@ -220,14 +220,9 @@ class DrcModel:
         return instr, text, weights
 
     def generate_iter(
-        self,
-        history: Sequence[ImageLike],
-        reference: ImageLike,
-        prompt: str | None = None,
-        n: int = 4,
-        seed: int = 0,
-        batch_size: int | None = None,
-    ) -> Iterator[Generation]:
+        self, history: Sequence[ImageLike], reference: ImageLike, prompt: str | None = None, n: int = 4,
+        seed: int = 0, batch_size: int | None = None,
+    ) -> Iterator[Generation]:  # fmt: skip
         """Stream n images batch by batch: one `Generation` per batch, in order, memory flat in n.
 
         Each yielded Generation holds that batch's images (`start` is the index of its first one
@@ -270,15 +265,9 @@ class DrcModel:
             yield Generation([im.permute(1, 2, 0).numpy() for im in images[:count]], weights, settings, start)
 
     def generate(
-        self,
-        history: Sequence[ImageLike],
-        reference: ImageLike,
-        prompt: str | None = None,
-        n: int = 4,
-        seed: int = 0,
-        batch_size: int | None = None,
-        explain: bool = False,
-    ) -> Generation:
+        self, history: Sequence[ImageLike], reference: ImageLike, prompt: str | None = None, n: int = 4,
+        seed: int = 0, batch_size: int | None = None, explain: bool = False,
+    ) -> Generation:  # fmt: skip
         """n images (each (H, W, 3) uint8) in the style of `history` (oldest first) showing what
         `reference` shows, all in memory: at most MAX_IN_MEMORY; stream more with `generate_iter`,
         which gives the same images for the same arguments. `explain`: also the leave-one-out

@@ -32,37 +32,28 @@ from drc.errors import DrcError
 from drc.runtime import barrier, dist_info
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunPaths:
+    """Where each part of a run folder lives (the layout in the module docstring)."""
+
     root: Path
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
+    # the fixed entries, by attribute name (a table, so the layout has one home)
+    FILES = {
+        "config": "config.yaml",
+        "info": "run.json",
+        "tokenizer": "tokenizer",
+        "pretrain": "pretrain",
+        "generator": "generator",
+        "composer": "composer",
+        "tokens": "tokens.pt",
+    }
 
-    @property
-    def info(self) -> Path:
-        return self.root / "run.json"
-
-    @property
-    def tokenizer(self) -> Path:
-        return self.root / "tokenizer"
-
-    @property
-    def pretrain(self) -> Path:
-        return self.root / "pretrain"
-
-    @property
-    def generator(self) -> Path:
-        return self.root / "generator"
-
-    @property
-    def composer(self) -> Path:
-        return self.root / "composer"
-
-    @property
-    def tokens(self) -> Path:
-        return self.root / "tokens.pt"
+    def __getattr__(self, name: str) -> Path:
+        # only called for attributes not found the normal way: the entries of FILES
+        if name in RunPaths.FILES:
+            return self.root / RunPaths.FILES[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def stage(self, name: str) -> Path:
         return self.root / "stages" / name

@@ -39,7 +39,7 @@ def test_collapse_rate_cases():
     history = [["h"], ["h"], ["h", "g"], ["t", "h"], ["h"]]
     flags = M.collapse_flags(pred_style, pred_sem, user_style, target_sem, ref_style, history)
     assert flags == [True, False, True, False, False]
-    rate = M.collapse_rate(pred_style, pred_sem, user_style, target_sem, ref_style, history)
+    rate = M.collapse_rate(flags)
     assert rate == pytest.approx(0.4)
 
 

@@ -10,7 +10,8 @@ A backend is a pair of modules that every stage reaches only through these calls
     tokenizer.config.code_dim, tokenizer.config.codebook_size (= V)
 
     generator.loss(text_ids, text_mask, instr, image_tokens, drop_cond=None, drop_draft=None) -> (B,)
-    generator.generate(text_ids, text_mask, instr, *, temperature, top_k, cfg_scale, generator) -> (B, N)
+    generator.generate(text_ids, text_mask, instr, *, temperature, top_k, cfg_scale, generator, use_cache)
+                                                            -> (B, N) long
     generator.config.n_visual (= N), generator.config.max_text_len
 
 Text goes in as drc's byte-level ids (`drc.models.text.ByteTokenizer`, `(B, L)` long + `(B, L)` bool
@@ -32,11 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-import torch
 from torch import Tensor
 
 from drc.errors import DrcError
-from drc.models.conditioning import LatentInstruction
+from drc.models.sampling import VisualTokenModel
 
 BACKENDS = ("builtin", "janus")
 
@@ -67,44 +67,11 @@ class VisualTokenizer(Protocol):
         ...
 
 
-@runtime_checkable
-class TokenGenerator(Protocol):
-    """An autoregressive model over visual tokens, conditioned on text and a `LatentInstruction`."""
-
-    @property
-    def config(self) -> Any:
-        """Has `n_visual` (N, cells per image) and `max_text_len` (bytes of text it reads)."""
-        ...
-
-    def loss(
-        self,
-        text_ids: Tensor,
-        text_mask: Tensor,
-        instr: LatentInstruction | None,
-        image_tokens: Tensor,
-        drop_cond: Tensor | None = None,
-        drop_draft: Tensor | None = None,
-    ) -> Tensor:
-        """`(B,)` mean next-token cross-entropy of `image_tokens (B, N)` given text and draft.
-
-        `drop_cond (B,)` bool: unconditional rows (no text, no draft; classifier-free guidance);
-        `drop_draft (B,)` bool: rows shown the text only. Differentiable in `instr.draft`.
-        """
-        ...
-
-    def generate(
-        self,
-        text_ids: Tensor,
-        text_mask: Tensor,
-        instr: LatentInstruction | None,
-        *,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        cfg_scale: float = 1.0,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Sample `(B, N)` long tokens; `cfg_scale != 1` guides with the unconditional rows."""
-        ...
+# The generator side is a base class, not a protocol: a generator subclasses
+# `drc.models.sampling.VisualTokenModel`, implements `config` (`n_visual` = N cells per image,
+# `max_text_len` bytes of text), the teacher-forced `forward` and one sampling step (`_decoder`),
+# and inherits `loss` and `generate`, so every backend samples and guides the same way.
+TokenGenerator = VisualTokenModel
 
 
 @dataclass

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from drc.models.attention import positions
 from drc.models.conditioning import LatentInstruction
-from drc.models.sampling import sample_from_logits
+from drc.models.sampling import StepFn, VisualTokenModel
 from drc.models.text import ByteTokenizer
 
 if TYPE_CHECKING:
@@ -49,10 +49,6 @@ class JanusVisualTokenizer(nn.Module):
     @property
     def config(self) -> JanusTokenizerConfig:
         return self.cfg
-
-    @property
-    def vocab_size(self) -> int:
-        return self.cfg.codebook_size
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """The token grid: always the VQ's own (images of any size are resized to its size)."""
@@ -104,7 +100,7 @@ class SpecialIds:
     eoi: int
 
 
-class JanusGenerator(nn.Module):
+class JanusGenerator(VisualTokenModel):
     """Janus's LLM as a drc generator (`drc.backends.base.TokenGenerator`); see the module docstring.
 
     `state_dict()` / `load_state_dict()` cover the adapter weights only (none without LoRA): the
@@ -213,13 +209,9 @@ class JanusGenerator(nn.Module):
         return m.generation_aligner(expected)
 
     def _prefix(
-        self,
-        text_ids: Tensor,
-        text_mask: Tensor,
-        instr: LatentInstruction | None,
-        drop: Tensor | None,
+        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, drop: Tensor | None,
         drop_draft: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor]:  # fmt: skip
         """Embeddings `(B, P, d)` and mask `(B, P)` bool of [<bos> prompt][<boi> draft <eoi>][<boi>]."""
         ids, mask = self._text(text_ids, text_mask, drop)
         B, dev = ids.shape[0], ids.device
@@ -257,16 +249,7 @@ class JanusGenerator(nn.Module):
         # the output at <begin_of_image> predicts v_0, the one at v_{i-1} predicts v_i
         return self.janus.model.generation_head(h[:, prefix.shape[1] - 1 :]).float()
 
-    def loss(
-        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, image_tokens: Tensor,
-        drop_cond: Tensor | None = None, drop_draft: Tensor | None = None,
-    ) -> Tensor:  # fmt: skip
-        """`(B,)` per-example mean cross-entropy over the visual tokens."""
-        logits = self(text_ids, text_mask, instr, image_tokens, drop_cond, drop_draft)
-        ce = F.cross_entropy(logits.transpose(1, 2), image_tokens.to(logits.device), reduction="none")
-        return ce.mean(1)
-
-    # ------------------------------------------------------------------ sampling
+    # ------------------------------------------------------------------ sampling (VisualTokenModel.generate)
     def _new_cache(self) -> Any:
         from transformers import DynamicCache
 
@@ -275,50 +258,26 @@ class JanusGenerator(nn.Module):
         except TypeError:  # transformers 4.x: no config argument
             return DynamicCache()
 
-    @torch.no_grad()
-    def generate(
-        self,
-        text_ids: Tensor,
-        text_mask: Tensor,
-        instr: LatentInstruction | None,
-        *,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        cfg_scale: float = 1.0,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Sample `(B, N)` long codes with a KV cache; the same sampler as the built-in generator.
-
-        cfg_scale != 1 runs the conditional and the unconditional rows (Janus's convention, see the
-        module docstring) as one batch of 2B and samples from uncond + cfg_scale * (cond - uncond).
-        """
-        b, n = text_ids.shape[0], self.cfg.n_visual
-        guided = cfg_scale != 1.0
-        drop = None
-        if guided:
-            text_ids, text_mask = text_ids.repeat(2, 1), text_mask.repeat(2, 1)
-            if instr is not None:
-                instr = LatentInstruction(instr.draft.repeat(2, 1, 1))
-            drop = torch.arange(2 * b) >= b
+    def _decoder(
+        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, drop: Tensor | None,
+        use_cache: bool,
+    ) -> StepFn:  # fmt: skip
+        """The prefix in one pass, then one generated code per step through transformers' KV cache
+        (always: `use_cache` is ignored, transformers' cached and uncached paths are its own to match)."""
         prefix, mask = self._prefix(text_ids, text_mask, instr, drop)
         dev = prefix.device
-        pos = positions(mask)
-        last = pos[:, -1:]
+        last = positions(mask)[:, -1:]
         cache = self._new_cache()
-        h = self._run(prefix, mask, pos, cache)[:, -1]
-        tokens = torch.zeros(b, n, dtype=torch.long, device=dev)
         head = self.janus.model.generation_head
-        for i in range(n):
-            logits = head(h).float()
-            if guided:
-                cond, uncond = logits[:b], logits[b:]
-                logits = uncond + cfg_scale * (cond - uncond)
-            nxt = sample_from_logits(logits, temperature, top_k, generator)
-            tokens[:, i] = nxt
-            if i == n - 1:
-                break
-            step = nxt.repeat(2) if guided else nxt
-            mask = torch.cat([mask, torch.ones(mask.shape[0], 1, dtype=torch.bool, device=dev)], 1)
-            last = last + 1
-            h = self._run(self.image_embeds(step[:, None]).to(self.dtype), mask, last, cache)[:, -1]
-        return tokens
+
+        def step(prev: Tensor | None) -> Tensor:
+            nonlocal mask, last
+            if prev is None:
+                h = self._run(prefix, mask, positions(mask), cache)[:, -1]
+            else:
+                mask = torch.cat([mask, torch.ones(mask.shape[0], 1, dtype=torch.bool, device=dev)], 1)
+                last = last + 1
+                h = self._run(self.image_embeds(prev[:, None]).to(self.dtype), mask, last, cache)[:, -1]
+            return head(h).float()
+
+        return step

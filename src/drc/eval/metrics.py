@@ -101,16 +101,10 @@ def collapse_flags(
     return out
 
 
-def collapse_rate(
-    pred_style: Sequence[str],
-    pred_sem: Sequence[str],
-    user_style: Sequence[str],
-    target_sem: Sequence[str],
-    ref_style: Sequence[str],
-    history_sems: Sequence[Sequence[str]],
-) -> float:
-    """Share of outputs that collapsed onto the reference's style or a history item's semantics."""
-    return _mean(collapse_flags(pred_style, pred_sem, user_style, target_sem, ref_style, history_sems))
+def collapse_rate(flags: Sequence[bool]) -> float:
+    """Share of outputs that collapsed, from `collapse_flags(...)`: onto the reference's style or a
+    history item's semantics."""
+    return _mean(flags)
 
 
 # --------------------------------------------------------------------------- feature metrics

@@ -38,10 +38,6 @@ class LatentInstruction:
     weights: Tensor | None = None
 
     @property
-    def batch_size(self) -> int:
-        return int(self.draft.shape[0])
-
-    @property
     def length(self) -> int:
         """N: grid cells of the draft."""
         return int(self.draft.shape[1])

@@ -36,12 +36,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from drc.models.attention import Block, KVCache, attention_bias, compute_dtype, positions, trim_padding
 from drc.models.conditioning import LatentInstruction
-from drc.models.sampling import sample_from_logits
+from drc.models.sampling import StepFn, VisualTokenModel
 
 
 @dataclass
@@ -103,7 +102,7 @@ def flops_per_token(cfg: GeneratorConfig, training: bool = True, context: int | 
     return float(3 * fwd if training else fwd)
 
 
-class Generator(nn.Module):
+class Generator(VisualTokenModel):
     """Causal transformer over [text][instruction][null][visual slots]; see the module docstring."""
 
     def __init__(self, cfg: GeneratorConfig) -> None:
@@ -154,13 +153,9 @@ class Generator(nn.Module):
 
     # ------------------------------------------------------------------ sequence building
     def _prefix(
-        self,
-        text_ids: Tensor,
-        text_mask: Tensor,
-        instr: LatentInstruction | None,
-        drop: Tensor | None,
+        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, drop: Tensor | None,
         drop_draft: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor]:  # fmt: skip
         """Embeddings (B,P,d) and validity mask (B,P) of [text][draft][null instruction].
 
         drop (B,) bool hides text and draft (unconditional rows); drop_draft (B,) bool hides the
@@ -245,57 +240,31 @@ class Generator(nn.Module):
         x = self._run(x, attention_bias(pmask, image_tokens.shape[1], compute_dtype(x)))
         return self.head(self.ln_f(x[:, prefix.shape[1] :]))
 
-    def loss(
-        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, image_tokens: Tensor,
-        drop_cond: Tensor | None = None, drop_draft: Tensor | None = None,
-    ) -> Tensor:  # fmt: skip
-        """(B,) per-example mean cross-entropy over the visual tokens (so callers can weight examples)."""
-        logits = self(text_ids, text_mask, instr, image_tokens, drop_cond, drop_draft)
-        ce = F.cross_entropy(logits.float().transpose(1, 2), image_tokens, reduction="none")
-        return ce.mean(1)
-
-    # ------------------------------------------------------------------ sampling
-    @torch.no_grad()
-    def generate(
-        self,
-        text_ids: Tensor,
-        text_mask: Tensor,
-        instr: LatentInstruction | None,
-        *,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        cfg_scale: float = 1.0,
-        generator: torch.Generator | list[torch.Generator] | None = None,
-        use_cache: bool = True,
-    ) -> Tensor:
-        """Sample (B,N) visual tokens, seeded by `generator` (one, or a list of one per row); with and
-        without cache give the same tokens.
-
-        cfg_scale != 1 runs the conditional and the unconditional (null instruction, no text, no draft) inputs
-        as one batch of 2B and samples from uncond + cfg_scale * (cond - uncond).
-        """
-        b = text_ids.shape[0]
-        n = self.cfg.n_visual
+    # ------------------------------------------------------------------ sampling (VisualTokenModel.generate)
+    def _decoder(
+        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, drop: Tensor | None,
+        use_cache: bool,
+    ) -> StepFn:  # fmt: skip
+        """One visual slot per step: with the KV cache, the prefix and <img> in one pass, then one new
+        slot attending to everything cached; without it, the whole sequence again (the reference)."""
         text_ids, text_mask = trim_padding(text_ids, text_mask)
-        guided = cfg_scale != 1.0
-        drop = None
-        if guided:
-            text_ids, text_mask = text_ids.repeat(2, 1), text_mask.repeat(2, 1)
-            if instr is not None:
-                instr = LatentInstruction(instr.draft.repeat(2, 1, 1))
-            drop = torch.arange(2 * b, device=text_ids.device) >= b
         prefix, pmask = self._prefix(text_ids, text_mask, instr, drop)
-        p = prefix.shape[1]
-        rows = prefix.shape[0]
-        tokens = torch.zeros(rows, n, dtype=torch.long, device=prefix.device)
+        rows, p = prefix.shape[:2]
+        n = self.cfg.n_visual
         dtype = compute_dtype(prefix)
         bias = attention_bias(pmask, n, dtype)  # (R,1,P+N,P+N), sliced at every step
         cache = None
         if use_cache:
             hd = self.cfg.d_model // self.cfg.n_head
             cache = KVCache(self.cfg.n_layer, rows, self.cfg.n_head, p + n, hd, prefix.device, dtype)
-        for i in range(n):
-            if cache is None:  # recompute the whole sequence (the reference the cache must match)
+        tokens = torch.zeros(rows, n, dtype=torch.long, device=prefix.device)  # sampled so far
+        i = 0
+
+        def step(prev: Tensor | None) -> Tensor:
+            nonlocal i
+            if prev is not None:
+                tokens[:, i - 1] = prev
+            if cache is None:  # slot i reads v_0..v_{i-1}: roll puts the unsampled v_i at <img>'s place
                 x = torch.cat([prefix, self._slots(torch.roll(tokens[:, : i + 1], 1, 1)).to(prefix.dtype)], 1)
                 h = self._run(x, bias[:, :, : p + i + 1, : p + i + 1])[:, -1]
             elif i == 0:  # prefix and <img> in one pass, filling the cache
@@ -306,10 +275,7 @@ class Generator(nn.Module):
                 x = self._slots(tokens[:, i - 1 : i], start=i)
                 h = self._run(x, bias[:, :, p + i : p + i + 1, : p + i + 1], cache)[:, -1]
                 cache.pos += 1
-            logits = self.head(self.ln_f(h)).float()
-            if guided:
-                cond, uncond = logits[:b], logits[b:]
-                logits = uncond + cfg_scale * (cond - uncond)
-            nxt = sample_from_logits(logits, temperature, top_k, generator)
-            tokens[:, i] = nxt.repeat(2) if guided else nxt
-        return tokens[:b]
+            i += 1
+            return self.head(self.ln_f(h)).float()
+
+        return step

@@ -1,9 +1,16 @@
-"""Sampling one token per row from logits: the sampler of every generator (built-in and Janus)."""
+"""Sampling: one token per row from logits, and the sampling loop of every generator (built-in and
+Janus), with the training loss they share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from drc.models.conditioning import LatentInstruction
 
 
 def sample_from_logits(
@@ -32,3 +39,81 @@ def sample_from_logits(
         u = torch.rand(logits.shape[0], 1, generator=generator, device=gen_device).to(logits.device)
     u = u * cdf[:, -1:]  # cdf ends at 1 up to rounding
     return (cdf < u).sum(-1).clamp(max=logits.shape[-1] - 1)
+
+
+# a function from the tokens sampled at the previous step `(R,)` long (None at the first step) to the
+# next cell's logits `(R, V)` float, for R = B rows, or 2B under classifier-free guidance
+StepFn = Callable[[Tensor | None], Tensor]
+
+
+class VisualTokenModel(nn.Module):
+    """What every generator (built-in and Janus) shares: the training loss and the sampling loop.
+
+    A subclass implements `forward` (teacher-forced logits), `_decoder` (one step of sampling) and
+    a `config` with `n_visual`; this class owns the classifier-free guidance and the seeding, so the
+    backends sample identically by construction, not by copy.
+    """
+
+    @property
+    def config(self) -> Any:
+        raise NotImplementedError
+
+    def _decoder(
+        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, drop: Tensor | None,
+        use_cache: bool,
+    ) -> StepFn:  # fmt: skip
+        """Set up sampling for `text_ids/text_mask (R, L)`, `instr (R, N, V)`, `drop (R,)` bool
+        (unconditional rows); return the step function (see `StepFn`)."""
+        raise NotImplementedError
+
+    def loss(
+        self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, image_tokens: Tensor,
+        drop_cond: Tensor | None = None, drop_draft: Tensor | None = None,
+    ) -> Tensor:  # fmt: skip
+        """`(B,)` per-example mean next-token cross-entropy of `image_tokens (B, N)` long (so callers can
+        weight examples). `drop_cond (B,)` bool: unconditional rows (no text, no draft; classifier-free
+        guidance); `drop_draft (B,)` bool: rows shown the text only. Differentiable in `instr.draft`."""
+        logits = self(text_ids, text_mask, instr, image_tokens, drop_cond, drop_draft)
+        ce = F.cross_entropy(logits.float().transpose(1, 2), image_tokens.to(logits.device), reduction="none")
+        return ce.mean(1)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        text_ids: Tensor,
+        text_mask: Tensor,
+        instr: LatentInstruction | None,
+        *,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        cfg_scale: float = 1.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        use_cache: bool = True,
+    ) -> Tensor:
+        """Sample `(B, N)` long visual tokens, seeded by `generator` (one, or a list of one per row).
+
+        cfg_scale != 1 runs the conditional rows and the unconditional ones (no text, no draft) as
+        one batch of 2B and samples from uncond + cfg_scale * (cond - uncond). `use_cache=False`
+        recomputes the whole sequence at every step where the model supports it (the reference the
+        cache must match); the tokens are the same either way.
+        """
+        b = text_ids.shape[0]
+        guided = cfg_scale != 1.0
+        drop = None
+        if guided:
+            text_ids, text_mask = text_ids.repeat(2, 1), text_mask.repeat(2, 1)
+            if instr is not None:
+                instr = LatentInstruction(instr.draft.repeat(2, 1, 1))
+            drop = torch.arange(2 * b, device=text_ids.device) >= b
+        step = self._decoder(text_ids, text_mask, instr, drop, use_cache)
+        out: list[Tensor] = []  # (B,) per cell, on the model's device
+        prev: Tensor | None = None
+        for _ in range(self.config.n_visual):
+            logits = step(prev)
+            if guided:
+                cond, uncond = logits[:b], logits[b:]
+                logits = uncond + cfg_scale * (cond - uncond)
+            nxt = sample_from_logits(logits, temperature, top_k, generator)
+            out.append(nxt)
+            prev = nxt.repeat(2) if guided else nxt
+        return torch.stack(out, 1)
