@@ -61,3 +61,29 @@ def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
     with pytest.raises(DrcError, match="refusing"):
         run_demo(tmp_path, preset="tiny", progress=False)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_methods_side_by_side_give_the_numbers_of_one_after_another(tmp_path: Path, monkeypatch) -> None:
+    # one thread everywhere, so that only the scheduling differs (thread counts change float sums)
+    monkeypatch.setenv("DRC_NUM_THREADS", "1")
+    methods = ("drc", "entangled", "drc_no_augment")
+    one = run_demo(tmp_path / "one", preset="tiny", methods=methods, progress=False, jobs=1)
+    two = run_demo(tmp_path / "two", preset="tiny", methods=methods, progress=False, jobs=2)
+    assert one["methods"] == two["methods"]
+    assert "methods (2 at a time)" in two["timings_s"] and "methods (1 at a time)" in one["timings_s"]
+    # drc_no_augment copied DRC's finished Stage 1 in the worker, as it does in one process
+    assert two["timings_s"]["train/drc_no_augment/stage1"] == 0.0
+    assert two["total_s"] >= two["timings_s"]["methods (2 at a time)"]
+
+
+def test_jobs_follow_the_threads_on_a_cpu_and_stay_one_on_a_gpu() -> None:
+    import torch
+
+    from drc.demo_methods import jobs_for
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert jobs_for(None, 8, cpu, 2) == 2 and jobs_for(None, 8, cpu, 1) == 1
+    assert jobs_for(None, 3, cpu, 16) == 3  # never more processes than methods
+    assert jobs_for(None, 8, gpu, 16) == 1
+    assert jobs_for(4, 8, gpu, 16) == 4 and jobs_for(0, 8, cpu, 2) == 1

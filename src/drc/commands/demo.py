@@ -1,4 +1,4 @@
-"""`drc demo [--out DIR] [--preset tiny|default] [--scenario stickers|posters] [--retrain]`."""
+"""`drc demo [--out DIR] [--preset tiny|default] [--scenario stickers|posters] [--retrain] [--jobs N]`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--retrain", action="store_true", help="train the tokenizer and generator from scratch too"
     )
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument(
+        "--jobs", type=int, default=None,
+        help="methods trained at once (default: one per CPU thread, each on one thread; 1 on a GPU)",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides for every run")
     return p
@@ -35,6 +39,7 @@ def main(argv: list[str]) -> int:
         tuple(args.methods),
         parse_overrides(args.set),
         progress=not args.quiet,
+        jobs=args.jobs,
     )
     cols = ("style_acc", "semantic_acc", "joint_acc", "collapse_rate", "target_sim", "fd")
     print(f"\n{'method':<22}" + "".join(f"{c:>14}" for c in cols))
