@@ -87,3 +87,19 @@ def test_jobs_follow_the_threads_on_a_cpu_and_stay_one_on_a_gpu() -> None:
     assert jobs_for(None, 3, cpu, 16) == 3  # never more processes than methods
     assert jobs_for(None, 8, gpu, 16) == 1
     assert jobs_for(4, 8, gpu, 16) == 4 and jobs_for(0, 8, cpu, 2) == 1
+
+
+def test_the_poster_demo_cuts_the_composer_budget_of_every_method_alike() -> None:
+    from drc.config import build_config, stage2_optim
+    from drc.demo import demo_overrides
+
+    over = demo_overrides("posters", "default")
+    steps = {}
+    for m in METHODS:
+        cfg = build_config(m, "default", overrides=over)
+        steps[m] = (cfg.stage1.train.steps if cfg.stage1.enabled else 0) + stage2_optim(cfg).steps
+    assert set(steps.values()) == {600}, steps  # composer updates: the same for every method
+    assert (over["data.image_height"], over["data.image_width"]) == (96, 64)
+    assert "stage2.train.steps" not in demo_overrides("stickers", "default")
+    assert "stage2.train.steps" not in demo_overrides("posters", "tiny")  # the tiny preset keeps its own
+    assert demo_overrides("posters", "default", {"stage2.train.steps": 7})["stage2.train.steps"] == 7

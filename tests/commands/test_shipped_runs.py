@@ -50,3 +50,31 @@ def test_the_default_demo_config_still_fits_the_shipped_bases():
     for scenario, (_, (h, w), _) in SCENARIOS.items():
         cfg = build_config("drc", "default", overrides={"data.image_height": h, "data.image_width": w})
         assert shipped_base(scenario, cfg) is not None, scenario
+
+
+def test_a_composer_only_export_keeps_the_shipped_base_and_its_provenance(tiny_drc_run, tmp_path):
+    from drc.config import RunConfig, load_yaml
+    from drc.errors import DrcError
+    from drc.pretrained import _hashes, export
+    from drc.weights import read_tensors
+
+    dest = tmp_path / "stickers"
+    dest.mkdir()
+    meta = {"scenario": "stickers", "command": "how the base was made", "stats": {"pretrain": {"steps": 7}}}
+    (dest / "meta.json").write_text(json.dumps({**meta, "config_hashes": {"tokenizer": "other"}}))
+    with pytest.raises(DrcError, match="not trained on the shipped stickers"):
+        export(None, "stickers", method_run=tiny_drc_run, composer_only=True, root=tmp_path)
+    assert not (dest / "composer").exists()  # nothing written on a mismatch
+    hashes = _hashes(load_yaml(RunConfig, tiny_drc_run / "config.yaml"))
+    (dest / "meta.json").write_text(json.dumps({**meta, "config_hashes": hashes}))
+    export(None, "stickers", "drc demo", method_run=tiny_drc_run, composer_only=True, root=tmp_path)
+    saved = json.loads((dest / "meta.json").read_text())
+    assert saved["stats"] == meta["stats"] and saved["command"] == meta["command"]
+    assert saved["composer_command"] == "drc demo" and saved["config_hashes"] == hashes
+    tensors = read_tensors(dest / "composer" / "model.safetensors")
+    assert tensors and all(
+        v.dtype.is_floating_point is False or str(v.dtype) == "torch.float16" for v in tensors.values()
+    )
+    assert (dest / "config.yaml").read_text() == (tiny_drc_run / "config.yaml").read_text()
+    assert len(list((dest / "examples").glob("history_*.png"))) == 5
+    assert not (dest / "tokenizer").exists()  # the base is not touched

@@ -10,6 +10,7 @@ reference to try). Weights are stored as float16 safetensors to stay small; stri
 them back to the model's float32.
 
     python -m drc.pretrained export --run BASE_RUN --scenario stickers [--method-run DRC_RUN]
+    python -m drc.pretrained export --scenario stickers --composer-only --method-run DRC_RUN
 """
 
 from __future__ import annotations
@@ -37,15 +38,55 @@ def _export_module(src: Path, dest: Path) -> None:
     (dest / "model.yaml").write_text((src / "model.yaml").read_text())
 
 
-def export(run: str | Path, scenario: str, command: str = "", method_run: str | Path | None = None) -> Path:
+def _hashes(cfg: RunConfig) -> dict[str, str]:
+    """What a shipped base must match: the tokenizer, generator and data configs."""
+    return {
+        "tokenizer": config_hash(cfg.tokenizer),
+        "generator": config_hash(cfg.generator),
+        "data": config_hash(cfg.data),
+    }
+
+
+def _export_method(method_run: Path, dest: Path) -> None:
+    """A finished drc run's composer, config and run.json (+ examples from its data) into `dest`."""
+    _export_module(method_run / "composer", dest / "composer")
+    (dest / "config.yaml").write_text((method_run / "config.yaml").read_text())
+    info = json.loads((method_run / "run.json").read_text())
+    data = info.get("data")
+    info.update(data="", base=None)
+    (dest / "run.json").write_text(json.dumps(info, indent=1))
+    if data:
+        _export_examples(Path(data), load_yaml(RunConfig, method_run / "config.yaml"), dest / "examples")
+
+
+def export(
+    run: str | Path | None, scenario: str, command: str = "", method_run: str | Path | None = None,
+    composer_only: bool = False, root: Path = HERE,
+) -> Path:  # fmt: skip
     """Copy RUN's tokenizer and pretrained generator into the package as float16 weights.
 
     method_run: a finished drc run on top of RUN (same tokenizer and generator); its composer and
     config are exported too, which makes the scenario folder a run `drc generate` can load.
+    composer_only: refresh only the shipped composer (and config, examples) from `method_run`, a run
+    on the shipped base itself (its tokenizer, generator and data configs must match `meta.json`);
+    the shipped tokenizer, generator and their provenance in `meta.json` stay as they are.
     """
+    dest = root / scenario
+    if composer_only:
+        if method_run is None:
+            raise DrcError("--composer-only needs --method-run")
+        meta = json.loads((dest / "meta.json").read_text())
+        if _hashes(load_yaml(RunConfig, Path(method_run) / "config.yaml")) != meta.get("config_hashes"):
+            msg = f"not trained on the shipped {scenario} tokenizer, generator and data"
+            raise DrcError(f"{method_run}: {msg}")
+        _export_method(Path(method_run), dest)
+        meta["composer_command"] = command
+        (dest / "meta.json").write_text(json.dumps(meta, indent=1))
+        return dest
+    if run is None:
+        raise DrcError("export needs --run (the base run), or --composer-only with --method-run")
     run = Path(run)
     cfg = load_yaml(RunConfig, run / "config.yaml")
-    dest = HERE / scenario
     for sub in ("tokenizer", "pretrain"):
         _export_module(run / sub, dest / sub)
     if method_run is not None:
@@ -53,22 +94,12 @@ def export(run: str | Path, scenario: str, command: str = "", method_run: str | 
         mcfg = load_yaml(RunConfig, method_run / "config.yaml")
         if config_hash(mcfg.generator) != config_hash(cfg.generator):
             raise DrcError(f"{method_run}: its generator config differs from {run}'s")
-        _export_module(method_run / "composer", dest / "composer")
-        (dest / "config.yaml").write_text((method_run / "config.yaml").read_text())
-        info = json.loads((method_run / "run.json").read_text())
-        info.update(data="", base=None)
-        (dest / "run.json").write_text(json.dumps(info, indent=1))
-        if info_data := json.loads((method_run / "run.json").read_text()).get("data"):
-            _export_examples(Path(info_data), mcfg, dest / "examples")
+        _export_method(method_run, dest)
     info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
     meta = {
         "scenario": scenario,
         "command": command,
-        "config_hashes": {
-            "tokenizer": config_hash(cfg.tokenizer),
-            "generator": config_hash(cfg.generator),
-            "data": config_hash(cfg.data),
-        },
+        "config_hashes": _hashes(cfg),
         "stats": info.get("stats", {}),
         "timings_s": info.get("timings_s", {}),
     }
@@ -121,12 +152,20 @@ def builtin_run(name: str | Path) -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m drc.pretrained")
     p.add_argument("action", choices=["export"])
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", default=None, help="the base run (tokenizer + pretrained generator) to ship")
     p.add_argument("--scenario", required=True, choices=["stickers", "posters"])
     p.add_argument("--command", default="", help="the command that trained RUN (recorded in meta.json)")
     p.add_argument("--method-run", default=None, help="a finished drc run on RUN whose composer to ship")
+    p.add_argument(
+        "--composer-only", action="store_true",
+        help="refresh only the shipped composer from --method-run (a run on the shipped base)",
+    )  # fmt: skip
     args = p.parse_args(argv)
-    print(export(args.run, args.scenario, args.command, args.method_run))
+    try:
+        print(export(args.run, args.scenario, args.command, args.method_run, args.composer_only))
+    except DrcError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
