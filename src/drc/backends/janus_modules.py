@@ -198,11 +198,7 @@ class JanusGenerator(VisualTokenModel):
         one-hot draft gives exactly `image_embeds` of its codes.
         """
         cfg = self.cfg
-        if instr.length != cfg.n_visual or instr.vocab != cfg.visual_vocab:
-            raise ValueError(
-                f"draft of {instr.length} cells x {instr.vocab} codes; Janus reads {cfg.n_visual} x "
-                f"{cfg.visual_vocab}"
-            )
+        instr.check_fits(cfg.n_visual, cfg.visual_vocab, "Janus")
         m = self.janus.model
         table = m.generation_embeddings.weight
         expected = instr.probs().to(table.device, table.dtype) @ table

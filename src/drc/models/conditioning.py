@@ -37,14 +37,11 @@ class LatentInstruction:
     draft: Tensor
     weights: Tensor | None = None
 
-    @property
-    def length(self) -> int:
-        """N: grid cells of the draft."""
-        return int(self.draft.shape[1])
-
-    @property
-    def vocab(self) -> int:
-        return int(self.draft.shape[2])
+    def check_fits(self, n_visual: int, vocab: int, reader: str) -> None:
+        """ValueError unless the draft has `n_visual` cells of `vocab` codes (what `reader` reads)."""
+        _, n, v = self.draft.shape
+        if (n, v) != (n_visual, vocab):
+            raise ValueError(f"draft of {n} cells x {v} codes; {reader} reads {n_visual} x {vocab}")
 
     @staticmethod
     def hard(tokens: Tensor, vocab: int, weights: Tensor | None = None) -> LatentInstruction:
@@ -63,7 +60,7 @@ class LatentInstruction:
     def sharpen(self, temperature: float) -> LatentInstruction:
         """Divide the logits by `temperature`; 0 gives the hard (one-hot) argmax draft."""
         if temperature <= 0:
-            return LatentInstruction.hard(self.argmax(), self.vocab, self.weights)
+            return LatentInstruction.hard(self.argmax(), self.draft.shape[2], self.weights)
         if temperature == 1:
             return self
         return LatentInstruction(self.draft / temperature, self.weights)

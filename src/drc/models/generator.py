@@ -172,11 +172,7 @@ class Generator(VisualTokenModel):
         masks = [text_mask]
         null_valid = torch.ones(b, dtype=torch.bool, device=text_ids.device)
         if instr is not None:
-            if instr.length != cfg.n_visual or instr.vocab != cfg.visual_vocab:
-                raise ValueError(
-                    f"draft of {instr.length} cells x {instr.vocab} codes; the generator reads "
-                    f"{cfg.n_visual} x {cfg.visual_vocab}"
-                )
+            instr.check_fits(cfg.n_visual, cfg.visual_vocab, "the generator")
             hidden = torch.zeros_like(null_valid)
             for d in (drop, drop_draft):
                 if d is not None:

@@ -15,31 +15,41 @@ branch_labels = None
 depends_on = None
 
 
+# columns that several tables share (a migration is frozen: these are its own, not the models')
+def _id() -> sa.Column:
+    return sa.Column("id", sa.String(40), primary_key=True)
+
+
+def _tenant_id() -> sa.Column:
+    tenants = sa.ForeignKey("tenants.id", ondelete="CASCADE")
+    return sa.Column("tenant_id", sa.String(40), tenants, nullable=False)
+
+
+def _created_at() -> sa.Column:
+    return sa.Column("created_at", sa.DateTime(timezone=True), nullable=False)
+
+
 def upgrade() -> None:
     op.create_table(
         "tenants",
-        sa.Column("id", sa.String(40), primary_key=True),
+        _id(),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("key_hash", sa.String(64), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        _created_at(),
     )
     op.create_index("ix_tenants_key_hash", "tenants", ["key_hash"], unique=True)
     op.create_table(
         "end_users",
-        sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column(
-            "tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
-        ),
+        _id(),
+        _tenant_id(),
         sa.Column("name", sa.String(200), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        _created_at(),
     )
     op.create_index("ix_end_users_tenant_id", "end_users", ["tenant_id"])
     op.create_table(
         "images",
-        sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column(
-            "tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
-        ),
+        _id(),
+        _tenant_id(),
         sa.Column(
             "user_id", sa.String(40), sa.ForeignKey("end_users.id", ondelete="SET NULL"), nullable=True
         ),
@@ -48,7 +58,7 @@ def upgrade() -> None:
         sa.Column("width", sa.Integer, nullable=False),
         sa.Column("height", sa.Integer, nullable=False),
         sa.Column("size_bytes", sa.Integer, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        _created_at(),
     )
     op.create_index("ix_images_tenant_id", "images", ["tenant_id"])
     op.create_index("ix_images_user_id", "images", ["user_id"])
@@ -61,16 +71,14 @@ def upgrade() -> None:
         ),
         sa.Column("image_id", sa.String(40), sa.ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        _created_at(),
     )
     op.create_index("ix_history_items_user_id", "history_items", ["user_id"])
     op.create_index("ix_history_items_image_id", "history_items", ["image_id"])
     op.create_table(
         "jobs",
-        sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column(
-            "tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
-        ),
+        _id(),
+        _tenant_id(),
         sa.Column("user_id", sa.String(40), sa.ForeignKey("end_users.id", ondelete="CASCADE"), nullable=True),
         sa.Column("run", sa.String(200), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -84,7 +92,7 @@ def upgrade() -> None:
         sa.Column("influence", sa.JSON, nullable=True),
         sa.Column("output_ids", sa.JSON, nullable=True),
         sa.Column("error", sa.Text, nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        _created_at(),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     )
