@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from drc.config import METHODS, PROBE_PRESETS, build_config, config_hash, to_dict
+from drc.config import METHODS, PROBE_PRESETS, build_config, to_dict
 from drc.errors import DrcError
 
 SCENARIOS = {
@@ -82,13 +82,10 @@ def shipped_base(scenario: str, cfg: Any) -> Path | None:
     meta = d / "meta.json"
     if not meta.is_file():
         return None
+    from drc.pretrained import base_hashes
+
     info = json.loads(meta.read_text())
-    want = {
-        "tokenizer": config_hash(cfg.tokenizer),
-        "generator": config_hash(cfg.generator),
-        "data": config_hash(cfg.data),
-    }
-    return d if info.get("config_hashes") == want else None
+    return d if info.get("config_hashes") == base_hashes(cfg) else None
 
 
 def demo_overrides(scenario: str, preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -61,10 +61,7 @@ def train_and_evaluate(job: MethodJob, prep: Any = None, probes: Any = None, pro
     `probes` are loaded from `job.out` when not given (a worker process loads its own).
     """
     from drc.api import DrcModel
-    from drc.config import build_config
-    from drc.data.prepare import prepare
     from drc.eval.evaluate import evaluate_run
-    from drc.eval.probes import Probes
     from drc.pipeline import train_run
 
     if job.threads is not None:
@@ -89,16 +86,36 @@ def train_and_evaluate(job: MethodJob, prep: Any = None, probes: Any = None, pro
     t0 = time.perf_counter()
     if not cache.is_file():
         if prep is None:
-            cfg = build_config(m, job.preset, overrides=job.overrides)
-            prep = prepare(job.data, cfg, cache=out / "images.pt")
-        if probes is None and (out / "probes" / "probe.json").is_file():
-            probes = Probes.load(out / "probes", job.device)
+            prep, probes = _shared_inputs(job)
         model = DrcModel.load(run, device=job.device)
         res = evaluate_run(model, prep, probes=probes, seed=job.seed, progress=progress)
         cache.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(cache, lambda tmp: torch.save(res, tmp))
     timings[f"eval/{m}"] = round(time.perf_counter() - t0, 2)
     return {"timings": timings}
+
+
+# a worker process evaluates several methods: it loads the shared inputs once, not once per method
+_SHARED: dict[str, tuple[Any, Any]] = {}
+
+
+def _shared_inputs(job: MethodJob) -> tuple[Any, Any]:
+    """(prepared dataset, probes or None) of the demo in `job.out`, loaded once per process. Every
+    method of a demo has the same data settings, so the first job's config serves them all."""
+    if job.out not in _SHARED:
+        from drc.config import build_config
+        from drc.data.prepare import prepare
+        from drc.eval.probes import Probes
+
+        out = Path(job.out)
+        prep = prepare(
+            job.data, build_config(job.method, job.preset, overrides=job.overrides), cache=out / "images.pt"
+        )
+        probes = (
+            Probes.load(out / "probes", job.device) if (out / "probes" / "probe.json").is_file() else None
+        )
+        _SHARED[job.out] = (prep, probes)
+    return _SHARED[job.out]
 
 
 def _worker(job: MethodJob) -> dict:

@@ -55,7 +55,7 @@ def test_the_default_demo_config_still_fits_the_shipped_bases():
 def test_a_composer_only_export_keeps_the_shipped_base_and_its_provenance(tiny_drc_run, tmp_path):
     from drc.config import RunConfig, load_yaml
     from drc.errors import DrcError
-    from drc.pretrained import _hashes, export
+    from drc.pretrained import base_hashes, export
     from drc.weights import read_tensors
 
     dest = tmp_path / "stickers"
@@ -65,7 +65,7 @@ def test_a_composer_only_export_keeps_the_shipped_base_and_its_provenance(tiny_d
     with pytest.raises(DrcError, match="not trained on the shipped stickers"):
         export(None, "stickers", method_run=tiny_drc_run, composer_only=True, root=tmp_path)
     assert not (dest / "composer").exists()  # nothing written on a mismatch
-    hashes = _hashes(load_yaml(RunConfig, tiny_drc_run / "config.yaml"))
+    hashes = base_hashes(load_yaml(RunConfig, tiny_drc_run / "config.yaml"))
     (dest / "meta.json").write_text(json.dumps({**meta, "config_hashes": hashes}))
     export(None, "stickers", "drc demo", method_run=tiny_drc_run, composer_only=True, root=tmp_path)
     saved = json.loads((dest / "meta.json").read_text())

@@ -38,7 +38,7 @@ def _export_module(src: Path, dest: Path) -> None:
     (dest / "model.yaml").write_text((src / "model.yaml").read_text())
 
 
-def _hashes(cfg: RunConfig) -> dict[str, str]:
+def base_hashes(cfg: RunConfig) -> dict[str, str]:
     """What a shipped base must match: the tokenizer, generator and data configs."""
     return {
         "tokenizer": config_hash(cfg.tokenizer),
@@ -76,7 +76,7 @@ def export(
         if method_run is None:
             raise DrcError("--composer-only needs --method-run")
         meta = json.loads((dest / "meta.json").read_text())
-        if _hashes(load_yaml(RunConfig, Path(method_run) / "config.yaml")) != meta.get("config_hashes"):
+        if base_hashes(load_yaml(RunConfig, Path(method_run) / "config.yaml")) != meta.get("config_hashes"):
             msg = f"not trained on the shipped {scenario} tokenizer, generator and data"
             raise DrcError(f"{method_run}: {msg}")
         _export_method(Path(method_run), dest)
@@ -99,7 +99,7 @@ def export(
     meta = {
         "scenario": scenario,
         "command": command,
-        "config_hashes": _hashes(cfg),
+        "config_hashes": base_hashes(cfg),
         "stats": info.get("stats", {}),
         "timings_s": info.get("timings_s", {}),
     }
