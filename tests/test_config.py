@@ -50,3 +50,66 @@ def test_the_old_instruction_key_fails_naming_data_prompt_but_a_saved_run_config
     old["data"]["instruction"] = old["data"].pop("prompt") or "a sticker"
     path.write_text(yaml.safe_dump(old))
     assert load_yaml(RunConfig, path).data.prompt == "a sticker"
+
+
+def _literal_settings(cls, prefix=""):
+    """(dotted key, choices, value) of every `Literal` setting below dataclass `cls` (its defaults)."""
+    import dataclasses
+    import typing
+
+    obj = cls() if isinstance(cls, type) else cls
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        key, value, tp = f"{prefix}{f.name}", getattr(obj, f.name), hints[f.name]
+        if dataclasses.is_dataclass(value):
+            yield from _literal_settings(value, key + ".")
+        elif typing.get_origin(tp) is typing.Literal:
+            yield key, typing.get_args(tp), value
+
+
+def test_every_choice_setting_defaults_to_one_of_its_choices_and_rejects_others():
+    import re
+
+    import pytest
+
+    from drc.config import RunConfig
+    from drc.errors import DrcError
+
+    settings = list(_literal_settings(RunConfig))
+    keys = {k for k, _, _ in settings}
+    # the settings that name one of a fixed set are all typed as such
+    assert {
+        "device", "precision", "generator.backend", "stage1.trainable", "stage2.trainable",
+        "stage2.history_sampling", "sample.renderer", "janus.dtype",
+    } <= keys  # fmt: skip
+    for key, options, default in settings:
+        assert default in options, key
+        for option in options:  # every choice is accepted as a dotted override
+            assert build_config("drc", overrides={key: option}) is not None
+        with pytest.raises(DrcError, match=re.escape(f"unknown {key} 'bogus'; valid: {', '.join(options)}")):
+            build_config("drc", overrides={key: "bogus"})
+
+
+def test_a_bad_choice_in_a_config_file_fails_when_the_config_is_built(tmp_path):
+    import pytest
+
+    from drc.errors import DrcError
+
+    path = tmp_path / "c.yaml"
+    path.write_text("sample:\n  renderer: drafts\n")
+    with pytest.raises(DrcError, match="unknown sample.renderer 'drafts'; valid: generator, draft"):
+        build_config("drc", config_file=path)
+
+
+def test_choices_reads_a_settings_annotation():
+    import pytest
+
+    from drc.api import RENDERERS
+    from drc.config import SampleConfig, Stage2Config, choices
+    from drc.train.batches import TRAINABLE
+
+    assert choices(Stage2Config, "history_sampling") == ("window", "random")
+    assert RENDERERS == choices(SampleConfig, "renderer") == ("generator", "draft")
+    assert TRAINABLE == choices(Stage2Config, "trainable") == ("composer", "composer+generator")
+    with pytest.raises(TypeError, match="not a Literal"):
+        choices(Stage2Config, "mask_ratio")

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from drc.config import RunConfig, load_yaml
+from drc.config import RunConfig, SampleConfig, choices, load_yaml
 from drc.data.images import array_to_image, fit, load_image, unit_to_pixels
 from drc.errors import DrcError
 from drc.influence import influence, leave_one_out, row_seed
@@ -45,7 +45,7 @@ EXPLAIN_IMAGES = 4  # images per leave-one-out variant behind `explain` (each va
 
 __all__ = ["DrcModel", "Generation", "MAX_IN_MEMORY", "batch_seed", "load", "train", "evaluate"]
 
-RENDERERS = ("generator", "draft")
+RENDERERS = choices(SampleConfig, "renderer")
 
 
 def train(

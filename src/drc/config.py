@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from drc.backends.janus_config import JanusOptions
 from drc.config_io import (
     apply_overrides,
+    choices,
     config_hash,
     deep_merge,
     from_dict,
@@ -27,10 +28,12 @@ from drc.config_io import (
     valid_keys,
 )
 from drc.errors import DrcError
+from drc.loop.optim import OptimConfig
 from drc.methods import METHOD_OVERRIDES, METHODS
 from drc.models.composer_config import ComposerConfig
 from drc.models.generator import GeneratorConfig
 from drc.models.tokenizer import TokenizerConfig
+from drc.precision import Device, Precision
 
 T = TypeVar("T")
 
@@ -39,7 +42,8 @@ __all__ = [
     "METHODS", "PRESETS", "PROBE_PRESETS", "OptimConfig", "DataConfig", "Stage1Config", "Stage2Config",
     "SampleConfig", "RunConfig", "preset_overrides", "method_overrides", "stage2_optim", "load_yaml",
     "build_config",
-    "apply_overrides", "config_hash", "from_dict", "parse_overrides", "save_yaml", "to_dict", "valid_keys",
+    "apply_overrides", "choices", "config_hash", "from_dict", "parse_overrides", "save_yaml", "to_dict",
+    "valid_keys",
 ]  # fmt: skip
 
 PRESETS = ("tiny", "default")
@@ -48,35 +52,29 @@ PRESETS = ("tiny", "default")
 PROBE_PRESETS: dict[str, dict[str, Any]] = {"default": {"steps": 300}, "tiny": {"steps": 30, "channels": 8}}
 
 
-@dataclass
-class OptimConfig:
-    """One training stage's optimisation settings (AdamW, warmup then cosine decay)."""
-
-    steps: int = 1000
-    batch_size: int = 32
-    lr: float = 3e-4
-    min_lr_ratio: float = 0.1
-    warmup: int = 50
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    log_every: int = 50
-    ckpt_every: int = 200
+# A setting that names one of a fixed set is typed `Literal[...]`: config_io checks it when a config is
+# built, so a typo fails before anything is written. The choices have one home: the annotation, inline
+# where one setting has them, a named alias where several share them; code reads them with `choices`.
+Trainable = Literal["composer", "composer+generator"]
 
 
 @dataclass
 class DataConfig:
     """How a dataset folder becomes samples (docs/DESIGN.md section 3)."""
 
+    # a sample: k history images and a reference, with the coarse prompt (text) used for Stage 2 and
+    # evaluation, which names neither style nor semantics. An empty prompt means: take it from the
+    # dataset's `dataset.json` ("instruction"), else "an image". (Formerly `data.instruction`:
+    # "instruction" now means only the latent tokens.)
+    history_len: int = 5
+    prompt: str = ""
+    # every image is resized to this
     image_height: int = 64
     image_width: int = 64
-    history_len: int = 5
+    # users are split into train / valid / test
     split_seed: int = 0
     valid_frac: float = 0.1
     test_frac: float = 0.1
-    # The coarse prompt (text) used for Stage 2 and evaluation; names neither style nor semantics.
-    # Empty means: take it from the dataset's `dataset.json` ("instruction"), else "an image".
-    # (Formerly `data.instruction`: "instruction" now means only the latent tokens.)
-    prompt: str = ""
 
 
 @dataclass
@@ -92,51 +90,55 @@ class Stage1Config:
     ema: float = 0.9
     # which parts train: "composer" (towers + fusion), "composer+generator". The generator stays
     # frozen by default, as the paper's LMM does: see Stage2Config.trainable for the measurement.
-    trainable: str = "composer"
+    trainable: Trainable = "composer"
     # weight of the frozen generator's token loss beside the dense draft loss (drc.train.losses)
     gen_weight: float = 0.0
 
 
 @dataclass
 class Stage2Config:
-    """Stage 2: personalized modeling from (history, augmented reference) to the target."""
+    """Stage 2: personalized modeling from (history, augmented reference) to the target.
+
+    Grouped by what a setting acts on: what trains, the reference, the history, the loss, the budget.
+    """
 
     train: OptimConfig = field(default_factory=lambda: OptimConfig(steps=800, batch_size=16, lr=2e-3))
-    augment: bool = True
-    # share of references that are real items with the target's semantics in another style
-    # (only where labels exist); the rest are semantic-preserving augmentations of the target.
-    real_reference_share: float = 0.5
     # "composer" (the default) keeps the pretrained generator frozen, as the paper keeps its LMM.
     # Measured on the sticker benchmark (36 test users, held-out pairs; 400 steps): training the
     # generator too drove the Stage 2 loss to 0.17 (it memorised the ~1,000 training images) and
     # no test output showed the asked-for semantics (joint 0.000), while the frozen generator kept
     # its text-pretrained ability to compose unseen pairs (joint 0.139; 0.250 with 800 steps at
     # lr 2e-3, the defaults).
-    trainable: str = "composer"
-    # weight of the frozen generator's token loss beside the dense draft loss (drc.train.losses);
-    # cond_drop applies to that term (the generator learned its unconditional rows in pretraining)
-    gen_weight: float = 0.0
-    cond_drop: float = 0.1
+    trainable: Trainable = "composer"
+    # -- the reference: semantic-preserving augmentations of the target (`augment`; `n_augment` of
+    # them precomputed and tokenised per item), and a `real_reference_share` of real items with the
+    # target's semantics in another style (only where labels exist). Methods that mask the target
+    # instead (Pigeon; entangled and drc_no_augment) mask a `mask_ratio` share of its positions.
+    augment: bool = True
+    n_augment: int = 6
+    real_reference_share: float = 0.5
+    mask_ratio: float = 0.5
+    # -- the history. "window": the k items before the target (docs/DESIGN.md); "random": k random
+    # other training items of the same user, in interaction order. A fixed window lets the model
+    # memorise window -> target and ignore the reference; a random draw cannot identify the target.
+    history_sampling: Literal["window", "random"] = "random"
     # history-length dropout: this share of examples trains with a shortened history of
     # 1..min(max_short_history, k-1) images (cold-start users)
     history_dropout: float = 0.3
     max_short_history: int = 4
-    # masked-target reference (Pigeon; entangled and drc_no_augment): share of positions masked
-    mask_ratio: float = 0.5
+    # -- the loss. Weight of the frozen generator's token loss beside the dense draft loss
+    # (drc.train.losses); cond_drop applies to that term (the generator learned its unconditional
+    # rows in pretraining).
+    gen_weight: float = 0.0
+    cond_drop: float = 0.1
     # weight of the importance-weight supervision (drc.train.losses.weight_loss; labelled data only):
     # KL from "uniform over the history images that share the target's style label" to the weights.
     # Learned end to end from the draft loss alone, the weights stayed blind on noisy histories
     # (intruder weight / own weight 1.006 on the sticker demo): averaging already washes one
     # intruder out of the style features, so the draft loss barely rewards spotting it.
     weight_supervision: float = 1.0
-    # semantic-preserving augmentations precomputed (and tokenised) per item for references
-    n_augment: int = 6
-    # "window": the k items before the target (docs/DESIGN.md); "random": k random other training items
-    # of the same user, in interaction order. A fixed window lets the model memorise
-    # window -> target and ignore the reference; a random draw cannot identify the target.
-    history_sampling: str = "random"
-    # fairness: a method without Stage 1 (every baseline, drc_no_stage1) trains Stage 2 for
-    # stage1.train.steps more steps, so that every method gets the same number of composer updates
+    # -- the budget. Fairness: a method without Stage 1 (every baseline, drc_no_stage1) trains Stage 2
+    # for stage1.train.steps more steps, so that every method gets the same number of composer updates
     match_budget: bool = True
 
 
@@ -153,7 +155,7 @@ class SampleConfig:
     draft_temperature: float = 0.0
     # "generator": the generator renders the image from the draft (the method); "draft": the
     # draft's argmax is decoded by the tokenizer with no generator (an ablation: what rendering adds)
-    renderer: str = "generator"
+    renderer: Literal["generator", "draft"] = "generator"
 
 
 @dataclass
@@ -163,11 +165,11 @@ class RunConfig:
     method: str = "drc"
     preset: str = "default"
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
+    device: Device = "auto"  # auto | cpu | cuda
     # auto | bf16 | fp32: the autocast dtype. auto = bf16 where the device multiplies in bf16 faster
     # than in fp32 (CUDA with native bf16, CPUs with AMX or avx512_bf16), fp32 elsewhere: see
     # drc.runtime.resolve_precision. The choice and its reason are recorded in run.json.
-    precision: str = "auto"
+    precision: Precision = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     tokenizer_train: OptimConfig = field(

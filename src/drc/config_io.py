@@ -1,7 +1,8 @@
 """Typed dataclass configs as data: to and from dicts and YAML, dotted overrides, a stable hash.
 
 Unknown keys are rejected with the list of valid ones, and overrides are parsed to the field's type,
-so `stage2.train.steps=abc` fails loudly. Keys that were renamed (`RENAMED`) fail naming the new key.
+so `stage2.train.steps=abc` fails loudly; a setting typed `Literal[...]` accepts only its choices.
+Keys that were renamed (`RENAMED`) fail naming the new key.
 """
 
 from __future__ import annotations
@@ -78,6 +79,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             except DrcError:
                 continue
         raise DrcError(f"{where}: {value!r} is not a valid {tp}")
+    if origin is typing.Literal:
+        # a setting with a fixed set of choices: checked when the config is built, so that a typo
+        # fails before a run folder is written, not when the stage that reads it starts
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise DrcError(f"unknown {where} {value!r}; valid: {', '.join(map(str, choices))}")
+        return value
     if origin is tuple:
         if isinstance(value, str):
             value = [v for v in value.strip("()[] ").split(",") if v.strip()]
@@ -136,6 +144,14 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         else:
             kwargs[name] = _coerce(value, tp, key)
     return cls(**kwargs)
+
+
+def choices(cls: Any, name: str) -> tuple[str, ...]:
+    """The choices of setting `name` of dataclass `cls`, typed `Literal[...]`: `("window", "random")`."""
+    tp = typing.get_type_hints(cls)[name]
+    if typing.get_origin(tp) is not typing.Literal:
+        raise TypeError(f"{cls.__name__}.{name} is not a Literal setting")
+    return typing.get_args(tp)
 
 
 def valid_keys(cls: Any, prefix: str = "") -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from drc.config import RunConfig, build_config, config_hash
+from drc.config import RunConfig, build_config, config_hash, from_dict, to_dict
 from drc.data.manifest import load_dataset
 from drc.data.prepare import Prepared, prepare
 from drc.errors import DrcError
@@ -227,7 +227,11 @@ def train_run(
     share_stage1: str | Path | None = None,
 ) -> RunPaths:
     """Train (or resume) one run: tokenizer, generator pretraining, then the method's stages."""
-    cfg = cfg or build_config(method, preset, config_file, overrides)
+    # a config built in Python is checked as one built from flags and files is (types, choices)
+    if cfg is None:
+        cfg = build_config(method, preset, config_file, overrides)
+    else:
+        cfg = from_dict(RunConfig, to_dict(cfg))
     device = resolve_device(cfg.device)
     from drc.precision import precision_record
     from drc.runtime import init_distributed

@@ -10,12 +10,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
 from drc.atomic import atomic_write_text
 from drc.errors import DrcError
+
+# the choices of the run config's `device` and `precision` (and `janus.dtype`): one list each
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "bf16", "fp32"]
+DEVICES: tuple[str, ...] = get_args(Device)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -28,10 +34,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     if name == "cpu":
         return torch.device("cpu")
-    raise DrcError(f"unknown device {name!r}; valid: auto, cpu, cuda")
+    raise DrcError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}")
 
 
-PRECISIONS = ("auto", "bf16", "fp32")
 X86 = ("x86_64", "amd64", "i386", "i686", "x86")
 
 

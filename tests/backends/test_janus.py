@@ -135,6 +135,11 @@ def test_both_backends_implement_the_interface(backend):
     for tok, gen in ((builtin_tok, builtin_gen), (backend.tokenizer, backend.generator)):
         assert isinstance(tok, VisualTokenizer) and isinstance(gen, TokenGenerator)
         assert gen.config.n_visual == tok.grid(64, 64)[0] * tok.grid(64, 64)[1]
+        # one config class for every generator: Janus's is the run's generator section, its shapes filled
+        assert isinstance(gen.config, GeneratorConfig)
+    assert backend.generator.config.backend == "janus"
+    assert backend.generator.config.visual_vocab == backend.tokenizer.config.codebook_size
+    assert backend.generator.config.max_text_len == janus_cfg(".").janus.max_text_len
 
 
 def test_the_tokenizer_encodes_embeds_and_decodes_at_the_run_size(backend, tiny_janus):

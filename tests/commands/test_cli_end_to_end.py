@@ -223,3 +223,29 @@ def test_train_tokenizer_trains_only_the_tokenizer(tiny_stickers: Path, tmp_path
                  "--quiet", "tokenizer_train.steps=3"]) == 0  # fmt: skip
     assert (out / "tokenizer" / "model.safetensors").is_file()
     assert not (out / "pretrain").exists() and not (out / "tokens.pt").exists()
+
+
+def test_train_bad_choice_fails_before_anything_is_written(tiny_stickers: Path, tmp_path: Path, capsys):
+    # history_sampling is read only when Stage 2 starts, after the base has trained: the config
+    # check must catch it first
+    out = tmp_path / "r"
+    argv = ["train", "--data", str(tiny_stickers), "--out", str(out), "--preset", "tiny"]
+    rc = main([*argv, "stage2.history_sampling=rnd"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "unknown stage2.history_sampling 'rnd'; valid: window, random" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_train_run_checks_a_config_built_in_python(tiny_stickers: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    from drc.config import build_config
+    from drc.errors import DrcError
+    from drc.pipeline import train_run
+
+    cfg = build_config("drc", "tiny")
+    bad = dataclasses.replace(cfg, stage1=dataclasses.replace(cfg.stage1, trainable="everything"))
+    with pytest.raises(DrcError, match="unknown stage1.trainable 'everything'"):
+        train_run(tiny_stickers, tmp_path / "r", cfg=bad, progress=False)
+    assert not (tmp_path / "r").exists()

@@ -96,3 +96,13 @@ def test_data_parallel_ranks_stay_identical(tmp_path: Path) -> None:
     torch.manual_seed(100)
     start = nn.Linear(3, 1).state_dict()
     assert not torch.equal(a["weight"], start["weight"])
+
+
+def test_the_loop_imports_no_run_config() -> None:
+    # the loop is shared by the stages and the probes: it must not pull in the run config's sections
+    import subprocess
+    import sys
+
+    code = "import sys, drc.loop.trainer; print('drc.config' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -31,14 +31,15 @@ and `drc.backends.janus` (a pretrained Janus / Janus-Pro loaded from a local fol
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, get_args, runtime_checkable
 
 from torch import Tensor
 
 from drc.errors import DrcError
+from drc.models.generator import BackendName
 from drc.models.sampling import VisualTokenModel
 
-BACKENDS = ("builtin", "janus")
+BACKENDS: tuple[str, ...] = get_args(BackendName)
 
 
 @runtime_checkable

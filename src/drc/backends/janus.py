@@ -35,6 +35,7 @@ decoded to the string and tokenized with Janus's own tokenizer (cached per disti
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,6 @@ from drc.backends.janus_config import (
     ADAPTER_KEY,
     BOI,
     EOI,
-    JanusGeneratorConfig,
     JanusOptions,
     check_model_dir,
     resolve_dtype,
@@ -143,13 +143,14 @@ def load_janus(cfg: RunConfig, device: torch.device, progress: bool = False) -> 
     vq = model.model.vqmodel
     tokenizer = JanusVisualTokenizer(vq, (cfg.data.image_height, cfg.data.image_width)).eval()
     tcfg = tokenizer.config
-    gcfg = JanusGeneratorConfig(
-        model_dir=str(cfg.generator.model_dir),
+    # the run's generator section with the shape fields the Janus VQ fixes (the builtin-only sizes
+    # in it do not apply; the adapters' settings are the run config's janus.*)
+    gcfg = dataclasses.replace(
+        cfg.generator,
         n_visual=tcfg.grid * tcfg.grid,
         visual_vocab=tcfg.codebook_size,
         grid_w=tcfg.grid,
         max_text_len=opts.max_text_len,
-        lora_rank=opts.lora_rank,
     )
     generator = JanusGenerator(model, text_tok, ids, gcfg, opts.prompt).eval()
     if progress:

@@ -1,19 +1,18 @@
-"""The Janus backend's settings (`JanusOptions`, the `janus.*` keys), what its tokenizer and generator
-are (their configs), and reading its model folder (`drc.backends.janus` loads from it)."""
+"""The Janus backend's settings (`JanusOptions`, the `janus.*` keys), what its tokenizer is (its
+config; the generator's is the run's `GeneratorConfig` with the VQ's shapes), and reading its model
+folder (`drc.backends.janus` loads from it)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import get_args
 
 import torch
 
 from drc.errors import DrcError
-
-if TYPE_CHECKING:
-    pass
+from drc.precision import Precision
 
 ADAPTER_KEY = "lora_"  # substring of every adapter parameter name (peft's lora_A / lora_B)
 BOI, EOI = "<begin_of_image>", "<end_of_image>"
@@ -29,7 +28,7 @@ class JanusOptions:
     # the framed draft and <begin_of_image> after it
     prompt: str = DEFAULT_PROMPT
     # weights' dtype: auto = bf16 on CUDA (what Janus ships and runs in), fp32 elsewhere
-    dtype: str = "auto"
+    dtype: Precision = "auto"
     # load the weights straight onto the device, shard by shard (transformers' device_map), instead
     # of materialising the whole model in CPU memory first: the 7B model needs ~15 GB, not ~30 GB
     low_memory: bool = False
@@ -50,19 +49,6 @@ class JanusTokenizerConfig:
     codebook_size: int = 16384
     image_size: int = 384  # the VQ's native square side in pixels
     grid: int = 24  # cells per side: N = grid * grid
-
-
-@dataclass
-class JanusGeneratorConfig:
-    """What a Janus generator is; saved as `generator/model.yaml` beside its adapter weights."""
-
-    backend: str = "janus"
-    model_dir: str = ""
-    n_visual: int = 576
-    visual_vocab: int = 16384
-    grid_w: int = 24
-    max_text_len: int = 256
-    lora_rank: int = 0
 
 
 # --------------------------------------------------------------------------- the model folder
@@ -121,5 +107,5 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     table = {"bf16": torch.bfloat16, "fp32": torch.float32}
     if name not in table:
-        raise DrcError(f"unknown janus.dtype {name!r}; valid: auto, bf16, fp32")
+        raise DrcError(f"unknown janus.dtype {name!r}; valid: {', '.join(get_args(Precision))}")
     return table[name]

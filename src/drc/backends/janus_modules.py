@@ -6,21 +6,18 @@ from __future__ import annotations
 import inspect
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from drc.backends.janus_config import ADAPTER_KEY, CHUNK, JanusTokenizerConfig
 from drc.models.attention import positions
 from drc.models.conditioning import LatentInstruction
+from drc.models.generator import GeneratorConfig
 from drc.models.sampling import StepFn, VisualTokenModel
 from drc.models.text import ByteTokenizer
-
-if TYPE_CHECKING:
-    pass
-
-from drc.backends.janus_config import ADAPTER_KEY, CHUNK, JanusGeneratorConfig, JanusTokenizerConfig
 
 # --------------------------------------------------------------------------- the visual tokenizer
 
@@ -108,7 +105,7 @@ class JanusGenerator(VisualTokenModel):
     """
 
     def __init__(
-        self, janus: nn.Module, text_tokenizer: Any, ids: SpecialIds, cfg: JanusGeneratorConfig, prompt: str
+        self, janus: nn.Module, text_tokenizer: Any, ids: SpecialIds, cfg: GeneratorConfig, prompt: str
     ) -> None:
         super().__init__()
         self.janus = janus
@@ -122,7 +119,7 @@ class JanusGenerator(VisualTokenModel):
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
 
     @property
-    def config(self) -> JanusGeneratorConfig:
+    def config(self) -> GeneratorConfig:
         return self.cfg
 
     @property

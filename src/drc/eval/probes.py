@@ -30,9 +30,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from drc.atomic import atomic_write_text
-from drc.config import OptimConfig, load_yaml
+from drc.config import load_yaml
 from drc.data.images import pixels_to_unit
 from drc.errors import DrcError
+from drc.loop.optim import OptimConfig
 from drc.loop.trainer import StageResult, StepOutput, Trainer
 from drc.weights import load_module_weights, save_module
 

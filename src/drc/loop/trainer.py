@@ -25,8 +25,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from drc.config import OptimConfig
 from drc.loop.checkpoint import CheckpointManager
+from drc.loop.optim import OptimConfig
 from drc.precision import autocast, resolve_precision
 from drc.runtime import DistInfo, Progress, StepRandom, barrier, dist_info
 from drc.weights import load_state_strict

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -41,6 +42,9 @@ from torch import Tensor, nn
 from drc.models.attention import Block, KVCache, attention_bias, compute_dtype, positions, trim_padding
 from drc.models.conditioning import LatentInstruction
 from drc.models.sampling import StepFn, VisualTokenModel
+
+# which model renders the draft (`generator.backend`; drc.backends)
+BackendName = Literal["builtin", "janus"]
 
 
 @dataclass
@@ -73,7 +77,7 @@ class GeneratorConfig:
     # which model renders the draft (drc.backends): "builtin" (this class, trained by `drc train`) or
     # "janus" (a pretrained Janus / Janus-Pro from the local folder `model_dir`; the fields above
     # then do not apply, its settings are the run config's `janus.*`)
-    backend: str = "builtin"
+    backend: BackendName = "builtin"
     model_dir: str = ""
 
     def with_visual(self, vocab: int, grid_h: int, grid_w: int) -> GeneratorConfig:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drc.precision import Device, Precision
+
 
 @dataclass
 class Limits:
@@ -49,8 +51,8 @@ class ServeConfig:
     data_dir: Path = Path("drc_serve")
     db_url: str | None = None  # None: SQLite file data_dir/drc.sqlite3
     runs: dict[str, str] = field(default_factory=dict)
-    device: str = "auto"
-    precision: str | None = None  # auto | bf16 | fp32 for sampling; None: each run's own (config.yaml)
+    device: Device = "auto"
+    precision: Precision | None = None  # auto | bf16 | fp32 for sampling; None: each run's own (config.yaml)
     limits: Limits = field(default_factory=Limits)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
 

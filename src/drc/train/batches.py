@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import torch
 from torch import Tensor, nn
 
-from drc.config import config_hash
+from drc.config import Trainable, config_hash
 from drc.errors import DrcError
 from drc.loop.trainer import StageResult, Trainer
 from drc.models.composers import Composer
@@ -69,7 +69,7 @@ def encode_text(text: str, batch: int, max_len: int, device: torch.device) -> tu
 
 # --------------------------------------------------------------------------- which modules train
 
-TRAINABLE = ("composer", "composer+generator")
+TRAINABLE: tuple[str, ...] = get_args(Trainable)
 
 
 @contextmanager
