@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("drc.commands.train", "train a run: all stages, or one (tokenizer, generator, a method)"),
     "generate": ("drc.commands.generate", "generate images for a user or a list of history images"),
     "eval": ("drc.commands.evaluate", "evaluate a trained run on a dataset's test users"),
+    "config": ("drc.commands.config", "print a resolved run config: every key, its value, its choices"),
     "demo": ("drc.commands.demo", "the main job: benchmark, every method, report"),
     "bench": ("drc.commands.bench", "measure training and generation speed on this machine"),
     "serve": ("drc.commands.serve", "the generation service: API, studio page, tenants (extra: serve)"),

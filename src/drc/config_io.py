@@ -168,6 +168,34 @@ def valid_keys(cls: Any, prefix: str = "") -> list[str]:
     return out
 
 
+def annotated_yaml(cfg: Any, indent: str = "") -> str:
+    """`cfg` (a dataclass) as YAML that `from_dict` reads back to an equal config, with each choice
+    setting's choices as a comment: `renderer: "generator"  # generator | draft`."""
+    hints = typing.get_type_hints(type(cfg))
+    lines: list[str] = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            lines += [f"{indent}{f.name}:", annotated_yaml(value, indent + "  ")]
+            continue
+        # JSON scalars and lists are YAML flow values, quoted wherever YAML needs it
+        line = f"{indent}{f.name}: {json.dumps(list(value) if isinstance(value, tuple) else value)}"
+        options = _literal_options(hints[f.name])
+        if options:
+            line += f"  # {' | '.join(options)}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _literal_options(tp: Any) -> list[str]:
+    """The choices of a `Literal[...]` type, also inside `Literal[...] | None`; [] for other types."""
+    if typing.get_origin(tp) is typing.Literal:
+        return [str(a) for a in typing.get_args(tp)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [o for a in typing.get_args(tp) for o in _literal_options(a)]
+    return []
+
+
 def apply_overrides(cfg: T, overrides: dict[str, Any]) -> T:
     """Return a copy of `cfg` with dotted `key=value` overrides applied (typed, validated)."""
     data = to_dict(cfg)
