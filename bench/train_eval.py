@@ -44,6 +44,9 @@ def main() -> None:
     p.add_argument("--base", default=str(Path(__file__).parents[1] / "src/drc/pretrained/stickers"))
     p.add_argument("--train-samples", type=int, default=96)
     p.add_argument("--size", default="64x64", help="HxW of the images (posters: 96x64)")
+    p.add_argument(
+        "--test-only", action="store_true", help="score the test split as the method generates, nothing else"
+    )
     a = p.parse_args()
     h, w = (int(v) for v in a.size.split("x"))
     over = {"data.image_height": h, "data.image_width": w, **parse_overrides(a.overrides)}
@@ -58,8 +61,11 @@ def main() -> None:
     prep = prepare(a.data, build_config(a.method, overrides=over), cache=run / "images.pt")
     generator_cfg = model.cfg
     draft_cfg = dataclasses.replace(model.cfg, sample=dataclasses.replace(model.cfg.sample, renderer="draft"))
-    for split, n in (("test", None), ("train", a.train_samples)):
-        for suffix, cfg in (("", generator_cfg), ("_draft", draft_cfg)):
+    splits = (("test", None),) if a.test_only else (("test", None), ("train", a.train_samples))
+    for split, n in splits:
+        for suffix, cfg in (
+            (("", generator_cfg),) if a.test_only else (("", generator_cfg), ("_draft", draft_cfg))
+        ):
             model.cfg = cfg
             r = evaluate_run(
                 model,
