@@ -79,8 +79,8 @@ def test_every_choice_setting_defaults_to_one_of_its_choices_and_rejects_others(
     keys = {k for k, _, _ in settings}
     # the settings that name one of a fixed set are all typed as such
     assert {
-        "device", "precision", "generator.backend", "stage1.trainable", "stage2.trainable",
-        "stage2.history_sampling", "sample.renderer", "janus.dtype",
+        "method", "preset", "device", "precision", "generator.backend", "stage1.trainable",
+        "stage2.trainable", "stage2.history_sampling", "sample.renderer", "janus.dtype",
     } <= keys  # fmt: skip
     for key, options, default in settings:
         assert default in options, key
@@ -98,6 +98,10 @@ def test_a_bad_choice_in_a_config_file_fails_when_the_config_is_built(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("sample:\n  renderer: drafts\n")
     with pytest.raises(DrcError, match="unknown sample.renderer 'drafts'; valid: generator, draft"):
+        build_config("drc", config_file=path)
+    # a saved config.yaml reused as a config file sets `method`: one the table lacks fails too
+    path.write_text("method: drc_v2\n")
+    with pytest.raises(DrcError, match="unknown method 'drc_v2'; valid: drc, entangled,"):
         build_config("drc", config_file=path)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from drc.backends.janus_config import JanusOptions
 from drc.config_io import (
@@ -29,7 +29,7 @@ from drc.config_io import (
 )
 from drc.errors import DrcError
 from drc.loop.optim import OptimConfig
-from drc.methods import METHOD_OVERRIDES, METHODS
+from drc.methods import METHOD_OVERRIDES, METHODS, MethodName
 from drc.models.composer_config import ComposerConfig
 from drc.models.generator import GeneratorConfig
 from drc.models.tokenizer import TokenizerConfig
@@ -46,7 +46,8 @@ __all__ = [
     "valid_keys",
 ]  # fmt: skip
 
-PRESETS = ("tiny", "default")
+Preset = Literal["tiny", "default"]
+PRESETS: tuple[str, ...] = get_args(Preset)
 # the demo's probe budget per preset (`drc.eval.probes.ProbeConfig` settings); at the default preset
 # 300 steps already read both labels perfectly on held-out real items (measured: 1.000 / 1.000)
 PROBE_PRESETS: dict[str, dict[str, Any]] = {"default": {"steps": 300}, "tiny": {"steps": 30, "channels": 8}}
@@ -162,8 +163,8 @@ class SampleConfig:
 class RunConfig:
     """Everything one run needs; saved resolved as `config.yaml` in the run folder."""
 
-    method: str = "drc"
-    preset: str = "default"
+    method: MethodName = "drc"
+    preset: Preset = "default"
     seed: int = 0
     device: Device = "auto"  # auto | cpu | cuda
     # auto | bf16 | fp32: the autocast dtype. auto = bf16 where the device multiplies in bf16 faster
