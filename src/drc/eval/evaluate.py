@@ -112,6 +112,11 @@ def _cases(
     return cases
 
 
+def case_seed(seed: int, sample: Sample, k: int) -> int:
+    """The sampling seed of one evaluation case: its sample's user and target at history length k."""
+    return derived_seed("eval-sample", seed, sample.user, sample.target, k)
+
+
 def _features(
     images: torch.Tensor, probes: Probes | None, model: Any, centre: np.ndarray | None = None
 ) -> tuple[dict[str, Any], np.ndarray]:
@@ -188,7 +193,11 @@ def evaluate_run(
             mask[b, k_full - len(h) :] = True
         ref_imgs = torch.stack([c.ref_image for c in chunk])
         instr = model.compose(hist_tok, mask, model.tokens(ref_imgs))
-        out = model.sample(instr, [model.prompt] * B, seed=seed + start)
+        # one random stream per case, derived from (seed, user, target, k): a case's image does not
+        # depend on the batch size, on which other cases (history lengths, max_samples) are evaluated
+        # beside it, or on the device, so every harness that scores a case scores the same image
+        gens = [torch.Generator(device="cpu").manual_seed(case_seed(seed, c.sample, c.k)) for c in chunk]
+        out = model.sample(instr, [model.prompt] * B, generators=gens)
         outputs.append(out)
         w = instr.weights
         for b, c in enumerate(chunk):
