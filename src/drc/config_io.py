@@ -148,10 +148,10 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
 
 def choices(cls: Any, name: str) -> tuple[str, ...]:
     """The choices of setting `name` of dataclass `cls`, typed `Literal[...]`: `("window", "random")`."""
-    tp = typing.get_type_hints(cls)[name]
-    if typing.get_origin(tp) is not typing.Literal:
+    options = tuple(_literal_options(typing.get_type_hints(cls)[name]))
+    if not options:
         raise TypeError(f"{cls.__name__}.{name} is not a Literal setting")
-    return typing.get_args(tp)
+    return options
 
 
 def valid_keys(cls: Any, prefix: str = "") -> list[str]:
