@@ -9,6 +9,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # an OMP_NUM_THREADS of the user's makes drc.threads.configure_threads (called by train_run, load,
 # the demo) leave the count below alone, whatever the machine's core count
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# DRC_TEST_PRECISION=fp32|bf16 runs the whole suite with `precision=auto` resolved to that precision
+# (subprocesses included, through DRC_PRECISION): what passes must pass on every kind of machine
+if os.environ.get("DRC_TEST_PRECISION"):
+    os.environ["DRC_PRECISION"] = os.environ["DRC_TEST_PRECISION"]
 
 import torch  # noqa: E402
 
@@ -17,6 +21,13 @@ torch.set_num_threads(2)
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from drc.precision import resolve_precision
+
+    used, reason = resolve_precision("auto", torch.device("cpu"))
+    return f"drc: precision=auto resolves to {used} here ({reason})"
 
 
 @pytest.fixture(scope="session")

@@ -47,14 +47,14 @@ def _no_probe() -> tuple[float, float]:
     ],
 )
 def test_auto_on_cpu_follows_the_capability_flags(caps: CpuCaps, want: str, why: str) -> None:
-    used, reason = resolve_precision("auto", CPU, caps=caps, probe=_no_probe)
+    used, reason = resolve_precision("auto", CPU, caps=caps, probe=_no_probe, env={})
     assert used == want
     assert why in reason and caps.source in reason
 
 
 @pytest.mark.parametrize(("native", "want"), [(True, "bf16"), (False, "fp32")])
 def test_auto_on_cuda_follows_native_bf16_support(native: bool, want: str) -> None:
-    used, reason = resolve_precision("auto", CUDA, cuda_bf16=native, caps=AVX2)
+    used, reason = resolve_precision("auto", CUDA, cuda_bf16=native, caps=AVX2, env={})
     assert used == want and "CUDA" in reason
 
 
@@ -66,6 +66,22 @@ def test_a_forced_precision_wins(caps: CpuCaps, forced: str) -> None:
         f"precision={forced} was asked for",
     )
     assert resolve_precision(forced, CUDA, cuda_bf16=forced == "fp32")[0] == forced
+
+
+@pytest.mark.parametrize("forced", ["bf16", "fp32"])
+@pytest.mark.parametrize("caps", [AMX, AVX2, UNKNOWN])
+def test_drc_precision_answers_auto_for_the_whole_machine(caps: CpuCaps, forced: str) -> None:
+    env = {"DRC_PRECISION": forced}
+    used, reason = resolve_precision("auto", CPU, caps=caps, probe=_no_probe, env=env)
+    assert (used, reason) == (forced, f"DRC_PRECISION={forced} is set")
+    other = "fp32" if forced == "bf16" else "bf16"
+    assert resolve_precision(other, CPU, caps=caps, env=env)[0] == other  # an explicit setting wins
+    assert resolve_precision("auto", CPU, caps=AVX2, env={"DRC_PRECISION": "auto"})[0] == "fp32"
+
+
+def test_drc_precision_takes_only_known_values() -> None:
+    with pytest.raises(DrcError, match="DRC_PRECISION must be bf16, fp32 or auto, got 'fp16'"):
+        resolve_precision("auto", CPU, caps=AVX2, env={"DRC_PRECISION": "fp16"})
 
 
 @pytest.mark.parametrize("bad", ["fp16", "BF16", "", "float32"])
@@ -80,7 +96,9 @@ def test_an_unknown_precision_is_an_error_listing_the_valid_ones(bad: str) -> No
     ("fp32", "bf16", "want"), [(75.0, 25.0, "fp32"), (300.0, 2000.0, "bf16"), (100.0, 110.0, "fp32")]
 )
 def test_without_flags_a_matmul_probe_decides(fp32: float, bf16: float, want: str) -> None:
-    used, reason = resolve_precision("auto", CPU, caps=UNKNOWN, probe=lambda: (fp32, bf16))
+    used, reason = resolve_precision(
+        "auto", CPU, caps=UNKNOWN, probe=lambda: (fp32, bf16), env={}
+    )
     assert used == want and "probe" in reason  # bf16 must be clearly faster: autocast's casts cost too
 
 

@@ -7,7 +7,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -181,6 +181,20 @@ def _cuda_bf16_native() -> bool:
 PROBE_MARGIN = 1.25
 
 
+# Machine-wide answer to `auto` (a test run forcing one precision, a site that wants fp32 everywhere)
+PRECISION_ENV = "DRC_PRECISION"
+
+
+def env_precision(env: Mapping[str, str] | None = None) -> str | None:
+    """The precision `DRC_PRECISION` forces for `auto` ("bf16" / "fp32"), or None when unset."""
+    raw = (os.environ if env is None else env).get(PRECISION_ENV, "").strip()
+    if not raw or raw == "auto":
+        return None
+    if raw not in ("bf16", "fp32"):
+        raise DrcError(f"{PRECISION_ENV} must be bf16, fp32 or auto, got {raw!r}")
+    return raw
+
+
 def resolve_precision(
     requested: str,
     device: torch.device,
@@ -188,19 +202,25 @@ def resolve_precision(
     caps: CpuCaps | None = None,
     cuda_bf16: bool | None = None,
     probe: Callable[[], tuple[float, float]] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
     """The precision to run in, "bf16" or "fp32", and why.
 
-    "bf16" and "fp32" are used as asked. "auto" takes bf16 where the device multiplies in bf16
-    faster than in fp32: CUDA devices that support it; CPUs with AMX (bf16 matmuls ~7x fp32's) or
-    avx512_bf16. Elsewhere bf16 is emulated (AVX-512 alone: ~3x slower than fp32, measured) and
-    fp32 is taken. CPUs whose flags cannot answer (not x86) are decided by a short matmul probe,
-    cached per machine. caps / cuda_bf16 / probe replace the real queries (tests).
+    "bf16" and "fp32" are used as asked. "auto" takes `DRC_PRECISION` where it is set (bf16 or
+    fp32: one answer for every run on this machine, e.g. a test suite forced both ways); otherwise
+    bf16 where the device multiplies in bf16 faster than in fp32: CUDA devices that support it;
+    CPUs with AMX (bf16 matmuls ~7x fp32's) or avx512_bf16. Elsewhere bf16 is emulated (AVX-512
+    alone: ~3x slower than fp32, measured) and fp32 is taken. CPUs whose flags cannot answer (not
+    x86) are decided by a short matmul probe, cached per machine. caps / cuda_bf16 / probe / env
+    replace the real queries (tests).
     """
     if requested not in PRECISIONS:
         raise DrcError(f"unknown precision {requested!r}; valid: {', '.join(PRECISIONS)}")
     if requested != "auto":
         return requested, f"precision={requested} was asked for"
+    forced = env_precision(env)
+    if forced is not None:
+        return forced, f"{PRECISION_ENV}={forced} is set"
     if device.type == "cuda":
         ok = _cuda_bf16_native() if cuda_bf16 is None else cuda_bf16
         if ok:

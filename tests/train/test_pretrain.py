@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from agreement import assert_codes_near_ties
 from drc.config import build_config
 from drc.errors import CheckpointError
 from drc.models.inference import encode_images
@@ -96,10 +97,13 @@ def test_tokenizer_trains_saves_loads_and_resumes_exactly(tmp_path: Path) -> Non
     assert len(hist) == 20
 
     loaded = load_tokenizer(tmp_path / "tok")
-    assert torch.equal(loaded.encode(x), model.encode(x))
+    assert torch.equal(loaded.encode(x), model.encode(x))  # the same weights, batch and precision
     tokens = encode_images(loaded, images, batch_size=16)
     assert tokens.shape == (48, 4, 4) and tokens.dtype == torch.long
-    assert torch.equal(tokens[:8], model.encode(x))
+    assert torch.equal(encode_images(loaded, images, batch_size=16), tokens)
+    # encode_images runs in the precision `auto` picks here, in batches of 16: against fp32 codes of
+    # a batch of 8, a code may flip only where two codes were a rounding-level tie
+    assert_codes_near_ties(model, x, tokens[:8], model.encode(x))
 
     # crash after step 40, rerun: resumes from the checkpoint and ends with the very same weights
     _rewind_to_first_checkpoint(tmp_path / "tok" / "ckpt")

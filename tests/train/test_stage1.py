@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from agreement import assert_codes_near_ties
 from drc.config import build_config
 from drc.errors import DrcError
 from drc.models.composers import build_composer
@@ -193,8 +194,9 @@ def test_token_bank_build_with_the_real_tokenizer():
     assert tb.tokens.shape == (5, 48) and tb.aug_tokens.shape == (5, 2, 48) and tb.grid == (8, 6)
     assert tb.styles[:2] == ["s", None] and tb.texts[0] == "t0" and not tb.labelled
     assert torch.equal(tb.embed(tb.tokens), tok.embed(tb.tokens))
-    with torch.no_grad():
-        assert torch.equal(tb.tokens[3:4], tok.encode(images[3:4].float() / 127.5 - 1).flatten(1))
+    x3 = images[3:4].float() / 127.5 - 1
+    # the bank encodes in batches of 2: against a batch of 1 a code may flip only at a rounding-level tie
+    assert_codes_near_ties(tok, x3, tb.tokens[3:4].view(1, 8, 6), tok.encode(x3))
     again = TokenBank.build(ib, tok, items, n_aug=2, seed=3, device="cpu", batch_size=2, precision="fp32")
     assert torch.equal(again.aug_tokens, tb.aug_tokens)  # the seed fixes the augmentations
     # only the items something reads get augmented; the others hold their own tokens
