@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -182,9 +182,37 @@ def badge_mask(kind: str, n: int, inset: float) -> Image.Image:
 # ---------------------------------------------------------------------------------------------
 # line-art OpenMoji: the artwork's own line layer only, in one ink and a chosen stroke width
 
-_COLOR_GROUP = re.compile(r'<g id="(color|skin|skin-shadow|hair)"[^>]*>.*?</g>', re.S)
-_STROKE_W = re.compile(r'stroke-width="[0-9.]+"')
-_BLACK = re.compile(r'"#(000000|000|3F3F3F|3f3f3f)"')
+_SVG_NS = "http://www.w3.org/2000/svg"
+_COLOUR_LAYERS = ("color", "skin", "hair")  # group ids (and prefixes: "color-foreground", "skin-shadow")
+_SHAPES = ("path", "line", "polyline", "polygon", "rect", "circle", "ellipse")
+_BLACKS = (None, "#000", "#000000", "#3f3f3f", "black")
+
+
+def _line_layer(svg: str, ink: str, width: float) -> str:
+    """The SVG source with every colour layer group removed (at any depth) and the line work in
+    `ink`: strokes at `width` units, and black filled shapes (OpenMoji draws some outlines, e.g. the
+    bicycle's wheels, as filled rings) in `ink` with a stroke that thickens them to about `width`."""
+    ET.register_namespace("", _SVG_NS)
+    root = ET.fromstring(svg)
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if child.tag.endswith("}g") and child.get("id", "").startswith(_COLOUR_LAYERS):
+                parent.remove(child)
+    for el in root.iter():
+        if not el.tag.endswith(_SHAPES):
+            continue
+        fill = el.get("fill")
+        stroke = el.get("stroke")
+        if stroke not in (None, "none"):
+            el.set("stroke", ink)
+            el.set("stroke-width", str(width))
+        if fill is None or fill.lower() in _BLACKS:
+            el.set("fill", ink)
+            if stroke in (None, "none"):
+                el.set("stroke", ink)
+                el.set("stroke-width", str(max(0.0, width - 2.0)))
+                el.set("stroke-linejoin", "round")
+    return ET.tostring(root, encoding="unicode")
 
 
 @functools.lru_cache(maxsize=512)
@@ -193,8 +221,6 @@ def line_art(code: str, px: int, ink: str, width: float) -> Image.Image:
     of `px`x`px` (the 72-unit emoji box)."""
     import cairosvg
 
-    svg = _COLOR_GROUP.sub("", svg_text(code))
-    svg = _STROKE_W.sub(f'stroke-width="{width}"', svg)
-    svg = _BLACK.sub(f'"{ink}"', svg)
+    svg = _line_layer(svg_text(code), ink, width)
     png = cairosvg.svg2png(bytestring=svg.encode("utf-8"), output_width=px, output_height=px)
     return Image.open(io.BytesIO(png)).convert("RGBA")
