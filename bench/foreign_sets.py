@@ -157,6 +157,11 @@ def sample_sheet(out: Path, items: list[Item], seed: int, n: int = 40, cols: int
     sheet.save(out / SAMPLE_SHEET, format="PNG")
 
 
+def _need(ok: bool, problem: str) -> None:
+    if not ok:
+        raise SystemExit(f"check failed: {problem}")
+
+
 def check(out: Path) -> dict[str, Any]:
     """Load `out` with drc's reader, make samples as `drc train` does, and assert the test design:
     test samples exist, each target is a held-out pair, no train/valid item shows a held-out pair,
@@ -170,28 +175,29 @@ def check(out: Path) -> dict[str, Any]:
     held = {tuple(p) for p in ds.info["held_out"]}
     pair = {i: (it.style, it.semantics) for i, it in ds.items.items()}
     split_of = {u.id: u.split for u in ds.users}
-    assert ds.labelled, "every item needs a style and a semantics label"
+    _need(ds.labelled, "every item needs a style and a semantics label")
     for u in ds.users:
         if u.split in ("train", "valid"):
             bad = [i for i in u.history if pair[i] in held]
-            assert not bad, f"{u.id} ({u.split}) holds held-out items {bad[:3]}"
-    assert not any(pair[i] in held for i in prep.train_ids), "a training image shows a held-out pair"
+            _need(not bad, f"{u.id} ({u.split}) holds held-out items {bad[:3]}")
+    _need(not any(pair[i] in held for i in prep.train_ids), "a training image shows a held-out pair")
     by_split = Counter(s.split for s in prep.samples)
     tests = prep.split("test")
-    assert tests, "no test samples"
-    assert prep.split("valid"), "no valid samples"
+    _need(bool(tests), "no test samples")
+    _need(bool(prep.split("valid")), "no valid samples")
     for s in tests:
-        assert pair[s.target] in held, f"test target {s.target} {pair[s.target]} is not held out"
-        assert s.reference is not None, f"test sample of {s.user} has no reference"
+        _need(pair[s.target] in held, f"test target {s.target} {pair[s.target]} is not held out")
+        _need(s.reference is not None, f"test sample of {s.user} has no reference")
         r = ds.items[s.reference]
-        assert r.semantics == ds.items[s.target].semantics and r.style != ds.items[s.target].style
+        same = r.semantics == ds.items[s.target].semantics and r.style != ds.items[s.target].style
+        _need(same, f"test reference {r.id} of {s.user} is not the target's semantics in another style")
     for s in prep.split("train") + prep.split("valid"):
-        assert pair[s.target] not in held
+        _need(pair[s.target] not in held, f"{s.split} target {s.target} shows held-out pair {pair[s.target]}")
     tested = {pair[s.target] for s in tests}
-    assert tested == held, f"held-out pairs without a test sample: {sorted(held - tested)}"
+    _need(tested == held, f"held-out pairs without a test sample: {sorted(held - tested)}")
     train_pairs = {pair[i] for i in prep.train_ids}
     n_pairs = len(ds.info["themes"]) * len(ds.info["semantics"])
-    assert len(train_pairs) == n_pairs - len(held), "a seen pair has no training item"
+    _need(len(train_pairs) == n_pairs - len(held), "a seen pair has no training item")
     return {
         "samples_per_split": dict(by_split),
         "users_per_split": dict(Counter(split_of.values())),
@@ -225,4 +231,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from drc.errors import DrcError
+
+    try:
+        sys.exit(main())
+    except DrcError as e:  # bad arguments or a bad folder: one line, no traceback
+        sys.exit(f"error: {e}")
