@@ -207,6 +207,8 @@ def build(
     t0 = time.perf_counter()
     out, vendors, unseen = Path(out), list(vendors), list(unseen)
     hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if hw[0] != hw[1]:
+        raise DrcError(f"emoji are square: --size {hw[0]}x{hw[1]} has height != width")
     _check_args(vendors, unseen, users)
     if not 0.0 <= noisy_share <= 1.0:
         raise DrcError(f"--noisy-share {noisy_share} must be between 0 and 1")
@@ -232,7 +234,7 @@ def build(
     for v in vendors + unseen:
         for k in keys:
             iid = f"{v}-{k}"
-            img = iconify.render_icon(by_vendor[v], k, hw)
+            img = iconify.render_icon(by_vendor[v], k, hw[0])
             img.save(out / IMAGES_DIR / f"{iid}.png", format="PNG")
             cells[(v, k)] = img
             caption = f"{common.with_article(words[k])} emoji, {by_vendor[v].title}"

@@ -76,11 +76,15 @@ class IconSet:
         return self.icons[self.aliases[name]["parent"]]
 
     def svg(self, key: str) -> str:
-        """A standalone SVG document of concept `key` in the icon's own view box."""
+        """A standalone SVG document of concept `key`: the icon's own view box, widened to a square
+        around its centre where it is not one (twemoji's watermelon is 36 x 25.22)."""
         d = self.icon(key)
-        w, h = d.get("width", self.width), d.get("height", self.height)
-        box = f"{d.get('left', 0)} {d.get('top', 0)} {w} {h}"
-        return f'<svg {SVG_NS} viewBox="{box}" width="{w}" height="{h}">{d["body"]}</svg>'
+        w, h = float(d.get("width", self.width)), float(d.get("height", self.height))
+        side = max(w, h)
+        left = float(d.get("left", 0)) - (side - w) / 2
+        top = float(d.get("top", 0)) - (side - h) / 2
+        box = f"{left:g} {top:g} {side:g} {side:g}"
+        return f'<svg {SVG_NS} viewBox="{box}" width="{side:g}" height="{side:g}">{d["body"]}</svg>'
 
     def credit(self) -> dict[str, str]:
         """What the dataset records about this set: package, versions, licence, author."""
@@ -212,16 +216,14 @@ def fetch(prefix: str, cache: Path) -> Path:
     return hit
 
 
-def render_icon(icons: IconSet, key: str, size: tuple[int, int]) -> Image.Image:
-    """Concept `key` of `icons` as an RGB image of `size` (H, W), composited on white."""
+def render_icon(icons: IconSet, key: str, size: int) -> Image.Image:
+    """Concept `key` of `icons` as a `size` x `size` RGB image, composited on white."""
     import cairosvg
 
     png = cairosvg.svg2png(
-        bytestring=icons.svg(key).encode("utf-8"), output_width=size[1], output_height=size[0]
+        bytestring=icons.svg(key).encode("utf-8"), output_width=size, output_height=size
     )
     art = Image.open(io.BytesIO(png)).convert("RGBA")
-    if art.size != (size[1], size[0]):  # a non-square view box: cairosvg keeps its own aspect
-        art = art.resize((size[1], size[0]), Image.Resampling.LANCZOS)
     canvas = Image.new("RGBA", art.size, (255, 255, 255, 255))
     canvas.alpha_composite(art)
     return canvas.convert("RGB")
