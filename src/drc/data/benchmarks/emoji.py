@@ -143,9 +143,10 @@ def license_text(sets: Sequence[iconify.IconSet]) -> str:
     lines = [
         "# Artwork licences",
         "",
-        "Every image in images/ is a vendor's emoji artwork, rendered unchanged (on white) from the icon",
-        "data of the npm package named below. The artwork belongs to its authors and is used under its",
-        "licence; a derived work must credit them the same way (CC BY-SA sets: under the same licence).",
+        "Every image in images/ is a vendor's emoji artwork, rendered (scaled, on white, not otherwise",
+        "changed) from the icon data of the npm package named below, published by Iconify",
+        "(https://iconify.design). The artwork belongs to its authors and is used under its licence; a",
+        "derived work must credit them the same way (CC BY-SA sets: and share it under the same licence).",
         "",
         "| style (vendor) | artwork | author | licence | npm package |",
         "|---|---|---|---|---|",
