@@ -159,9 +159,11 @@ def test_samples_get_references_in_another_style(built: tuple[Path, dict]) -> No
     ds = load_dataset(built[0])
     test = [s for s in make_samples(ds, history_len=5) if s.split == "test"]
     assert len(test) == sum(u.split == "test" for u in ds.users)
-    for s in test:
+    held = [s for s in make_samples(ds, history_len=5) if s.split != "train"]
+    for s in held:
         ref, target = ds.items[s.reference], ds.items[s.target]
         assert ref.semantics == target.semantics and ref.style != target.style
+        assert ref.style in SEEN  # a reference never shows a style no training user has
 
 
 def test_images_licences_and_determinism(built: tuple[Path, dict], cache: Path, tmp_path: Path) -> None:
