@@ -217,6 +217,24 @@ def test_offline_or_no_npm_says_what_to_run(tmp_path: Path, monkeypatch, capsys,
     assert not (tmp_path / "out").exists()  # nothing written when the artwork is missing
 
 
+def test_npm_fetches_only_missing_packages_once(tmp_path: Path, monkeypatch, cache: Path) -> None:
+    log = tmp_path / "npm.log"
+    # a fake npm: logs its arguments and "packs" each package by copying its tarball from `cache`
+    copy = f"/bin/cp {cache}/iconify-json-${{p#@iconify-json/}}-1.0.0.tgz ."
+    script = f'echo "$@" >> {log}; for p in "$@"; do case $p in @*) {copy};; esac; done'
+    monkeypatch.setenv("PATH", _no_npm_path(tmp_path, script))
+    mine = tmp_path / "cache"
+    mine.mkdir()
+    _write_set(mine, "alpha", version="2.0.0")
+    paths = iconify.fetch(["alpha", "beta", "delta"], mine)
+    assert [p.name for p in paths] == [
+        f"iconify-json-{v}.tgz" for v in ("alpha-2.0.0", "beta-1.0.0", "delta-1.0.0")
+    ]
+    assert log.read_text().split() == ["pack", "@iconify-json/beta", "@iconify-json/delta", "--silent"]
+    iconify.fetch(["alpha", "beta", "delta"], mine)
+    assert len(log.read_text().splitlines()) == 1  # all cached now: npm is not run again
+
+
 def test_bad_arguments(tmp_path: Path, cache: Path) -> None:
     with pytest.raises(DrcError, match="either seen or unseen"):
         _build(tmp_path / "a", cache, unseen=("alpha",))

@@ -131,7 +131,7 @@ def plan_unseen(
 
 def load_sets(vendors: Sequence[str], cache: Path) -> list[iconify.IconSet]:
     """Each vendor's icon set, fetched into `cache` once."""
-    sets = [iconify.load_set(iconify.fetch(v, cache)) for v in vendors]
+    sets = [iconify.load_set(p) for p in iconify.fetch(vendors, cache)]
     for v, s in zip(vendors, sets):
         if s.prefix != v:
             raise DrcError(f"{cache / s.tarball}: holds icon set {s.prefix!r}, expected {v!r}")

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,43 +187,47 @@ def _cached(cache: Path, prefix: str) -> Path | None:
     return max(found, key=version) if found else None
 
 
-def fetch(prefix: str, cache: Path) -> Path:
-    """The tarball of `@iconify-json/<prefix>`: from `cache`, or fetched there once with `npm pack`."""
+def fetch(prefixes: Sequence[str], cache: Path) -> list[Path]:
+    """The tarballs of `@iconify-json/<prefix>` for each prefix: from `cache`, the missing ones
+    fetched there once with a single `npm pack`."""
     cache.mkdir(parents=True, exist_ok=True)
-    hit = _cached(cache, prefix)
-    if hit is not None:
-        return hit
-    pkg = f"{SCOPE}/{prefix}"
+    missing = [f"{SCOPE}/{p}" for p in prefixes if _cached(cache, p) is None]
+    if missing:
+        _npm_pack(missing, cache)
+    return [_cached(cache, p) or cache / f"iconify-json-{p}.tgz" for p in prefixes]
+
+
+def _npm_pack(packages: list[str], cache: Path) -> None:
+    """`npm pack` the packages into `cache`; a one-line DrcError saying what to run when it fails."""
+    names = " ".join(packages)
     npm = shutil.which("npm")
     if npm is None:
         raise DrcError(
-            f"the emoji benchmark fetches {pkg} once with npm, and npm is not installed: {_SETUP_HINT}, "
-            f"or put its `npm pack` tarball into {cache}"
+            f"the emoji benchmark fetches {names} once with npm, and npm is not installed: {_SETUP_HINT}, "
+            f"or put their `npm pack` tarballs into {cache}"
         )
     try:
         done = subprocess.run(
-            [npm, "pack", pkg, "--silent"], cwd=cache, capture_output=True, text=True, timeout=600
+            [npm, "pack", *packages, "--silent"], cwd=cache, capture_output=True, text=True, timeout=900
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         done = subprocess.CompletedProcess([npm], 1, "", str(e))
-    hit = _cached(cache, prefix)
-    if done.returncode != 0 or hit is None:
+    left = [p for p in packages if _cached(cache, p.split("/")[-1]) is None]
+    if done.returncode != 0 or left:
         why = (done.stderr or done.stdout).strip().splitlines()
         reason = why[-1] if why else f"exit {done.returncode}"
+        names = " ".join(left or packages)
         raise DrcError(
-            f"could not fetch {pkg} with `npm pack` (offline?): {reason}; when online, run "
-            f"`cd {cache} && npm pack {pkg}` (or build again), then build offline from the cache"
+            f"could not fetch {names} with `npm pack` (offline?): {reason}; when online, run "
+            f"`cd {cache} && npm pack {names}` (or build again), then build offline from the cache"
         )
-    return hit
 
 
 def render_icon(icons: IconSet, key: str, size: int) -> Image.Image:
     """Concept `key` of `icons` as a `size` x `size` RGB image, composited on white."""
     import cairosvg
 
-    png = cairosvg.svg2png(
-        bytestring=icons.svg(key).encode("utf-8"), output_width=size, output_height=size
-    )
+    png = cairosvg.svg2png(bytestring=icons.svg(key).encode("utf-8"), output_width=size, output_height=size)
     art = Image.open(io.BytesIO(png)).convert("RGBA")
     canvas = Image.new("RGBA", art.size, (255, 255, 255, 255))
     canvas.alpha_composite(art)
