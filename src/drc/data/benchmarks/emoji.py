@@ -41,7 +41,7 @@ INSTRUCTION = "an emoji"
 DEFAULT_USERS = 384
 DEFAULT_SIZE = "128"
 LICENSE_FILE = "LICENSES.md"
-UNSEEN_PER_VENDOR = 1 / 48  # unseen-style test users per unseen vendor, as a share of --users (8 of 384)
+UNSEEN_PER_VENDOR = 1 / 24  # unseen-style test users per unseen vendor, as a share of --users (16 of 384)
 MIN_CONCEPTS = 4
 
 # the six main vendor sets, then older or other styles that look different from all of them
