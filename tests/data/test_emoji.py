@@ -197,13 +197,16 @@ def _no_npm_path(tmp_path: Path, script: str | None) -> str:
     return str(bin_)
 
 
+ALL_DEFAULT = " ".join(f"@iconify-json/{v}" for v in emoji.SEEN_VENDORS + emoji.UNSEEN_VENDORS)
+
+
 @pytest.mark.parametrize(
     ("script", "expect"),
     [
-        (None, ("npm is not installed", "run `make setup`", "apt-get install -y npm")),
+        (None, ("npm is not installed", "run `make setup`", "apt-get install -y npm", ALL_DEFAULT)),
         (
-            "echo 'npm error network ENOTFOUND' >&2; exit 1",
-            ("offline", "ENOTFOUND", "npm pack @iconify-json/"),
+            "printf 'npm error code ENOTFOUND\\nnpm error network ENOTFOUND registry\\n' >&2; exit 1",
+            ("offline", "npm error network ENOTFOUND registry", f"npm pack {ALL_DEFAULT}`"),
         ),
     ],
 )
@@ -230,7 +233,12 @@ def test_npm_fetches_only_missing_packages_once(tmp_path: Path, monkeypatch, cac
     assert [p.name for p in paths] == [
         f"iconify-json-{v}.tgz" for v in ("alpha-2.0.0", "beta-1.0.0", "delta-1.0.0")
     ]
-    assert log.read_text().split() == ["pack", "@iconify-json/beta", "@iconify-json/delta", "--silent"]
+    assert log.read_text().split() == [
+        "pack",
+        "@iconify-json/beta",
+        "@iconify-json/delta",
+        "--loglevel=error",
+    ]
     iconify.fetch(["alpha", "beta", "delta"], mine)
     assert len(log.read_text().splitlines()) == 1  # all cached now: npm is not run again
 

@@ -208,19 +208,30 @@ def _npm_pack(packages: list[str], cache: Path) -> None:
         )
     try:
         done = subprocess.run(
-            [npm, "pack", *packages, "--silent"], cwd=cache, capture_output=True, text=True, timeout=900
+            [npm, "pack", *packages, "--loglevel=error"],
+            cwd=cache,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         done = subprocess.CompletedProcess([npm], 1, "", str(e))
     left = [p for p in packages if _cached(cache, p.split("/")[-1]) is None]
     if done.returncode != 0 or left:
-        why = (done.stderr or done.stdout).strip().splitlines()
-        reason = why[-1] if why else f"exit {done.returncode}"
         names = " ".join(left or packages)
         raise DrcError(
-            f"could not fetch {names} with `npm pack` (offline?): {reason}; when online, run "
+            f"could not fetch {names} with `npm pack` (offline, or no such package?): {_npm_reason(done)}; "
+            "when online, run "
             f"`cd {cache} && npm pack {names}` (or build again), then build offline from the cache"
         )
+
+
+def _npm_reason(done: subprocess.CompletedProcess) -> str:
+    """The telling line of npm's error output ("npm error 404 Not Found - GET ..."), else the exit code."""
+    lines = [ln.strip() for ln in (done.stderr or done.stdout or "").splitlines() if ln.strip()]
+    noise = re.compile(r"npm error (code \w+|\d+)$|complete log of this run")
+    telling = [ln for ln in lines if not noise.search(ln)]
+    return (telling or lines or [f"exit {done.returncode}"])[0]
 
 
 def render_icon(icons: IconSet, key: str, size: int) -> Image.Image:
