@@ -43,6 +43,7 @@ DEFAULT_SIZE = "128"
 LICENSE_FILE = "LICENSES.md"
 UNSEEN_PER_VENDOR = 1 / 24  # unseen-style test users per unseen vendor, as a share of --users (16 of 384)
 MIN_CONCEPTS = 4
+SHEET_CONCEPTS = 24  # columns of the contact sheet
 
 # the six main vendor sets, then older or other styles that look different from all of them
 SEEN_VENDORS = ("twemoji", "noto", "openmoji", "fluent-emoji-flat", "emojione", "fxemoji", "noto-v1")
@@ -188,6 +189,72 @@ def _check_args(vendors: Sequence[str], unseen: Sequence[str], n_users: int) -> 
         )
 
 
+def _info(
+    vendors: list[str],
+    unseen: list[str],
+    keys: list[str],
+    words: dict[str, str],
+    held_out: list[tuple[str, str]],
+    unseen_targets: dict[str, list[str]],
+    unseen_ids: list[str],
+    sets: Sequence[iconify.IconSet],
+    seed: int,
+    hw: tuple[int, int],
+    history_len: int,
+) -> dict[str, Any]:
+    """dataset.json of a build (without the noisy-user counts, known only after placing intruders)."""
+    return {
+        "name": NAME,
+        "instruction": INSTRUCTION,
+        "themes": vendors,
+        "unseen_vendors": unseen,
+        "semantics": keys,
+        "concept_names": words,
+        "held_out": [list(p) for p in held_out],
+        "unseen_targets": unseen_targets,
+        "unseen_style_users": unseen_ids,
+        "builder": common.BUILDER,
+        "seed": seed,
+        "size": list(hw),
+        "history_len": history_len,
+        "splits": {
+            "train": "seen vendors, seen vendor x concept pairs only",
+            "valid": "seen pairs only (new users)",
+            "test": f"{history_len} seen items, then a held-out pair; unseen_style users: "
+            "a vendor with no training item",
+        },
+        "style": "vendor: the design team's drawing (line, shading, proportions, palette)",
+        "semantic": "concept: the emoji's shared name",
+        "vendors": {s.prefix: s.credit() for s in sets},
+        "attribution": "; ".join(f"{s.title}: {s.author}, {s.license_title}" for s in sets),
+    }
+
+
+def _render_items(
+    out: Path,
+    sets: Sequence[iconify.IconSet],
+    keys: Sequence[str],
+    words: dict[str, str],
+    size: int,
+    shown: Sequence[str],
+) -> tuple[list[Item], dict[tuple[str, str], Any]]:
+    """Render every (vendor, concept) into out/images; the items, and the images of the `shown` concepts
+    (the contact sheet's cells)."""
+    items: list[Item] = []
+    cells = {}
+    (out / IMAGES_DIR).mkdir()
+    for s in sets:
+        for k in keys:
+            iid = f"{s.prefix}-{k}"
+            img = iconify.render_icon(s, k, size)
+            img.save(out / IMAGES_DIR / f"{iid}.png", format="PNG")
+            if k in shown:
+                cells[(s.prefix, k)] = img
+            caption = f"{common.with_article(words[k])} emoji, {s.title}"
+            items.append(Item(iid, f"{IMAGES_DIR}/{iid}.png", caption, style=s.prefix, semantics=k))
+    return items, cells
+
+
 def build(
     out: Path,
     users: int = DEFAULT_USERS,
@@ -215,7 +282,6 @@ def build(
         raise DrcError(f"--noisy-share {noisy_share} must be between 0 and 1")
     cache = Path(cache) if cache is not None else iconify.default_cache()
     sets = load_sets(vendors + unseen, cache)
-    by_vendor = dict(zip(vendors + unseen, sets))
     keys = shared_concepts(sets, concepts)
     if len(keys) < MIN_CONCEPTS:
         raise DrcError(f"only {len(keys)} concepts are drawn by every vendor; need at least {MIN_CONCEPTS}")
@@ -229,62 +295,24 @@ def build(
     common.prepare_out(out, NAME, extra_files=(LICENSE_FILE,))  # after planning: bad input never touches it
 
     words = {k: concept_words(k, sets) for k in keys}
-    items: list[Item] = []
-    (out / IMAGES_DIR).mkdir()
-    cells = {}
-    for v in vendors + unseen:
-        for k in keys:
-            iid = f"{v}-{k}"
-            img = iconify.render_icon(by_vendor[v], k, hw[0])
-            img.save(out / IMAGES_DIR / f"{iid}.png", format="PNG")
-            cells[(v, k)] = img
-            caption = f"{common.with_article(words[k])} emoji, {by_vendor[v].title}"
-            items.append(Item(iid, f"{IMAGES_DIR}/{iid}.png", caption, style=v, semantics=k))
+    items, cells = _render_items(out, sets, keys, words, hw[0], shown=keys[:SHEET_CONCEPTS])
     users_ = [User(p.id, tuple(f"{p.theme}-{k}" for k in p.semantics), p.split) for p in plans]
     users_, noisy = add_intruders(users_, items, history_len, noisy_share, rng_for(seed, 404))
     unseen_ids = [p.id for p in extra]
-    meta = {
-        "name": NAME,
-        "instruction": INSTRUCTION,
-        "themes": vendors,
-        "unseen_vendors": unseen,
-        "semantics": keys,
-        "concept_names": words,
-        "held_out": [list(p) for p in held_out],
-        "unseen_targets": unseen_targets,
-        "unseen_style_users": unseen_ids,
-        "builder": common.BUILDER,
-        "seed": seed,
-        "size": list(hw),
-        "history_len": history_len,
-        "splits": {
-            "train": "seen vendors, seen vendor x concept pairs only",
-            "valid": "seen pairs only (new users)",
-            "test": f"{history_len} seen items, then a held-out pair; unseen_style users: "
-            "a vendor with no training item",
-        },
-        "style": "vendor: the design team's drawing (line, shading, proportions, palette)",
-        "semantic": "concept: the emoji's shared name",
-        "noisy_users": {
-            "share": noisy_share,
-            "count": len(noisy),
-            "intruders": sum(map(len, noisy.values())),
-        },
-        "vendors": {s.prefix: s.credit() for s in sets},
-        "attribution": "; ".join(f"{s.title}: {s.author}, {s.license_title}" for s in sets),
+    meta = _info(
+        vendors, unseen, keys, words, held_out, unseen_targets, unseen_ids, sets, seed, hw, history_len
+    )
+    meta["noisy_users"] = {
+        "share": noisy_share,
+        "count": len(noisy),
+        "intruders": sum(map(len, noisy.values())),
     }
     write_dataset(out, items, users_, meta)
     _write_users(out, users_, set(unseen_ids))
     atomic_write_text(out / LICENSE_FILE, license_text(sets))
-    shown = keys[:24]
     common.contact_sheet(
-        {c: im for c, im in cells.items() if c[1] in shown},
-        vendors + unseen,
-        shown,
-        set(held_out),
-        out / common.CONTACT_SHEET,
+        cells, vendors + unseen, keys[:SHEET_CONCEPTS], set(held_out), out / common.CONTACT_SHEET
     )
-    per = {s: sum(u.split == s for u in users_) for s in common.SPLIT_ORDER}
     tests = [p for p in plans if p.split == "test" and p.theme in vendors]
     return {
         "name": NAME,
@@ -295,7 +323,7 @@ def build(
         "held_out_pairs": len(held_out),
         "items": len(items),
         "users": len(users_),
-        "users_per_split": per,
+        "users_per_split": {s: sum(u.split == s for u in users_) for s in common.SPLIT_ORDER},
         "unseen_style_users": len(unseen_ids),
         "held_out_untested": len(set(held_out) - {(p.theme, p.semantics[-1]) for p in tests}),
         "themes_untrained": len(set(vendors) - {p.theme for p in plans if p.split == "train"}),
