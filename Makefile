@@ -12,11 +12,13 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX := $(if $(wildcard /opt/wheels/torch-*),,--extra-index-url https://download.pytorch.org/whl/cpu)
 
 # Debian packages the service's tests use: Chromium for the studio's browser test (driven by Playwright
-# with executable_path: no browser download) and a PostgreSQL server for the API tests on PostgreSQL.
+# with executable_path: no browser download) and a PostgreSQL server for the API tests on PostgreSQL;
+# npm, which `drc data emoji` runs once to fetch the vendor emoji packages (`npm pack`) into its cache.
 # Installed only where missing, and only as root with apt-get; elsewhere (or offline) the two tests
-# skip and say why.
+# skip and say why, and `drc data emoji` says what to run.
 SYSTEM_PKGS = $(if $(shell command -v chromium || command -v chromium-browser),,chromium) \
-              $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+              $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) \
+              $(if $(shell command -v npm),,npm)
 
 .PHONY: setup system-deps demo test lint clean-venv
 
@@ -36,8 +38,8 @@ system-deps:
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "drc: installing $$pkgs (apt-get)"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$pkgs >/dev/null; } \
-	  || echo "drc: could not install $$pkgs; the tests that need them will skip"; \
-	else echo "drc: $$pkgs missing and not root: the tests that need them will skip"; fi
+	  || echo "drc: could not install $$pkgs; the tests (and drc data emoji) that need them will skip or say so"; \
+	else echo "drc: $$pkgs missing and not root: the tests (and drc data emoji) that need them will skip or say so"; fi
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/drc demo --out $(DEMO_OUT) --preset $(PRESET) --scenario $(SCENARIO)

@@ -125,6 +125,22 @@ def test_pick_reference_rules() -> None:
     assert pick_reference(_grid([("t", None, None), ("x", "a", None)]), "t", None, random.Random(0)) is None
 
 
+def test_pick_reference_prefers_trained_styles() -> None:
+    ds = _grid(
+        [("t", "red", "cat"), ("new", "unseen", "cat"), ("old", "blue", "cat"), ("x", "unseen", "dog")]
+    )
+    picks = {
+        pick_reference(ds, "t", None, random.Random(i), trained_styles={"red", "blue"}) for i in range(20)
+    }
+    assert picks == {"old"}  # the style no training user has is passed over while another candidate exists
+    # no candidate has a trained style: any of them rather than no reference
+    assert {pick_reference(ds, "t", None, random.Random(i), trained_styles={"red"}) for i in range(20)} == {
+        "new",
+        "old",
+    }
+    assert pick_reference(ds, "x", None, random.Random(0), trained_styles={"red"}) is None  # none at all
+
+
 def test_reference_none_when_semantics_unique(tmp_path: Path, make_dataset) -> None:
     ds = load_dataset(make_dataset(tmp_path / "d", n_users=10))
     # relabel so every semantics exists in one style only: no valid reference anywhere

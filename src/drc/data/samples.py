@@ -70,12 +70,15 @@ def pick_reference(
     avoid_style: str | None,
     rng: random.Random,
     avoid_items: Collection[str] = (),
+    trained_styles: Collection[str] | None = None,
 ) -> str | None:
     """An item with the target's semantics in another style, or None if the data has none.
 
     Excluded: the target itself, items of the target's style or of `avoid_style` (the user's), and
-    `avoid_items` (the user's own history). Candidates are sorted before `rng` draws, so the choice
-    depends only on the seed, not on dictionary order.
+    `avoid_items` (the user's own history). Where `trained_styles` is given and some candidate has one
+    of them, only those count: a reference's style should be one the model was trained on (the emoji
+    benchmark has vendors that no training user has). Candidates are sorted before `rng` draws, so
+    the choice depends only on the seed, not on dictionary order.
     """
     target = ds.items[target_id]
     if not target.semantics:
@@ -91,6 +94,9 @@ def pick_reference(
         and it.style != target.style
         and it.style != avoid_style
     )
+    if trained_styles is not None:
+        known = [i for i in candidates if ds.items[i].style in trained_styles]
+        candidates = known or candidates
     return rng.choice(candidates) if candidates else None
 
 
@@ -108,6 +114,7 @@ def make_samples(
         raise DrcError(f"history length must be at least 1, got {history_len}")
     splits = split_users(ds.users, seed=seed, valid_frac=valid_frac, test_frac=test_frac)
     labelled = ds.labelled
+    trained = {ds.items[i].style for u in ds.users if splits[u.id] == "train" for i in u.history}
     out: list[Sample] = []
     for user in ds.users:
         split = splits[user.id]
@@ -118,6 +125,6 @@ def make_samples(
             if labelled and split != "train":
                 # seeded per (seed, user, window): a sample's reference does not depend on the others
                 rng = random.Random(f"drc-ref/{seed}/{user.id}/{i}")
-                ref = pick_reference(ds, target, style, rng, avoid_items=user.history)
+                ref = pick_reference(ds, target, style, rng, avoid_items=user.history, trained_styles=trained)
             out.append(Sample(user.id, hist, target, split, ref))
     return out

@@ -188,19 +188,20 @@ def plan_users(
 # the output folder
 
 
-def prepare_out(out: Path, name: str) -> None:
+def prepare_out(out: Path, name: str, extra_files: Sequence[str] = ()) -> None:
     """Make `out` ready for a build of benchmark `name`.
 
     An empty or missing folder is used as is. A folder holding a previous built-in benchmark (its
     dataset.json says so, and it holds nothing a build does not write) is emptied of the build's
-    files. Anything else is refused: a build never overwrites the user's data.
+    files. Anything else is refused: a build never overwrites the user's data. `extra_files`: other
+    top-level files this benchmark writes (e.g. a licence file), removed with the rest.
     """
     if out.exists() and not out.is_dir():
         raise DrcError(f"--out {str(out)!r} is a file; give a folder (new or empty) for the {name} benchmark")
     if not out.exists() or not any(out.iterdir()):
         out.mkdir(parents=True, exist_ok=True)
         return
-    ours = {ITEMS_FILE, USERS_FILE, INFO_FILE, CONTACT_SHEET, IMAGES_DIR}
+    ours = {ITEMS_FILE, USERS_FILE, INFO_FILE, CONTACT_SHEET, IMAGES_DIR, *extra_files}
     info: Any = None
     with contextlib.suppress(OSError, ValueError):  # unreadable or no dataset.json: not a build
         info = json.loads((out / INFO_FILE).read_text(encoding="utf-8"))
@@ -219,7 +220,7 @@ def prepare_out(out: Path, name: str) -> None:
             f"refusing to write the {name} benchmark into non-empty folder {str(out)!r}: {why}; "
             "give a new or empty folder"
         )
-    for f in (ITEMS_FILE, USERS_FILE, INFO_FILE, CONTACT_SHEET):
+    for f in (ITEMS_FILE, USERS_FILE, INFO_FILE, CONTACT_SHEET, *extra_files):
         (out / f).unlink(missing_ok=True)
     for p in leftovers:
         p.unlink()
