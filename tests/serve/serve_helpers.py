@@ -213,3 +213,86 @@ def create_tenant_cli(data_dir: Path, name: str = "acme") -> str:
         timeout=120,
     )
     return out.stdout.strip().splitlines()[-1]
+
+
+# ---------------------------------------------------------------------- the app behind a real socket
+@contextlib.contextmanager
+def uvicorn_app(app: object) -> Iterator[int]:
+    """`app`, already started (its lifespan ran in a TestClient), served by uvicorn on a free
+    loopback port in a thread; yields the port."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def chunked_post(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    content_type: str,
+    stop_after: int,
+    chunk: int = 16384,
+    prefix: bytes = b"",
+) -> tuple[int, dict, int]:
+    """POST an endless chunked body over a raw socket: `prefix`, then `x`s a chunk at a time, looking
+    for the reply between chunks; stops when the reply comes or `stop_after` body bytes were sent.
+
+    Returns (status, JSON body, body bytes sent before the reply was seen); status 0: no reply."""
+    import json
+    import select
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Transfer-Encoding: chunked"]
+    head += [f"Content-Type: {content_type}", *(f"{k}: {v}" for k, v in headers.items())]
+    sent = 0
+    try:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        while sent < stop_after:
+            # the server gets a moment to answer before the next chunk goes out
+            if select.select([sock], [], [], 0.2)[0]:
+                break
+            piece = (prefix if sent == 0 else b"") + b"x" * chunk
+            try:
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(piece)
+        data = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+                more = sock.recv(65536)
+                if not more:
+                    break
+                data += more
+    finally:
+        sock.close()
+    if not data:
+        return 0, {}, sent
+    status = int(data.split(b" ", 2)[1])
+    body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+    return status, json.loads(body[: _length(data)] or b"{}"), sent
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0

@@ -110,9 +110,10 @@ def _tenant(argv: list[str]) -> int:
         db.upgrade(engine)
         with db.session_factory(engine)() as s:
             if args.action == "create":
-                if not args.name.strip():
-                    raise DrcError("tenant name must not be empty")
-                tenant, key = create_tenant(s, args.name)
+                try:
+                    tenant, key = create_tenant(s, args.name)
+                except ValueError as e:
+                    raise DrcError(str(e)) from e
                 print(
                     f"tenant {tenant.id} ({tenant.name}) created. API key (shown only now; store it safely):"
                 )

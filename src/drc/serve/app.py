@@ -3,8 +3,9 @@ run-report page at /report.
 
 `create_app(cfg)` builds everything from a ServeConfig; on start-up (the app's lifespan) it upgrades
 the database schema, marks jobs a stopped service left running as failed, loads the served runs and
-starts the queue worker. Every /v1 route but /v1/health needs `Authorization: Bearer KEY` and sees
-only the key's tenant's rows: another tenant's id answers 404 exactly as an id that never existed.
+starts the queue worker. Every /v1 route but /v1/health needs `Authorization: Bearer KEY`, checked
+by the Gate middleware before any body byte is read (gate.py), and sees only the key's tenant's rows:
+another tenant's id answers 404 exactly as an id that never existed.
 
 Bad input answers 4xx with `{"detail": "one line"}` and changes nothing: uploads are checked in full
 before the first file is written, and a generate request before its job is created.
@@ -14,6 +15,8 @@ parameters at run time, and the aliases DB and Auth are local to `create_app`.)
 """
 
 import contextlib
+import functools
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,11 +30,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from drc.serve import auth
 from drc.serve.auth import TenantRef
 from drc.serve.config import ServeConfig
-from drc.serve.errors import BodyLimit, bad, not_found, validation_detail
+from drc.serve.errors import bad, not_found, printable, validation_detail
+from drc.serve.gate import Gate
 from drc.serve.models import QUEUED, EndUser, HistoryItem, Job, StoredImage
-from drc.serve.queries import get_image, get_user, user_history
+from drc.serve.queries import get_image, get_user, is_id, user_history
 from drc.serve.reports import find_report
 from drc.serve.routes_generate import add_generate_routes
 from drc.serve.schemas import HistoryImageOut, ImageOut, UserIn, UserOut, image_out, user_out
@@ -39,6 +44,7 @@ from drc.serve.service import Service
 from drc.serve.uploads import UploadError, check_upload
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("drc.serve")
 
 
 def _docs_page(app: FastAPI) -> None:
@@ -105,11 +111,22 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
         status, msg = validation_detail(list(exc.errors()))
         return JSONResponse({"detail": msg}, status_code=status)
 
+    @app.exception_handler(Exception)
+    async def _internal(_req: Request, exc: Exception) -> JSONResponse:
+        # the tenant learns that it failed, not how: exception text can name files, queries, hosts
+        log.error("drc serve: internal error", exc_info=exc)
+        return JSONResponse({"detail": "internal error (the service log has the details)"}, status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
-    app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
+    app.add_middleware(
+        Gate,
+        lookup=functools.partial(auth.lookup, svc.sessions),
+        max_bytes=limits.max_request_bytes,
+        max_json_bytes=limits.max_json_bytes,
+    )
 
     # ------------------------------------------------------------------ dependencies
     def session() -> Iterator[Session]:
@@ -117,16 +134,13 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
             yield s
 
     def tenant(
-        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        s: Annotated[Session, Depends(session)],
+        request: Request, _creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
     ) -> TenantRef:
-        if creds is None or not creds.credentials:
-            raise HTTPException(
-                401, "missing API key: send Authorization: Bearer KEY", {"WWW-Authenticate": "Bearer"}
-            )
-        t = svc.keys.lookup(s, creds.credentials)
+        # the Gate middleware checked the key before the body was read and left the tenant here;
+        # `bearer` only puts the scheme into the OpenAPI docs
+        t = getattr(request.state, "tenant", None)
         if t is None:
-            raise HTTPException(401, "unknown API key", {"WWW-Authenticate": "Bearer"})
+            raise HTTPException(401, "missing API key", {"WWW-Authenticate": "Bearer"})
         return t
 
     DB = Annotated[Session, Depends(session)]
@@ -145,7 +159,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
         checked = []
         for i, f in enumerate(files):
             data = f.file.read(limits.max_upload_bytes + 1)  # one byte more tells "over the limit"
-            label = f"file {i + 1}" + (f" ({f.filename[:80]})" if f.filename else "")
+            label = f"file {i + 1}" + (f" ({printable(f.filename[:80])})" if f.filename else "")
             try:
                 checked.append(check_upload(data, limits, label))
             except UploadError as e:
@@ -318,6 +332,8 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
     def delete_history_image(user_id: str, image_id: str, t: Auth, s: DB) -> Response:
         """Remove one image from the history (and its file, when nothing else uses it)."""
         u = get_user(s, t, user_id)
+        if not is_id(image_id):
+            raise not_found("history image", image_id)
         item = s.scalar(
             select(HistoryItem).where(HistoryItem.user_id == u.id, HistoryItem.image_id == image_id)
         )

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from drc.serve.models import Tenant
 
 KEY_PREFIX = "drc_"
+MAX_TENANT_NAME = 100
 
 
 def hash_key(key: str) -> str:
@@ -33,7 +33,11 @@ def create_tenant(session: Session, name: str) -> tuple[Tenant, str]:
     """Add a tenant; returns it and its API key (which is not stored and cannot be shown again)."""
     name = name.strip()
     if not name:
-        raise ValueError("a tenant needs a non-empty name")
+        raise ValueError("tenant name must not be empty")
+    if len(name) > MAX_TENANT_NAME:
+        raise ValueError(f"tenant name: {len(name)} characters, over the limit of {MAX_TENANT_NAME}")
+    if not name.isprintable():
+        raise ValueError("tenant name: must not contain control characters (NUL, newline, ...)")
     key = new_key()
     tenant = Tenant(name=name, key_hash=hash_key(key))
     session.add(tenant)
@@ -65,25 +69,9 @@ class TenantRef:
     name: str
 
 
-class KeyCache:
-    """Known keys' hashes -> tenant, so that a request costs no key look-up in the database once its
-    key was seen. Only keys found are cached (a tenant created while the service runs is found on its
-    first request); tenants are never deleted through the service, so an entry never goes stale."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, TenantRef] = {}
-        self._lock = threading.Lock()
-
-    def lookup(self, session: Session, key: str) -> TenantRef | None:
-        h = hash_key(key)
-        with self._lock:
-            ref = self._known.get(h)
-        if ref is not None:
-            return ref
-        t = tenant_for_key(session, key)
-        if t is None:
-            return None
-        ref = TenantRef(t.id, t.name)
-        with self._lock:
-            self._known[h] = ref
-        return ref
+def lookup(sessions: sessionmaker[Session], key: str) -> TenantRef | None:
+    """The tenant of `key`, read from the database on every call: no cache, so that a revoked or
+    rotated key stops working at once in every process sharing the database (one indexed read)."""
+    with sessions() as s:
+        t = tenant_for_key(s, key)
+        return TenantRef(t.id, t.name) if t is not None else None

@@ -18,8 +18,10 @@ class Limits:
     max_pixels: int = 16_000_000
     max_history: int = 64  # stored history images per end user, and images in an explicit history
     max_files_per_upload: int = 32
-    # a whole request body, checked on its Content-Length before the multipart parser reads it
+    # a whole request body: a declared Content-Length over it is refused unread, and a body is refused
+    # the moment the bytes received pass it (chunked bodies declare no length)
     max_request_bytes: int = 64 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024  # a JSON body (a generate request is well under 10 KB)
     max_n: int = 16  # images per generate request
     max_prompt_chars: int = 200
     max_name_chars: int = 100  # end user and tenant names

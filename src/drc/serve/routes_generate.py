@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from drc.serve.auth import TenantRef
 from drc.serve.errors import bad, not_found
 from drc.serve.models import DONE, FAILED, QUEUED, Job
-from drc.serve.queries import get_image, get_user, user_history
+from drc.serve.queries import get_image, get_user, is_id, user_history
 from drc.serve.schemas import GenerateIn, JobOut, job_out
 from drc.serve.service import Service
 
@@ -81,7 +81,7 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
         try:
             while True:
                 s.expire_all()
-                job = s.get(Job, job_id)
+                job = s.get(Job, job_id) if is_id(job_id) else None
                 if job is None or job.tenant_id != t.id:
                     raise not_found("job", job_id)
                 left = deadline - time.monotonic()

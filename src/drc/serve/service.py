@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from drc.serve import db
-from drc.serve.auth import KeyCache
 from drc.serve.config import ServeConfig
 from drc.serve.reports import Report, find_report, load_report
 from drc.serve.storage import BlobStore
@@ -23,7 +22,6 @@ class Service:
         self.engine = db.make_engine(cfg.database_url)
         self.sessions = db.session_factory(self.engine)
         self.store = BlobStore(cfg.blob_dir)
-        self.keys = KeyCache()
         self._models = models
         self.samplers: dict[str, Any] = {}
         self.run_dirs: dict[str, Path] = {}

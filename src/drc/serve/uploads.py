@@ -72,7 +72,7 @@ def check_upload(data: bytes, limits: Limits, name: str = "upload") -> CheckedIm
     except UnidentifiedImageError as e:
         raise UploadError(415, f"{name}: not an image (accepted: {', '.join(FORMATS)})") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise UploadError(422, f"{name}: truncated or corrupt image ({str(e).splitlines()[0][:120]})") from e
+        raise UploadError(422, f"{name}: truncated or corrupt image") from e
     side = limits.store_max_side
     if max(rgb.size) > side:
         rgb.thumbnail((side, side), Image.Resampling.LANCZOS)

@@ -33,6 +33,8 @@ from drc.serve.storage import BlobStore
 log = logging.getLogger("drc.serve")
 
 STOPPED_MESSAGE = "the service stopped while this job was running; submit it again"
+# what a tenant reads when a job fails inside the service: the exception itself goes to the log only
+INTERNAL_MESSAGE = "generation failed: an internal error (the service log has the details); submit it again"
 
 
 def recover(sessions: sessionmaker[Session]) -> int:
@@ -158,9 +160,9 @@ class Worker:
         t0 = time.perf_counter()
         try:
             results = sampler.run(items)
-        except Exception as e:  # noqa: BLE001 - the job reports it; the worker goes on
+        except Exception:  # noqa: BLE001 - the job reports it; the worker goes on
             log.exception("drc serve: batch failed")
-            self._finish_failed(ok, f"generation failed: {type(e).__name__}: {e}")
+            self._finish_failed(ok, INTERNAL_MESSAGE)
             return True
         ms = (time.perf_counter() - t0) * 1000
         rows = sum(it.rows for it in items)
