@@ -229,3 +229,57 @@ def test_internal_errors_do_not_reach_the_tenant(setup, monkeypatch) -> None:  #
     r = TestClient(sv.app, raise_server_exceptions=False).get(f"/v1/images/{ref}", headers=h)
     assert r.status_code == 500
     assert r.json() == {"detail": "internal error (the service log has the details)"}
+
+
+def test_pixel_budget_per_request_is_checked_before_any_decode(tmp_path: Path, tiny_model) -> None:  # noqa: ANN001
+    # three headers of 9 MP each: each passes the per-image limit, together they pass the budget. The
+    # bodies are not real images (a decode would fail with a 422): the 413 shows nothing was decoded
+    lim = Limits(max_pixels=10_000_000, max_request_pixels=20_000_000)
+    with serve(tmp_path / "data", tiny_model, limits=lim) as sv:
+        h = sv.tenant()
+        uid = sv.client.post("/v1/users", json={"name": "u"}, headers=h).json()["id"]
+        before = sv.state()
+        heads = [bomb_png(3000, 3000) for _ in range(3)]
+        r = sv.client.post(f"/v1/users/{uid}/history", files=files(*heads), headers=h)
+        assert r.status_code == 413, r.text
+        assert "27000000 pixels in all, over the limit of 20000000" in r.json()["detail"]
+        r = sv.client.post(f"/v1/users/{uid}/history", files=files(*heads[:2]), headers=h)
+        assert r.status_code == 422 and "truncated or corrupt" in r.json()["detail"]  # within budget: decoded
+        assert sv.state() == before
+
+
+def test_decodes_run_in_the_small_bounded_pool(tmp_path: Path, tiny_model, monkeypatch) -> None:  # noqa: ANN001
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from drc.serve import uploads
+
+    seen: list[tuple[str, int]] = []
+    lock, active = threading.Lock(), [0]
+    real = uploads.decode
+
+    def tracked(*args):  # noqa: ANN002, ANN202
+        with lock:
+            active[0] += 1
+            seen.append((threading.current_thread().name, active[0]))
+        try:
+            threading.Event().wait(0.02)  # long enough for concurrent requests to overlap
+            return real(*args)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(uploads, "decode", tracked)
+    with serve(tmp_path / "data", tiny_model, limits=Limits(decode_workers=2)) as sv:
+        h = sv.tenant()
+        uid = sv.client.post("/v1/users", json={"name": "u"}, headers=h).json()["id"]
+
+        def upload(i: int) -> int:
+            body = files(*[png(100 + 4 * i + j) for j in range(4)])
+            return sv.client.post(f"/v1/users/{uid}/history", files=body, headers=h).status_code
+
+        with ThreadPoolExecutor(6) as ex:
+            assert list(ex.map(upload, range(6))) == [201] * 6
+    assert len(seen) == 24
+    assert all(name.startswith("drc-decode") for name, _ in seen)  # never in a request thread
+    assert max(n for _, n in seen) <= 2

@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from drc.serve import auth
+from drc.serve import auth, uploads
 from drc.serve.auth import TenantRef
 from drc.serve.config import ServeConfig
 from drc.serve.errors import bad, not_found, printable, validation_detail
@@ -41,7 +41,6 @@ from drc.serve.reports import find_report
 from drc.serve.routes_generate import add_generate_routes
 from drc.serve.schemas import HistoryImageOut, ImageOut, UserIn, UserOut, image_out, user_out
 from drc.serve.service import Service
-from drc.serve.uploads import UploadError, check_upload
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("drc.serve")
@@ -151,20 +150,27 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
     Auth = Annotated[TenantRef, Depends(tenant)]
 
     def read_uploads(files: list[UploadFile]) -> list[Any]:
-        """Check every file before any is stored: one bad file refuses the whole request."""
+        """Check every file before any is stored: one bad file refuses the whole request. The header
+        checks and the request's pixel budget come first; the decodes run in the small decode pool."""
         if len(files) > limits.max_files_per_upload:
             raise bad(
                 413, f"{len(files)} files in one upload, over the limit of {limits.max_files_per_upload}"
             )
-        checked = []
-        for i, f in enumerate(files):
-            data = f.file.read(limits.max_upload_bytes + 1)  # one byte more tells "over the limit"
-            label = f"file {i + 1}" + (f" ({printable(f.filename[:80])})" if f.filename else "")
-            try:
-                checked.append(check_upload(data, limits, label))
-            except UploadError as e:
-                raise bad(e.status, str(e)) from e
-        return checked
+        blobs, labels, pixels = [], [], 0
+        try:
+            for i, f in enumerate(files):
+                blobs.append(f.file.read(limits.max_upload_bytes + 1))  # a byte more tells "over the limit"
+                labels.append(f"file {i + 1}" + (f" ({printable(f.filename[:80])})" if f.filename else ""))
+                pixels += uploads.probe(blobs[-1], limits, labels[-1])
+            if pixels > limits.max_request_pixels:
+                raise bad(
+                    413,
+                    f"the images declare {pixels} pixels in all, over the limit of "
+                    f"{limits.max_request_pixels} per request",
+                )
+            return list(svc.decode_pool.map(uploads.decode, blobs, [limits] * len(blobs), labels))
+        except uploads.UploadError as e:
+            raise bad(e.status, str(e)) from e
 
     def store_images(s: Session, t: TenantRef, checked: list[Any], user_id: str | None) -> list[StoredImage]:
         rows = []

@@ -16,6 +16,10 @@ class Limits:
     # decoded size: a 40 KB PNG can declare 50000 x 50000 pixels (a decompression bomb); the header is
     # checked against this before any pixel is decoded
     max_pixels: int = 16_000_000
+    # declared pixels of all the images of one request, summed from their headers before any is decoded
+    max_request_pixels: int = 64_000_000
+    # images decoded at once, across all requests: a decode costs ~0.05 s of CPU per megapixel
+    decode_workers: int = 2
     max_history: int = 64  # stored history images per end user, and images in an explicit history
     max_files_per_upload: int = 32
     # a whole request body: a declared Content-Length over it is refused unread, and a body is refused

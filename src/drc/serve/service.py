@@ -2,6 +2,7 @@
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ class Service:
         self.samplers: dict[str, Any] = {}
         self.run_dirs: dict[str, Path] = {}
         self.worker = None
+        # uploads decode here, a few at a time, not in the 200 request threads
+        self.decode_pool = ThreadPoolExecutor(cfg.limits.decode_workers, thread_name_prefix="drc-decode")
         # long-polls: a request waiting for job J waits on waiters[J], which the worker sets when J
         # finishes; only that request wakes, not every waiting one
         self._waiters: dict[str, tuple[threading.Event, int]] = {}  # job id -> (event, requests waiting)
@@ -66,6 +69,7 @@ class Service:
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.stop()
+        self.decode_pool.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
 
     def _job_done(self, job_ids: list[str]) -> None:
