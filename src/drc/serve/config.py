@@ -48,6 +48,10 @@ class WorkerConfig:
     poll_s: float = 1.0  # also look at the database this often (jobs queued by another process)
     token_cache: int = 4096  # tokenized images kept per run (history images are reused across requests)
     max_wait_s: float = 30.0  # the longest `GET /v1/jobs/{id}?wait=S` holds a request open
+    heartbeat_s: float = 5.0  # a worker writes its heartbeat this often (and looks for dead workers' jobs)
+    # a worker silent this long is taken for dead: its running jobs are marked failed. Far above
+    # heartbeat_s, since a heartbeat may wait behind the database lock of a long write
+    stale_s: float = 60.0
 
 
 @dataclass

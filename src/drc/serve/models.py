@@ -89,8 +89,8 @@ class HistoryItem(Base):
 
 
 class Job(Base):
-    """A generate request. queued -> running -> done | failed; a job found `running` at start-up was
-    cut off by a stop and is marked failed (see worker.recover)."""
+    """A generate request. queued -> running -> done | failed; a job found `running` whose worker
+    stopped beating was cut off by a stop and is marked failed (see worker.recover)."""
 
     __tablename__ = "jobs"
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("job"))
@@ -116,3 +116,16 @@ class Job(Base):
     # revision 0002: how the job was served (rows of the sampling batch it shared, its wall time)
     batch_images: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sample_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # revision 0003: the worker that claimed it (a running job whose worker stopped beating is failed)
+    worker_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+
+
+class WorkerRow(Base):
+    """A live queue worker (one per service process); it beats every `WorkerConfig.heartbeat_s`."""
+
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("wrk"))
+    host: Mapped[str] = mapped_column(String(200), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -43,9 +43,9 @@ class Service:
         from drc.serve.worker import Worker, recover
 
         db.upgrade(self.engine)
-        n = recover(self.sessions)
-        if n:
-            log.warning("drc serve: %d job(s) left running by a stopped service marked failed", n)
+        failed = recover(self.sessions, self.cfg.worker.stale_s)
+        if failed:
+            log.warning("drc serve: %d job(s) left running by a stopped worker marked failed", len(failed))
         if self._models is None:
             import drc.api as api
 

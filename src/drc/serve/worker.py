@@ -2,11 +2,12 @@
 other queued job of the same run that fits into one sampling batch, and samples them together.
 
 Why a database queue and not an in-memory one: a job survives a restart (a queued job is served
-after it), and a job that was running when the service stopped is found at start-up and marked
-failed (`recover`), so no job is ever reported as running forever. One service process per database
-is assumed: `recover` at start-up takes every running job for one the stopped process left behind.
+after it). A claimed job records its worker, and the worker beats (heartbeat.py): a job whose worker
+stopped beating is marked failed, at start-up and by every live worker as it beats, so no job is
+ever reported as running forever, and a second process on the same database leaves the first one's
+jobs alone. Any failure after a claim marks the claimed jobs failed and wakes their waiters.
 (Claims use `SELECT ... FOR UPDATE SKIP LOCKED` where the database has it, PostgreSQL, so a claim is
-never taken twice even so; SQLite serializes writers anyway.)
+never taken twice; SQLite serializes writers anyway.)
 
 With batching off (`WorkerConfig.batching = False`) every job is sampled on its own: the load check's
 baseline.
@@ -25,27 +26,17 @@ from PIL import Image
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from drc.serve import heartbeat
 from drc.serve.config import WorkerConfig
+from drc.serve.heartbeat import STOPPED_MESSAGE, recover  # noqa: F401 - part of this module's interface
 from drc.serve.models import DONE, FAILED, QUEUED, RUNNING, Job, StoredImage, new_id, utc, utcnow
 from drc.serve.sampler import RunSampler, SampleRequest
 from drc.serve.storage import BlobStore
 
 log = logging.getLogger("drc.serve")
 
-STOPPED_MESSAGE = "the service stopped while this job was running; submit it again"
 # what a tenant reads when a job fails inside the service: the exception itself goes to the log only
 INTERNAL_MESSAGE = "generation failed: an internal error (the service log has the details); submit it again"
-
-
-def recover(sessions: sessionmaker[Session]) -> int:
-    """Mark every job left `running` by a stopped service as failed; returns how many there were."""
-    with sessions.begin() as s:
-        res = s.execute(
-            update(Job)
-            .where(Job.status == RUNNING)
-            .values(status=FAILED, error=STOPPED_MESSAGE, finished_at=utcnow())
-        )
-        return int(res.rowcount or 0)
 
 
 def png_bytes(arr: np.ndarray) -> bytes:
@@ -70,17 +61,42 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._beater: threading.Thread | None = None
+        self.id: str | None = None  # the workers row, once started
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self.id = heartbeat.register(self.sessions)
         self._thread = threading.Thread(target=self._loop, name="drc-serve-worker", daemon=True)
+        self._beater = threading.Thread(target=self._beat, name="drc-serve-heartbeat", daemon=True)
         self._thread.start()
+        self._beater.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for t in (self._thread, self._beater):
+            if t is not None:
+                t.join(timeout)
+        if self.id is not None and self._thread is not None and not self._thread.is_alive():
+            # stopped cleanly (no job of ours is running); else the row goes stale and the next
+            # start-up fails what was left running
+            heartbeat.unregister(self.sessions, self.id)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.cfg.heartbeat_s):
+            try:
+                heartbeat.beat(self.sessions, self.id)
+                failed = heartbeat.recover(self.sessions, self.cfg.stale_s)  # another process's dead worker
+                if failed:
+                    log.warning("drc serve: %d job(s) of a stopped worker marked failed", len(failed))
+                    self._done(failed)
+            except Exception:  # a database hiccup must not stop the heartbeat; the next beat retries
+                log.exception("drc serve: heartbeat error")
+
+    def _done(self, job_ids: list[str]) -> None:
+        if self.on_done is not None and job_ids:
+            self.on_done(job_ids)
 
     def notify(self) -> None:
         self._wake.set()
@@ -133,7 +149,7 @@ class Worker:
                     rows += _rows(job)
             now = utcnow()
             for job in jobs:
-                job.status, job.started_at = RUNNING, now
+                job.status, job.started_at, job.worker_id = RUNNING, now, self.id
             return jobs
 
     def step(self) -> bool:
@@ -143,6 +159,15 @@ class Worker:
         jobs = self.claim()
         if not jobs:
             return self._queued()
+        try:
+            self._serve(jobs)
+        except Exception:  # noqa: BLE001 - whatever broke after the claim, no job may stay running
+            log.exception("drc serve: batch failed")
+            self._finish_failed(jobs, INTERNAL_MESSAGE)
+        return True
+
+    def _serve(self, jobs: list[Job]) -> None:
+        """Sample the claimed jobs and store their outputs (any exception: the caller fails them)."""
         sampler = self.samplers[jobs[0].run]
         items, ok, gone = [], [], []
         with self.sessions() as s:
@@ -156,19 +181,13 @@ class Worker:
         for job, err in gone:
             self._finish_failed([job], err)
         if not ok:
-            return True
+            return
         t0 = time.perf_counter()
-        try:
-            results = sampler.run(items)
-        except Exception:  # noqa: BLE001 - the job reports it; the worker goes on
-            log.exception("drc serve: batch failed")
-            self._finish_failed(ok, INTERNAL_MESSAGE)
-            return True
+        results = sampler.run(items)
         ms = (time.perf_counter() - t0) * 1000
         rows = sum(it.rows for it in items)
         log.debug("drc serve: %d job(s), %d rows sampled in %.0f ms", len(ok), rows, ms)
         self._finish_done(ok, results, rows, ms)
-        return True
 
     def _gather(self) -> bool:
         """Wait, when batching, for requests arriving together to be queued together: until no job has
@@ -232,8 +251,7 @@ class Worker:
                 .where(Job.id.in_([j.id for j in jobs]), Job.status == RUNNING)
                 .values(status=FAILED, error=error[:2000], finished_at=utcnow())
             )
-        if self.on_done is not None:
-            self.on_done([j.id for j in jobs])
+        self._done([j.id for j in jobs])
 
     def _finish_done(self, jobs: list[Job], results: list, rows: int, ms: float) -> None:
         """Store every job's images and mark the jobs done, in one transaction for the batch."""
@@ -276,8 +294,7 @@ class Worker:
         for _, _, pngs, _ in done:  # a user deleted meanwhile may have removed a shared file: put it back
             for p in pngs:
                 self.store.put(p)
-        if self.on_done is not None:
-            self.on_done([j.id for j in jobs])
+        self._done([j.id for j in jobs])
 
 
 def _rows(job: Job) -> int:
