@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from drc.serve.app import create_app
-from drc.serve.config import Limits, ServeConfig, WorkerConfig
+from drc.serve.config import Limits, Quotas, ServeConfig, WorkerConfig
 
 
 def free_port() -> int:
@@ -68,9 +68,14 @@ def serve(
     db_url: str | None = None,
     limits: Limits | None = None,
     worker: WorkerConfig | None = None,
+    quotas: Quotas | None = None,
 ) -> Iterator[Served]:
     cfg = ServeConfig(
-        data_dir=data_dir, db_url=db_url, limits=limits or Limits(), worker=worker or WorkerConfig(poll_s=0.2)
+        data_dir=data_dir,
+        db_url=db_url,
+        limits=limits or Limits(),
+        worker=worker or WorkerConfig(poll_s=0.2),
+        quotas=quotas or Quotas(),
     )
     app = create_app(cfg, models={"tiny": model})
     with TestClient(app) as client:

@@ -2,7 +2,9 @@
 [--data-dir DIR]`: the generation service (API under /v1, docs at /docs, the studio at /).
 
 `drc serve tenant create NAME [--db URL] [--data-dir DIR]` adds a tenant and prints its API key, once
-(only its hash is stored). `drc serve tenant list` lists tenants. Needs the `serve` extra:
+(only its hash is stored). `drc serve tenant list` lists tenants. `drc serve tenant limits TENANT
+[--max-queued-jobs N] [--max-images N] [--max-stored-bytes N] [--max-end-users N]` shows or sets a
+tenant's quotas (`default`: the service's). Needs the `serve` extra:
 `pip install -e ".[serve]"`.
 """
 
@@ -64,9 +66,35 @@ def tenant_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("create", help="add a tenant and print its API key (shown only this once)")
     c.add_argument("name")
     _store_args(c)
-    ls = sub.add_parser("list", help="list tenants (ids and names; keys cannot be shown)")
+    _quota_args(c)
+    ls = sub.add_parser("list", help="list tenants (ids, names and quotas; keys cannot be shown)")
     _store_args(ls)
+    lim = sub.add_parser("limits", help="show or set a tenant's quotas (N, or 'default' for the service's)")
+    lim.add_argument("tenant", help="the tenant's id or name")
+    _quota_args(lim)
+    _store_args(lim)
     return p
+
+
+QUOTA_FLAGS = {
+    "max_queued_jobs": "jobs queued or running at once",
+    "max_images": "images stored (uploads and outputs)",
+    "max_stored_bytes": "bytes of images stored",
+    "max_end_users": "end users",
+}
+
+
+def _quota_value(text: str) -> int | None:
+    if text == "default":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 or 'default', got {text!r}")
+    return int(text)
+
+
+def _quota_args(p: argparse.ArgumentParser) -> None:
+    for name, what in QUOTA_FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), type=_quota_value, default=argparse.SUPPRESS, help=what)
 
 
 def parse_runs(specs: list[str]) -> dict[str, str]:
@@ -98,34 +126,69 @@ def _need_extra() -> None:
 
 def _tenant(argv: list[str]) -> int:
     from drc.serve import db
-    from drc.serve.auth import create_tenant
-    from drc.serve.config import ServeConfig
-    from drc.serve.models import Tenant
 
     args = tenant_parser().parse_args(argv)
+    from drc.serve.config import ServeConfig
+
     cfg = ServeConfig(data_dir=Path(args.data_dir), db_url=args.db)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(cfg.database_url)
     try:
         db.upgrade(engine)
         with db.session_factory(engine)() as s:
-            if args.action == "create":
-                try:
-                    tenant, key = create_tenant(s, args.name)
-                except ValueError as e:
-                    raise DrcError(str(e)) from e
-                print(
-                    f"tenant {tenant.id} ({tenant.name}) created. API key (shown only now; store it safely):"
-                )
-                print(key)
-            else:
-                from sqlalchemy import select
-
-                for t in s.scalars(select(Tenant).order_by(Tenant.created_at)):
-                    print(f"{t.id}\t{t.name}\t{t.created_at:%Y-%m-%d %H:%M}")
+            _tenant_action(s, args, cfg)
     finally:
         engine.dispose()
     return 0
+
+
+def _tenant_action(s, args: argparse.Namespace, cfg) -> None:  # noqa: ANN001 - a Session, a ServeConfig
+    from sqlalchemy import select
+
+    from drc.serve.auth import create_tenant
+    from drc.serve.models import Tenant
+
+    quota_set = {k: getattr(args, k) for k in QUOTA_FLAGS if hasattr(args, k)}
+    if args.action == "create":
+        try:
+            tenant, key = create_tenant(s, args.name)
+        except ValueError as e:
+            raise DrcError(str(e)) from e
+        _set_quotas(s, tenant, quota_set)
+        print(f"tenant {tenant.id} ({tenant.name}) created. API key (shown only now; store it safely):")
+        print(key)
+    elif args.action == "limits":
+        tenant = find_tenant(s, args.tenant)
+        _set_quotas(s, tenant, quota_set)
+        for name in QUOTA_FLAGS:
+            own = getattr(tenant, name)
+            print(f"{name}\t{own if own is not None else getattr(cfg.quotas, name)}", end="")
+            print("" if own is not None else "\t(default)")
+    else:
+        for t in s.scalars(select(Tenant).order_by(Tenant.created_at)):
+            print(f"{t.id}\t{t.name}\t{t.created_at:%Y-%m-%d %H:%M}")
+
+
+def _set_quotas(s, tenant, values: dict[str, int | None]) -> None:  # noqa: ANN001
+    for name, value in values.items():
+        setattr(tenant, name, value)
+    s.commit()
+
+
+def find_tenant(s, ref: str):  # noqa: ANN001, ANN201 - a Session; returns a Tenant
+    """The tenant with id `ref`, or else the one named `ref` (a one-line error if none or several)."""
+    from sqlalchemy import select
+
+    from drc.serve.models import Tenant
+
+    t = s.get(Tenant, ref)
+    if t is not None:
+        return t
+    named = s.scalars(select(Tenant).where(Tenant.name == ref)).all()
+    if len(named) != 1:
+        what = "no tenant" if not named else f"{len(named)} tenants"
+        raise DrcError(f"{what} with id or name {ref!r} (see `drc serve tenant list`)")
+    return named[0]
 
 
 def main(argv: list[str]) -> int:

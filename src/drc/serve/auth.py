@@ -67,6 +67,11 @@ class TenantRef:
 
     id: str
     name: str
+    # the tenant's own quotas (None: the service's default), read with the key on every request
+    max_queued_jobs: int | None = None
+    max_images: int | None = None
+    max_stored_bytes: int | None = None
+    max_end_users: int | None = None
 
 
 def lookup(sessions: sessionmaker[Session], key: str) -> TenantRef | None:
@@ -74,4 +79,6 @@ def lookup(sessions: sessionmaker[Session], key: str) -> TenantRef | None:
     rotated key stops working at once in every process sharing the database (one indexed read)."""
     with sessions() as s:
         t = tenant_for_key(s, key)
-        return TenantRef(t.id, t.name) if t is not None else None
+        if t is None:
+            return None
+        return TenantRef(t.id, t.name, t.max_queued_jobs, t.max_images, t.max_stored_bytes, t.max_end_users)

@@ -36,6 +36,18 @@ class Limits:
 
 
 @dataclass
+class Quotas:
+    """What one tenant may hold at once, unless `drc serve tenant limits` set its own. Past a quota a
+    request answers 429 with Retry-After (queued jobs: until one finishes; the others: until the
+    tenant deletes something)."""
+
+    max_queued_jobs: int = 32  # jobs queued or running
+    max_images: int = 100_000  # uploads and outputs
+    max_stored_bytes: int = 5 * 1024**3
+    max_end_users: int = 10_000
+
+
+@dataclass
 class WorkerConfig:
     """How the queue worker forms sampling batches."""
 
@@ -64,6 +76,7 @@ class ServeConfig:
     device: Device = "auto"
     precision: Precision | None = None  # auto | bf16 | fp32 for sampling; None: each run's own (config.yaml)
     limits: Limits = field(default_factory=Limits)
+    quotas: Quotas = field(default_factory=Quotas)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Query, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from drc.serve import quotas
 from drc.serve.auth import TenantRef
 from drc.serve.errors import bad, not_found
 from drc.serve.models import DONE, FAILED, QUEUED, Job
@@ -53,6 +54,9 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
                 raise bad(422, f"history: {len(history)} images, over the limit of {limits.max_history}")
             for i in history:
                 get_image(s, t, i)
+        q = quotas.effective(t, svc.cfg.quotas)
+        quotas.check_jobs(s, t, q)
+        quotas.check_images(s, t, q, body.n, 0)  # room for its outputs
         sampler = svc.samplers[run]
         job = Job(
             tenant_id=t.id,

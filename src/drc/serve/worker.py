@@ -31,6 +31,7 @@ from drc.serve.config import WorkerConfig
 from drc.serve.heartbeat import STOPPED_MESSAGE, recover  # noqa: F401 - part of this module's interface
 from drc.serve.models import DONE, FAILED, QUEUED, RUNNING, Job, StoredImage, new_id, utc, utcnow
 from drc.serve.sampler import RunSampler, SampleRequest
+from drc.serve.scheduling import Claim, FairQueue
 from drc.serve.storage import BlobStore
 
 log = logging.getLogger("drc.serve")
@@ -63,6 +64,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._beater: threading.Thread | None = None
         self.id: str | None = None  # the workers row, once started
+        self._queue = FairQueue()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -113,71 +115,38 @@ class Worker:
                 time.sleep(self.cfg.poll_s)
 
     # ------------------------------------------------------------------ one batch
-    def claim(self) -> list[Job]:
-        """Mark the next batch of queued jobs running and return them (empty when none is queued)."""
-        max_rows = self.cfg.max_batch_images if self.cfg.batching else 1
+    def claim(self) -> list[Claim]:
+        """Mark the next batch of queued jobs (or parts of jobs) running and return them (empty when
+        none is queued); tenants take turns (scheduling.py)."""
         with self.sessions.begin() as s:
-            first = s.scalars(
-                select(Job)
-                .where(Job.status == QUEUED)
-                .order_by(Job.created_at, Job.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if first is None:
-                return []
-            if first.run not in self.samplers:
-                first.status, first.error, first.finished_at = (
-                    FAILED,
-                    f"run {first.run!r} is not served",
-                    utcnow(),
-                )
-                return []
-            jobs, rows = [first], _rows(first)
-            if self.cfg.batching:
-                more = s.scalars(
-                    select(Job)
-                    .where(Job.status == QUEUED, Job.run == first.run, Job.id != first.id)
-                    .order_by(Job.created_at, Job.id)
-                    .limit(self.cfg.max_batch_images)
-                    .with_for_update(skip_locked=True)
-                ).all()
-                for job in more:
-                    if rows + _rows(job) > max_rows:
-                        break  # oldest first: a later job does not jump a big one that waits
-                    jobs.append(job)
-                    rows += _rows(job)
-            now = utcnow()
-            for job in jobs:
-                job.status, job.started_at, job.worker_id = RUNNING, now, self.id
-            return jobs
+            return self._queue.claim(s, set(self.samplers), self.cfg, self.id)
 
     def step(self) -> bool:
         """Serve one batch; False when nothing was queued."""
         if not self._gather():
             return False
-        jobs = self.claim()
-        if not jobs:
+        claims = self.claim()
+        if not claims:
             return self._queued()
         try:
-            self._serve(jobs)
+            self._serve(claims)
         except Exception:  # noqa: BLE001 - whatever broke after the claim, no job may stay running
             log.exception("drc serve: batch failed")
-            self._finish_failed(jobs, INTERNAL_MESSAGE)
+            self._finish_failed([c.job for c in claims], INTERNAL_MESSAGE)
         return True
 
-    def _serve(self, jobs: list[Job]) -> None:
+    def _serve(self, claims: list[Claim]) -> None:
         """Sample the claimed jobs and store their outputs (any exception: the caller fails them)."""
-        sampler = self.samplers[jobs[0].run]
+        sampler = self.samplers[claims[0].job.run]
         items, ok, gone = [], [], []
         with self.sessions() as s:
-            images = self._images(s, jobs)
-        for job in jobs:
+            images = self._images(s, [c.job for c in claims])
+        for c in claims:
             try:
-                items.append(self._item(images, job, sampler.history_len))
-                ok.append(job)
+                items.append(self._item(images, c, sampler.history_len))
+                ok.append(c)
             except LookupError as e:  # an input image was deleted while the job waited
-                gone.append((job, str(e)))
+                gone.append((c.job, str(e)))
         for job, err in gone:
             self._finish_failed([job], err)
         if not ok:
@@ -230,7 +199,8 @@ class Worker:
         return {im.id: im for im in s.scalars(select(StoredImage).where(StoredImage.id.in_(ids)))}
 
     @staticmethod
-    def _item(found: dict[str, StoredImage], job: Job, k: int) -> SampleRequest:
+    def _item(found: dict[str, StoredImage], claim: Claim, k: int) -> SampleRequest:
+        job = claim.job
         ids = [*job.history_ids, job.reference_id]
         missing = [i for i in ids if i not in found or found[i].tenant_id != job.tenant_id]
         if missing:
@@ -239,9 +209,10 @@ class Worker:
             history=[found[i].sha256 for i in job.history_ids][-k:],
             reference=found[job.reference_id].sha256,
             prompt=job.prompt or "",
-            n=job.n,
+            n=claim.count,
             seed=job.seed,
             explain=bool(job.explain),
+            first=claim.first,
         )
 
     def _finish_failed(self, jobs: list[Job], error: str) -> None:
@@ -253,18 +224,20 @@ class Worker:
             )
         self._done([j.id for j in jobs])
 
-    def _finish_done(self, jobs: list[Job], results: list, rows: int, ms: float) -> None:
-        """Store every job's images and mark the jobs done, in one transaction for the batch."""
+    def _finish_done(self, claims: list[Claim], results: list, rows: int, ms: float) -> None:
+        """Store every job's images and mark the jobs done (or, a part short of the last, queued
+        again), in one transaction for the batch."""
         done = []
-        for job, res in zip(jobs, results):
+        for c, res in zip(claims, results):
             pngs = [png_bytes(im) for im in res.images]
-            done.append((job, res, pngs, [self.store.put(p) for p in pngs]))
+            done.append((c, res, pngs, [self.store.put(p) for p in pngs]))
+        finished = []
         with self.sessions.begin() as s:
             now = utcnow()
-            ids = [job.id for job, *_ in done]
+            ids = [c.job.id for c, *_ in done]
             current = {j.id: j for j in s.scalars(select(Job).where(Job.id.in_(ids)).with_for_update())}
-            for job, res, pngs, shas in done:
-                row = current.get(job.id)
+            for c, res, pngs, shas in done:
+                job, row = c.job, current.get(c.job.id)
                 if row is None or row.status != RUNNING:
                     # deleted (with its user) while it ran: its outputs go nowhere, nor do their files
                     for h in shas:
@@ -287,18 +260,34 @@ class Worker:
                     for p, sha in zip(pngs, shas)
                 ]
                 s.add_all(images)
-                row.status, row.finished_at = DONE, now
-                row.output_ids = [im.id for im in images]
-                row.weights, row.influence = res.weights, res.influence
-                row.batch_images, row.sample_ms = rows, round(ms, 1)
+                row.output_ids = [*(row.output_ids or [] if c.first else []), *(im.id for im in images)]
+                row.weights = res.weights
+                row.influence = merge_influence(
+                    row.influence if c.first else None, c.first, res.influence, c.count
+                )
+                row.images_done = c.first + c.count
+                row.batch_images = rows
+                row.sample_ms = round(((row.sample_ms or 0.0) if c.first else 0.0) + ms, 1)
+                if c.last:
+                    row.status, row.finished_at = DONE, now
+                    finished.append(row.id)
+                else:  # back to the queue for its next part, in its tenant's next turn
+                    row.status, row.worker_id = QUEUED, None
         for _, _, pngs, _ in done:  # a user deleted meanwhile may have removed a shared file: put it back
             for p in pngs:
                 self.store.put(p)
-        self._done([j.id for j in jobs])
+        self._done(finished)
 
 
-def _rows(job: Job) -> int:
-    """Sampling rows a job costs (its images, and its leave-one-out variants when explaining)."""
-    if not job.explain:
-        return job.n
-    return job.n * (1 + (len(job.history_ids) if len(job.history_ids) >= 2 else 0))
+def merge_influence(
+    before: list[dict[str, float]] | None, n_before: int, part: list[dict[str, float]] | None, n_part: int
+) -> list[dict[str, float]] | None:
+    """The influence of a job's first n_before images merged with the next part's: the pixel distance
+    is a mean over images (so an image-weighted mean); the draft distance does not depend on images."""
+    if before is None or part is None:
+        return part
+    total = n_before + n_part
+    return [
+        {"pixel": round((b["pixel"] * n_before + p["pixel"] * n_part) / total, 3), "draft": p["draft"]}
+        for b, p in zip(before, part)
+    ]
