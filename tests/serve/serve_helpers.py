@@ -69,6 +69,7 @@ def serve(
     limits: Limits | None = None,
     worker: WorkerConfig | None = None,
     quotas: Quotas | None = None,
+    retention_days: float | None = None,
 ) -> Iterator[Served]:
     cfg = ServeConfig(
         data_dir=data_dir,
@@ -76,6 +77,7 @@ def serve(
         limits=limits or Limits(),
         worker=worker or WorkerConfig(poll_s=0.2),
         quotas=quotas or Quotas(),
+        retention_days=retention_days,
     )
     app = create_app(cfg, models={"tiny": model})
     with TestClient(app) as client:

@@ -4,8 +4,9 @@
 `drc serve tenant create NAME [--db URL] [--data-dir DIR]` adds a tenant and prints its API key, once
 (only its hash is stored). `drc serve tenant list` lists tenants. `drc serve tenant limits TENANT
 [--max-queued-jobs N] [--max-images N] [--max-stored-bytes N] [--max-end-users N]` shows or sets a
-tenant's quotas (`default`: the service's). Needs the `serve` extra:
-`pip install -e ".[serve]"`.
+tenant's quotas (`default`: the service's). `drc serve tenant revoke|rotate TENANT` revokes the
+tenant's key or prints a new one; either takes effect at once in every running process.
+Needs the `serve` extra: `pip install -e ".[serve]"`.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-batching", action="store_true", help="sample every job on its own (for comparison)")
     p.add_argument("--max-batch", type=int, default=32, help="images per sampling batch (default 32)")
+    p.add_argument(
+        "--retention-days",
+        type=float,
+        default=None,
+        help="delete generated images older than this many days (default: keep them)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -69,6 +76,16 @@ def tenant_parser() -> argparse.ArgumentParser:
     _quota_args(c)
     ls = sub.add_parser("list", help="list tenants (ids, names and quotas; keys cannot be shown)")
     _store_args(ls)
+    for action, what in (
+        ("revoke", "the tenant's key stops working at once (its data stays; rotate gives a new key)"),
+        (
+            "rotate",
+            "print a new key for the tenant (shown only this once); the old one stops working at once",
+        ),
+    ):
+        a = sub.add_parser(action, help=what)
+        a.add_argument("tenant", help="the tenant's id or name")
+        _store_args(a)
     lim = sub.add_parser("limits", help="show or set a tenant's quotas (N, or 'default' for the service's)")
     lim.add_argument("tenant", help="the tenant's id or name")
     _quota_args(lim)
@@ -145,7 +162,7 @@ def _tenant(argv: list[str]) -> int:
 def _tenant_action(s, args: argparse.Namespace, cfg) -> None:  # noqa: ANN001 - a Session, a ServeConfig
     from sqlalchemy import select
 
-    from drc.serve.auth import create_tenant
+    from drc.serve.auth import create_tenant, is_revoked, revoke_key, rotate_key
     from drc.serve.models import Tenant
 
     quota_set = {k: getattr(args, k) for k in QUOTA_FLAGS if hasattr(args, k)}
@@ -157,6 +174,17 @@ def _tenant_action(s, args: argparse.Namespace, cfg) -> None:  # noqa: ANN001 - 
         _set_quotas(s, tenant, quota_set)
         print(f"tenant {tenant.id} ({tenant.name}) created. API key (shown only now; store it safely):")
         print(key)
+    elif args.action == "revoke":
+        tenant = find_tenant(s, args.tenant)
+        revoke_key(s, tenant)
+        print(f"tenant {tenant.id} ({tenant.name}): key revoked")
+    elif args.action == "rotate":
+        tenant = find_tenant(s, args.tenant)
+        key = rotate_key(s, tenant)
+        print(
+            f"tenant {tenant.id} ({tenant.name}): new API key (shown only now; the old one no longer works):"
+        )
+        print(key)
     elif args.action == "limits":
         tenant = find_tenant(s, args.tenant)
         _set_quotas(s, tenant, quota_set)
@@ -166,7 +194,8 @@ def _tenant_action(s, args: argparse.Namespace, cfg) -> None:  # noqa: ANN001 - 
             print("" if own is not None else "\t(default)")
     else:
         for t in s.scalars(select(Tenant).order_by(Tenant.created_at)):
-            print(f"{t.id}\t{t.name}\t{t.created_at:%Y-%m-%d %H:%M}")
+            state = "\trevoked" if is_revoked(t) else ""
+            print(f"{t.id}\t{t.name}\t{t.created_at:%Y-%m-%d %H:%M}{state}")
 
 
 def _set_quotas(s, tenant, values: dict[str, int | None]) -> None:  # noqa: ANN001
@@ -198,6 +227,8 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.max_batch < 1:
         raise DrcError("--max-batch must be at least 1")
+    if args.retention_days is not None and not args.retention_days > 0:
+        raise DrcError("--retention-days must be more than 0")
     import uvicorn
 
     import drc.api as api
@@ -214,6 +245,7 @@ def main(argv: list[str]) -> int:
         device=args.device,
         precision=args.precision,
         worker=WorkerConfig(batching=not args.no_batching, max_batch_images=args.max_batch),
+        retention_days=args.retention_days,
     )
     app = create_app(cfg, models=models)
     shown = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host

@@ -3,7 +3,9 @@
 A key is 256 random bits shown once, when the tenant is created (`drc serve tenant create NAME`);
 the database keeps only its SHA-256. A plain hash suffices (no bcrypt or salt): a key is random, not
 a password someone chose, so there is no dictionary to try against a stolen hash.
-Every /v1 request carries `Authorization: Bearer KEY`; a missing or unknown key answers 401.
+Every /v1 request carries `Authorization: Bearer KEY`; a missing or unknown key answers 401. The key
+is looked up on every request (no cache), so `drc serve tenant revoke|rotate` takes effect at once
+in every process sharing the database.
 """
 
 from __future__ import annotations
@@ -43,6 +45,27 @@ def create_tenant(session: Session, name: str) -> tuple[Tenant, str]:
     session.add(tenant)
     session.commit()
     return tenant, key
+
+
+REVOKED = "revoked-"  # a key_hash starting so matches no key (a key's hash is 64 hex digits)
+
+
+def rotate_key(session: Session, tenant: Tenant) -> str:
+    """Give the tenant a new key (returned, shown once); the old one stops working at once."""
+    key = new_key()
+    tenant.key_hash = hash_key(key)
+    session.commit()
+    return key
+
+
+def revoke_key(session: Session, tenant: Tenant) -> None:
+    """The tenant's key stops working at once (its rows stay; `rotate_key` gives it a new key)."""
+    tenant.key_hash = REVOKED + secrets.token_hex(20)  # unique, as the column must be
+    session.commit()
+
+
+def is_revoked(tenant: Tenant) -> bool:
+    return tenant.key_hash.startswith(REVOKED)
 
 
 def tenant_for_key(session: Session, key: str) -> Tenant | None:

@@ -64,6 +64,7 @@ class WorkerConfig:
     # a worker silent this long is taken for dead: its running jobs are marked failed. Far above
     # heartbeat_s, since a heartbeat may wait behind the database lock of a long write
     stale_s: float = 60.0
+    purge_every_s: float = 3600.0  # how often old outputs are purged (with ServeConfig.retention_days)
 
 
 @dataclass
@@ -77,6 +78,8 @@ class ServeConfig:
     precision: Precision | None = None  # auto | bf16 | fp32 for sampling; None: each run's own (config.yaml)
     limits: Limits = field(default_factory=Limits)
     quotas: Quotas = field(default_factory=Quotas)
+    # generated images older than this many days are deleted (rows and files); None: kept for good
+    retention_days: float | None = None
     worker: WorkerConfig = field(default_factory=WorkerConfig)
 
     def __post_init__(self) -> None:

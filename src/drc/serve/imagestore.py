@@ -2,13 +2,13 @@
 and removing files no row points at any more. Shared by the user, image and retention code."""
 
 from fastapi import UploadFile
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from drc.serve import quotas, uploads
 from drc.serve.auth import TenantRef
 from drc.serve.errors import bad, printable
 from drc.serve.models import StoredImage
+from drc.serve.retention import remove_unreferenced
 from drc.serve.service import Service
 from drc.serve.uploads import CheckedImage
 
@@ -63,6 +63,4 @@ def store_images(
 
 def remove_files_unreferenced(svc: Service, s: Session, shas: set[str]) -> None:
     """Delete the files no image row points at any more (call after the rows' delete committed)."""
-    for sha in shas:
-        if s.scalar(select(StoredImage.id).where(StoredImage.sha256 == sha).limit(1)) is None:
-            svc.store.delete(sha)
+    remove_unreferenced(s, svc.store, shas)

@@ -62,7 +62,12 @@ class Service:
             )
             self.run_dirs[name] = Path(model.paths.root)
         self.worker = Worker(
-            self.sessions, self.store, self.samplers, self.cfg.worker, on_done=self._job_done
+            self.sessions,
+            self.store,
+            self.samplers,
+            self.cfg.worker,
+            on_done=self._job_done,
+            retention_days=self.cfg.retention_days,
         )
         self.worker.start()
 

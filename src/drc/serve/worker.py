@@ -30,6 +30,7 @@ from drc.serve import heartbeat
 from drc.serve.config import WorkerConfig
 from drc.serve.heartbeat import STOPPED_MESSAGE, recover  # noqa: F401 - part of this module's interface
 from drc.serve.models import DONE, FAILED, QUEUED, RUNNING, Job, StoredImage, new_id, utc, utcnow
+from drc.serve.retention import purge_outputs
 from drc.serve.sampler import RunSampler, SampleRequest
 from drc.serve.scheduling import Claim, FairQueue
 from drc.serve.storage import BlobStore
@@ -56,6 +57,7 @@ class Worker:
         samplers: dict[str, RunSampler],
         cfg: WorkerConfig,
         on_done: Callable[[list[str]], None] | None = None,
+        retention_days: float | None = None,
     ) -> None:
         self.sessions, self.store, self.samplers, self.cfg = sessions, store, samplers, cfg
         self.on_done = on_done  # called with the ids of jobs that finished (done or failed): wakes long-polls
@@ -65,6 +67,7 @@ class Worker:
         self._beater: threading.Thread | None = None
         self.id: str | None = None  # the workers row, once started
         self._queue = FairQueue()
+        self.retention_days = retention_days
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -86,7 +89,19 @@ class Worker:
             heartbeat.unregister(self.sessions, self.id)
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.cfg.heartbeat_s):
+        """Beat, fail dead workers' jobs, and purge old outputs when due (at once, then periodically)."""
+        next_purge = time.monotonic()
+        while True:
+            if self.retention_days is not None and time.monotonic() >= next_purge:
+                try:
+                    n = purge_outputs(self.sessions, self.store, self.retention_days)
+                    if n:
+                        log.info("drc serve: %d output image(s) past retention deleted", n)
+                except Exception:  # noqa: BLE001 - retried at the next purge
+                    log.exception("drc serve: retention purge error")
+                next_purge = time.monotonic() + self.cfg.purge_every_s
+            if self._stop.wait(self.cfg.heartbeat_s):
+                return
             try:
                 heartbeat.beat(self.sessions, self.id)
                 failed = heartbeat.recover(self.sessions, self.cfg.stale_s)  # another process's dead worker
