@@ -140,7 +140,7 @@ def files(*blobs: bytes, field_name: str = "files") -> list[tuple[str, tuple[str
 class ServerProcess:
     """`python -m drc serve` on a free loopback port, as a person starts it; `kill()` is SIGKILL."""
 
-    def __init__(self, run: Path, data_dir: Path, *extra: str, name: str = "drc") -> None:
+    def __init__(self, run: Path, data_dir: Path, *extra: str, name: str = "drc", http: bool = True) -> None:
         import os
         import subprocess
         import sys
@@ -149,6 +149,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.log_path = data_dir.parent / f"serve-{self.port}.log"
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         cmd = [
             sys.executable,
@@ -169,7 +170,18 @@ class ServerProcess:
         ]
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        self._wait_up()
+        if http:
+            self._wait_up()
+        else:  # `--role worker`: no HTTP; it prints a line once its worker runs
+            self._wait_for_line(" ready")
+
+    def _wait_for_line(self, words: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while words not in self.log_path.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"drc serve did not start: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
 
     def _wait_up(self, timeout: float = 120) -> None:
         import httpx

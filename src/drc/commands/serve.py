@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="delete generated images older than this many days (default: keep them)",
     )
+    p.add_argument(
+        "--role",
+        choices=["all", "api", "worker"],
+        default="all",
+        help="all: API and queue worker (default); api: the API only; worker: the queue worker only\n"
+        "(no HTTP). Processes sharing one --db (PostgreSQL) and one --data-dir split the work",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -220,6 +227,32 @@ def find_tenant(s, ref: str):  # noqa: ANN001, ANN201 - a Session; returns a Ten
     return named[0]
 
 
+def _worker_only(cfg, models: dict, log_level: str) -> int:  # noqa: ANN001 - a ServeConfig
+    """`--role worker`: the queue worker, without HTTP, until SIGINT or SIGTERM."""
+    import logging
+    import signal
+    import threading
+
+    from drc.serve.service import Service
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    svc = Service(cfg, models)
+    svc.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(
+        f"drc serve: worker {svc.worker.id} ready; runs {', '.join(cfg.runs)}; data in {cfg.data_dir}",
+        flush=True,
+    )
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        svc.stop()
+    return 0
+
+
 def main(argv: list[str]) -> int:
     _need_extra()
     if argv and argv[0] == "tenant":
@@ -246,7 +279,10 @@ def main(argv: list[str]) -> int:
         precision=args.precision,
         worker=WorkerConfig(batching=not args.no_batching, max_batch_images=args.max_batch),
         retention_days=args.retention_days,
+        role=args.role,
     )
+    if args.role == "worker":
+        return _worker_only(cfg, models, args.log_level)
     app = create_app(cfg, models=models)
     shown = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
     print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from drc.precision import Device, Precision
 
@@ -80,6 +81,10 @@ class ServeConfig:
     quotas: Quotas = field(default_factory=Quotas)
     # generated images older than this many days are deleted (rows and files); None: kept for good
     retention_days: float | None = None
+    # all: API and queue worker in this process; api: the API only (workers elsewhere take its jobs);
+    # worker: the queue worker only. Several processes share one database (PostgreSQL) and one
+    # data folder (the image files: a shared folder when they run on several machines)
+    role: Literal["all", "api", "worker"] = "all"
     worker: WorkerConfig = field(default_factory=WorkerConfig)
 
     def __post_init__(self) -> None:

@@ -72,7 +72,8 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
         )
         s.add(job)
         s.commit()
-        svc.worker.notify()
+        if svc.worker is not None:  # a worker of this process; another process's polls the queue
+            svc.worker.notify()
         out = wait_for(s, t, job.id, wait)
         if out.status in (DONE, FAILED):
             response.status_code = 200
@@ -92,9 +93,10 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
                 if job.status in (DONE, FAILED) or left <= 0 or event is None:
                     return job_out(s, job)
                 s.rollback()  # end the read transaction: the worker's commit must be visible next time
-                # the worker sets the event after its commit; had it finished before we registered,
-                # the read above (made after registering) would have seen it
-                event.wait(left)
+                # this process's worker sets the event after its commit (had it finished before we
+                # registered, the read above would have seen it); a worker in another process sets
+                # nothing, so the job is read again every poll_s
+                event.wait(min(left, cfg.worker.poll_s))
         finally:
             if event is not None:
                 svc.drop_waiter(job_id)

@@ -61,6 +61,8 @@ class Service:
                 "drc serve: run %s samples in %s (%s)", name, sampler.precision, sampler.precision_reason
             )
             self.run_dirs[name] = Path(model.paths.root)
+        if self.cfg.role == "api":
+            return  # the jobs this process queues are taken by worker processes (poll_s)
         self.worker = Worker(
             self.sessions,
             self.store,
