@@ -70,6 +70,7 @@ def serve(
     worker: WorkerConfig | None = None,
     quotas: Quotas | None = None,
     retention_days: float | None = None,
+    role: str = "all",
 ) -> Iterator[Served]:
     cfg = ServeConfig(
         data_dir=data_dir,
@@ -78,6 +79,7 @@ def serve(
         worker=worker or WorkerConfig(poll_s=0.2),
         quotas=quotas or Quotas(),
         retention_days=retention_days,
+        role=role,
     )
     app = create_app(cfg, models={"tiny": model})
     with TestClient(app) as client:

@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from drc.serve import pgnotify
 from drc.serve.models import FAILED, RUNNING, Job, WorkerRow, utc, utcnow
 
 STOPPED_MESSAGE = "the service stopped while this job was running; submit it again"
@@ -63,6 +64,7 @@ def recover(sessions: sessionmaker[Session], stale_s: float) -> list[str]:
                 .where(Job.id.in_(cut_off), Job.status == RUNNING)
                 .values(status=FAILED, error=STOPPED_MESSAGE, finished_at=utcnow())
             )
+            pgnotify.notify(s, pgnotify.DONE, cut_off)  # their waiters, in whichever API process
         if dead:
             s.execute(delete(WorkerRow).where(WorkerRow.id.in_(dead)))
     return cut_off

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Query, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from drc.serve import quotas
+from drc.serve import pgnotify, quotas
 from drc.serve.auth import TenantRef
 from drc.serve.errors import bad, not_found
 from drc.serve.models import DONE, FAILED, QUEUED, Job
@@ -71,6 +71,7 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
             history_ids=history[-sampler.history_len :],  # the most recent k, as the run was trained
         )
         s.add(job)
+        pgnotify.notify(s, pgnotify.QUEUED)  # wakes worker processes when this commits
         s.commit()
         if svc.worker is not None:  # a worker of this process; another process's polls the queue
             svc.worker.notify()

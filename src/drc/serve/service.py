@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from drc.serve import db
+from drc.serve import db, pgnotify
 from drc.serve.config import ServeConfig
 from drc.serve.reports import Report, find_report, load_report
 from drc.serve.storage import BlobStore
@@ -27,6 +27,7 @@ class Service:
         self.samplers: dict[str, Any] = {}
         self.run_dirs: dict[str, Path] = {}
         self.worker = None
+        self.listener = None
         # uploads decode here, a few at a time, not in the 200 request threads
         self.decode_pool = ThreadPoolExecutor(cfg.limits.decode_workers, thread_name_prefix="drc-decode")
         # long-polls: a request waiting for job J waits on waiters[J], which the worker sets when J
@@ -61,8 +62,13 @@ class Service:
                 "drc serve: run %s samples in %s (%s)", name, sampler.precision, sampler.precision_reason
             )
             self.run_dirs[name] = Path(model.paths.root)
+        if self.engine.dialect.name == "postgresql":  # other processes' queued and finished jobs
+            self.listener = pgnotify.Listener(
+                self.engine, {pgnotify.QUEUED: self._job_queued, pgnotify.DONE: self._done_notified}
+            )
+            self.listener.start()
         if self.cfg.role == "api":
-            return  # the jobs this process queues are taken by worker processes (poll_s)
+            return  # the jobs this process queues are taken by worker processes
         self.worker = Worker(
             self.sessions,
             self.store,
@@ -76,8 +82,17 @@ class Service:
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.stop()
+        if self.listener is not None:
+            self.listener.stop()
         self.decode_pool.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
+
+    def _job_queued(self, _payload: str) -> None:
+        if self.worker is not None:
+            self.worker.notify()
+
+    def _done_notified(self, payload: str) -> None:
+        self._job_done([i for i in payload.split(",") if i])
 
     def _job_done(self, job_ids: list[str]) -> None:
         with self._waiters_lock:

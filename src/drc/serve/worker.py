@@ -26,7 +26,7 @@ from PIL import Image
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from drc.serve import heartbeat
+from drc.serve import heartbeat, pgnotify
 from drc.serve.config import WorkerConfig
 from drc.serve.heartbeat import STOPPED_MESSAGE, recover  # noqa: F401 - part of this module's interface
 from drc.serve.models import DONE, FAILED, QUEUED, RUNNING, Job, StoredImage, new_id, utc, utcnow
@@ -237,6 +237,7 @@ class Worker:
                 .where(Job.id.in_([j.id for j in jobs]), Job.status == RUNNING)
                 .values(status=FAILED, error=error[:2000], finished_at=utcnow())
             )
+            pgnotify.notify(s, pgnotify.DONE, [j.id for j in jobs])
         self._done([j.id for j in jobs])
 
     def _finish_done(self, claims: list[Claim], results: list, rows: int, ms: float) -> None:
@@ -288,6 +289,8 @@ class Worker:
                     finished.append(row.id)
                 else:  # back to the queue for its next part, in its tenant's next turn
                     row.status, row.worker_id = QUEUED, None
+                    pgnotify.notify(s, pgnotify.QUEUED)
+            pgnotify.notify(s, pgnotify.DONE, finished)
         for _, _, pngs, _ in done:  # a user deleted meanwhile may have removed a shared file: put it back
             for p in pngs:
                 self.store.put(p)
