@@ -18,7 +18,7 @@
     service.py   the state the routes share (database, files, the served runs, the worker)
     schemas.py   the API's request and reply bodies; queries.py: a tenant's rows; errors.py: replies
     app.py       the FastAPI app: /v1 API, OpenAPI at /docs, the studio at /, run reports at /report
-    routes_generate.py  the generation routes (queue, long-poll, list jobs)
+    routes_generate.py  the generation routes (queue, long-poll, list jobs); routes_runs.py: health, runs
     routes_users.py, routes_images.py, imagestore.py  end users and histories; images; storing uploads
     static/      the studio and report pages (plain HTML, JS and CSS; no build step)
 

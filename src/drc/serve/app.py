@@ -26,19 +26,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drc.serve import auth
 from drc.serve.auth import TenantRef
 from drc.serve.config import ServeConfig
-from drc.serve.errors import bad, not_found, validation_detail
+from drc.serve.errors import validation_detail
 from drc.serve.gate import Gate
-from drc.serve.models import QUEUED, Job
-from drc.serve.reports import find_report
 from drc.serve.routes_generate import add_generate_routes
 from drc.serve.routes_images import add_image_routes
+from drc.serve.routes_runs import add_run_routes
 from drc.serve.routes_users import add_user_routes
 from drc.serve.service import Service
 
@@ -149,10 +147,6 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
     ]
     Auth = Annotated[TenantRef, Depends(tenant)]
 
-    def check_run(name: str) -> None:
-        if name not in svc.samplers:
-            raise not_found("run", name)
-
     # ------------------------------------------------------------------ pages
     @app.get("/", include_in_schema=False)
     def studio() -> FileResponse:
@@ -164,58 +158,7 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    # ------------------------------------------------------------------ service
-    @app.get("/v1/health", tags=["service"])
-    def health(s: DB) -> dict[str, Any]:
-        """Liveness, the served runs, and how many jobs wait (no key needed)."""
-        queued = s.scalar(select(func.count()).select_from(Job).where(Job.status == QUEUED))
-        return {"ok": True, "runs": svc.run_names, "queued": int(queued or 0)}
-
-    @app.get("/v1/runs", tags=["service"])
-    def runs(t: Auth) -> dict[str, Any]:
-        """The served runs (image size, history length, whether a report is there) and the limits."""
-        out = []
-        for name, sampler in svc.samplers.items():
-            h, w = sampler.model.image_size
-            out.append(
-                {
-                    "name": name,
-                    "image_size": [h, w],
-                    "history_len": sampler.history_len,
-                    "prompt": sampler.model.prompt,
-                    "precision": sampler.precision,
-                    "has_report": find_report(svc.run_dirs[name]) is not None,
-                }
-            )
-        from dataclasses import asdict
-
-        return {"runs": out, "limits": asdict(limits)}
-
-    @app.get("/v1/runs/{run}/report", tags=["service"])
-    def run_report(run: str, t: Auth) -> dict[str, Any]:
-        """The figures of the run's report.html (SVG charts, methods table, sample grids by index)."""
-        check_run(run)
-        rep = svc.report(run)
-        if rep is None:
-            raise bad(404, f"run {run!r} has no report.html (run `drc eval` or `drc demo` to make one)")
-        return {
-            "run": run,
-            "title": rep.title,
-            "figures": rep.figures,
-            "table": rep.table,
-            "grids": [
-                {"title": g, "url": f"/v1/runs/{run}/report/grids/{i}"} for i, (g, _) in enumerate(rep.grids)
-            ],
-        }
-
-    @app.get("/v1/runs/{run}/report/grids/{index}", tags=["service"], response_class=Response)
-    def run_report_grid(run: str, index: int, t: Auth) -> Response:
-        check_run(run)
-        rep = svc.report(run)
-        if rep is None or not 0 <= index < len(rep.grids):
-            raise bad(404, f"run {run!r} has no report grid {index}")
-        return FileResponse(rep.grids[index][1], media_type="image/png")
-
+    add_run_routes(app, svc, DB, Auth)
     add_user_routes(app, svc, DB, Auth)
     add_image_routes(app, svc, DB, Auth)
     add_generate_routes(app, svc, DB, Auth, WaitQuery)
