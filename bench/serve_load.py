@@ -1,6 +1,7 @@
 """Load check for `drc serve`: N concurrent clients on loopback, batching on and off.
 
     python bench/serve_load.py --run RUN [--clients 32] [--seconds 20] [--n 1] [--json]
+    python bench/serve_load.py --run RUN --db postgresql://... --workers 1,2
 
 For each mode (the worker batching queued jobs of a run into one sampling batch, and one job per
 batch with `--no-batching`) it starts `drc serve` on 127.0.0.1 at a free port with a fresh data
@@ -14,6 +15,9 @@ and the server is stopped at the end. Nothing but 127.0.0.1 is contacted.
 Each mode runs in each of `--precisions` (default auto and fp32: bf16 autocast pays off for batches
 but costs at batch 1 with the default generator). Prints a table (images/s, p50/p95 latency, mean
 rows per sampling batch) and the speed-up of the best batched row over the best one-at-a-time row.
+
+With `--workers 1,2` it compares instead one `drc serve --role api` process with one and with two
+`--role worker` processes sharing a PostgreSQL database (`--db`) and the data folder.
 """
 
 from __future__ import annotations
@@ -71,11 +75,23 @@ def sample_images(run: Path, count: int) -> list[bytes]:
 class Server:
     """`drc serve` in a subprocess on a free loopback port; stopped on exit."""
 
-    def __init__(self, run: Path, data_dir: Path, batching: bool, max_batch: int, precision: str) -> None:
+    def __init__(
+        self,
+        run: Path,
+        data_dir: Path,
+        batching: bool,
+        max_batch: int,
+        precision: str,
+        db: str | None = None,
+        workers: int = 0,
+    ) -> None:
+        """`workers` > 0: an `--role api` process and that many `--role worker` processes (sharing
+        `db`, a PostgreSQL URL); 0: one process doing both."""
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
+        store = ["--data-dir", str(data_dir), *(["--db", db] if db else [])]
         key_out = subprocess.run(
-            [*drc_cmd(), "serve", "tenant", "create", "bench", "--data-dir", str(data_dir)],
+            [*drc_cmd(), "serve", "tenant", "create", "bench", *store],
             check=True,
             capture_output=True,
             text=True,
@@ -86,8 +102,7 @@ class Server:
             "serve",
             "--run",
             f"bench={run}",
-            "--data-dir",
-            str(data_dir),
+            *store,
             "--host",
             HOST,
             "--port",
@@ -102,6 +117,12 @@ class Server:
         if not batching:
             args.append("--no-batching")
         self.log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed in stop()
+        self.workers = [
+            subprocess.Popen([*args, "--role", "worker"], stdout=self.log, stderr=subprocess.STDOUT)
+            for _ in range(workers)
+        ]
+        if workers:
+            args += ["--role", "api"]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -119,13 +140,14 @@ class Server:
         raise SystemExit("drc serve did not start within 120 s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        for proc in (self.proc, *self.workers):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         self.log.close()
 
 
@@ -179,10 +201,10 @@ async def load(
     return lat, counts, rows, wall
 
 
-def measure(args: argparse.Namespace, batching: bool, precision: str) -> dict:
+def measure(args: argparse.Namespace, batching: bool, precision: str, workers: int = 0) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="drc-serve-load-"))
     try:
-        server = Server(Path(args.run), tmp, batching, args.max_batch, precision)
+        server = Server(Path(args.run), tmp, batching, args.max_batch, precision, args.db, workers)
         try:
             h = {"Authorization": f"Bearer {server.key}"}
             imgs = sample_images(Path(args.run), 6)
@@ -204,6 +226,7 @@ def measure(args: argparse.Namespace, batching: bool, precision: str) -> dict:
     q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else [lat[0]] * 19
     return {
         "batching": batching,
+        "workers": workers or 1,
         "precision": precision,
         "clients": args.clients,
         "n": args.n,
@@ -232,12 +255,23 @@ def main(argv: list[str] | None = None) -> int:
         help="sampling precisions to measure each mode in (comma-separated); the speed-up compares the\n"
         "best of each mode, so one-at-a-time serving is not judged by a precision that suits it badly",
     )
+    p.add_argument("--db", default=None, help="a PostgreSQL URL (needed by --workers)")
+    p.add_argument(
+        "--workers",
+        default=None,
+        help="compare worker counts instead, e.g. 1,2: one `--role api` process and that many\n"
+        "`--role worker` processes on --db, batching on, the first precision",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if not 1 <= args.clients <= 256 or not 0 < args.seconds <= 600:
         p.error("--clients must be in 1..256 and --seconds in (0, 600]")
+    if args.workers and not (args.db or "").startswith(("postgresql://", "postgres://")):
+        p.error("--workers needs --db postgresql://... (workers in several processes share one PostgreSQL)")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    if args.workers:
+        return compare_workers(args, [int(w) for w in args.workers.split(",")], precisions[0])
     results = [measure(args, batching, prec) for batching in (False, True) for prec in precisions]
     cols = ["batching", "precision", "clients", "images/s", "p50 latency", "p95 latency", "rows per batch"]
     print("| " + " | ".join([*cols, "requests"]) + " |")
@@ -254,6 +288,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"batching speed-up (best precision each): {speedup:.1f}x images/s")
     if args.json:
         print(json.dumps({"results": results, "speedup": round(speedup, 2)}))
+    return 0
+
+
+def compare_workers(args: argparse.Namespace, counts: list[int], precision: str) -> int:
+    results = [measure(args, True, precision, workers=w) for w in counts]
+    print("| workers | clients | images/s | p50 latency | p95 latency | rows per batch | requests |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(
+            f"| {r['workers']} | {r['clients']} | {r['images_per_s']} | {r['p50_ms']:.0f} ms "
+            f"| {r['p95_ms']:.0f} ms | {r['mean_batch_rows']} | {r['requests']} |"
+        )
+    base = results[0]["images_per_s"]
+    for r in results[1:]:
+        ratio = r["images_per_s"] / max(base, 1e-9)
+        print(f"{r['workers']} workers against {results[0]['workers']}: {ratio:.2f}x images/s")
+    if args.json:
+        print(json.dumps({"results": results}))
     return 0
 
 

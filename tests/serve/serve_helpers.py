@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from drc.serve.app import create_app
-from drc.serve.config import Limits, ServeConfig, WorkerConfig
+from drc.serve.config import Limits, Quotas, ServeConfig, WorkerConfig
 
 
 def free_port() -> int:
@@ -68,9 +68,18 @@ def serve(
     db_url: str | None = None,
     limits: Limits | None = None,
     worker: WorkerConfig | None = None,
+    quotas: Quotas | None = None,
+    retention_days: float | None = None,
+    role: str = "all",
 ) -> Iterator[Served]:
     cfg = ServeConfig(
-        data_dir=data_dir, db_url=db_url, limits=limits or Limits(), worker=worker or WorkerConfig(poll_s=0.2)
+        data_dir=data_dir,
+        db_url=db_url,
+        limits=limits or Limits(),
+        worker=worker or WorkerConfig(poll_s=0.2),
+        quotas=quotas or Quotas(),
+        retention_days=retention_days,
+        role=role,
     )
     app = create_app(cfg, models={"tiny": model})
     with TestClient(app) as client:
@@ -133,7 +142,7 @@ def files(*blobs: bytes, field_name: str = "files") -> list[tuple[str, tuple[str
 class ServerProcess:
     """`python -m drc serve` on a free loopback port, as a person starts it; `kill()` is SIGKILL."""
 
-    def __init__(self, run: Path, data_dir: Path, *extra: str, name: str = "drc") -> None:
+    def __init__(self, run: Path, data_dir: Path, *extra: str, name: str = "drc", http: bool = True) -> None:
         import os
         import subprocess
         import sys
@@ -142,6 +151,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.log_path = data_dir.parent / f"serve-{self.port}.log"
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         cmd = [
             sys.executable,
@@ -162,7 +172,18 @@ class ServerProcess:
         ]
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        self._wait_up()
+        if http:
+            self._wait_up()
+        else:  # `--role worker`: no HTTP; it prints a line once its worker runs
+            self._wait_for_line(" ready")
+
+    def _wait_for_line(self, words: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while words not in self.log_path.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"drc serve did not start: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
 
     def _wait_up(self, timeout: float = 120) -> None:
         import httpx
@@ -213,3 +234,86 @@ def create_tenant_cli(data_dir: Path, name: str = "acme") -> str:
         timeout=120,
     )
     return out.stdout.strip().splitlines()[-1]
+
+
+# ---------------------------------------------------------------------- the app behind a real socket
+@contextlib.contextmanager
+def uvicorn_app(app: object) -> Iterator[int]:
+    """`app`, already started (its lifespan ran in a TestClient), served by uvicorn on a free
+    loopback port in a thread; yields the port."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def chunked_post(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    content_type: str,
+    stop_after: int,
+    chunk: int = 16384,
+    prefix: bytes = b"",
+) -> tuple[int, dict, int]:
+    """POST an endless chunked body over a raw socket: `prefix`, then `x`s a chunk at a time, looking
+    for the reply between chunks; stops when the reply comes or `stop_after` body bytes were sent.
+
+    Returns (status, JSON body, body bytes sent before the reply was seen); status 0: no reply."""
+    import json
+    import select
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Transfer-Encoding: chunked"]
+    head += [f"Content-Type: {content_type}", *(f"{k}: {v}" for k, v in headers.items())]
+    sent = 0
+    try:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        while sent < stop_after:
+            # the server gets a moment to answer before the next chunk goes out
+            if select.select([sock], [], [], 0.2)[0]:
+                break
+            piece = (prefix if sent == 0 else b"") + b"x" * chunk
+            try:
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(piece)
+        data = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+                more = sock.recv(65536)
+                if not more:
+                    break
+                data += more
+    finally:
+        sock.close()
+    if not data:
+        return 0, {}, sent
+    status = int(data.split(b" ", 2)[1])
+    body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+    return status, json.loads(body[: _length(data)] or b"{}"), sent
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0

@@ -158,3 +158,128 @@ def test_upload_checks_directly() -> None:
     with pytest.raises(UploadError) as e:
         check_upload(bomb_png(), Limits(max_pixels=10**12))
     assert e.value.status == 413
+
+
+def test_strict_types_nul_and_lengths_same_on_both_databases(setup) -> None:  # noqa: ANN001
+    """No coercion, no NUL, no unbounded string reaches the database: the same 4xx on SQLite and
+    PostgreSQL (where a NUL in a query is an error, and was a 500)."""
+    sv, h, uid, _, ref = setup
+    c = sv.client
+    ok = {"user_id": uid, "reference": ref}
+    before = sv.state()
+    cases = {
+        "n true": ({**ok, "n": True}, "n: Input should be a valid integer"),
+        "n a numeric string": ({**ok, "n": "2"}, "n: Input should be a valid integer"),
+        "n a float": ({**ok, "n": 2.0}, "n: Input should be a valid integer"),
+        "seed false": ({**ok, "seed": False}, "seed: Input should be a valid integer"),
+        "explain 1": ({**ok, "explain": 1}, "explain: Input should be a valid boolean"),
+        "prompt a number": ({**ok, "prompt": 5}, "prompt: Input should be a valid string"),
+        "NUL in the prompt": ({**ok, "prompt": "a\x00b"}, "prompt: Value error, must not contain NUL"),
+        "NUL in the run": ({**ok, "run": "t\x00"}, "run: Value error, must not contain NUL"),
+        "NUL in the user id": ({"user_id": "usr\x00", "reference": ref}, "user_id: String should match"),
+        "NUL in the reference": ({"user_id": uid, "reference": "img_\x00"}, "reference: String should match"),
+        "NUL in a history id": ({"history": [ref, "i\x00"], "reference": ref}, "history.1: String should"),
+        "10 KB user id": ({"user_id": "u" * 10_000, "reference": ref}, "user_id: String should have at most"),
+        "10 KB run name": ({**ok, "run": "r" * 20_000}, "run: String should have at most"),
+    }
+    for name, (body, words) in cases.items():
+        r = c.post("/v1/generate", json=body, headers=h)
+        assert r.status_code == 422, (name, r.text)
+        detail = r.json()["detail"]
+        assert words in detail and "\n" not in detail and "\x00" not in detail, (name, detail)
+    for name, words in (
+        ("a\x00b", "must not contain NUL"),
+        ("x" * 300, "over the limit of"),
+        (True, "valid string"),
+        (None, "valid string"),
+    ):
+        r = c.post("/v1/users", json={"name": name}, headers=h)
+        assert r.status_code == 422 and words in r.json()["detail"], (name, r.text)
+    # ids in paths and query strings: an id that cannot exist is not found, on either database
+    for path in (
+        "/v1/users/usr%00x",
+        f"/v1/users/{'u' * 5000}",
+        "/v1/images/img%00",
+        "/v1/jobs/job%00",
+        f"/v1/users/{uid}/history/img%00",
+    ):
+        r = c.get(path, headers=h) if "history" not in path else c.delete(path, headers=h)
+        assert r.status_code == 404, (path, r.text)
+    assert c.get("/v1/jobs", params={"user_id": "u\x00"}, headers=h).status_code == 404
+    r = c.post(
+        "/v1/images", files={"file": ("r.png", png(3), "image/png")}, data={"user_id": "u\x00"}, headers=h
+    )
+    assert r.status_code == 404
+    r = c.post(
+        f"/v1/users/{uid}/history", files=[("files", ("a\nb\x00.txt", b"nope", "text/plain"))], headers=h
+    )
+    assert r.status_code == 415 and "\n" not in r.json()["detail"]
+    assert sv.state() == before
+
+
+def test_internal_errors_do_not_reach_the_tenant(setup, monkeypatch) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    sv, h, _, _, ref = setup
+
+    def broken(_sha: str) -> bytes:
+        raise RuntimeError("secret: /srv/drc/blobs is on host db-7")
+
+    monkeypatch.setattr(sv.service.store, "read", broken)
+    r = TestClient(sv.app, raise_server_exceptions=False).get(f"/v1/images/{ref}", headers=h)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "internal error (the service log has the details)"}
+
+
+def test_pixel_budget_per_request_is_checked_before_any_decode(tmp_path: Path, tiny_model) -> None:  # noqa: ANN001
+    # three headers of 9 MP each: each passes the per-image limit, together they pass the budget. The
+    # bodies are not real images (a decode would fail with a 422): the 413 shows nothing was decoded
+    lim = Limits(max_pixels=10_000_000, max_request_pixels=20_000_000)
+    with serve(tmp_path / "data", tiny_model, limits=lim) as sv:
+        h = sv.tenant()
+        uid = sv.client.post("/v1/users", json={"name": "u"}, headers=h).json()["id"]
+        before = sv.state()
+        heads = [bomb_png(3000, 3000) for _ in range(3)]
+        r = sv.client.post(f"/v1/users/{uid}/history", files=files(*heads), headers=h)
+        assert r.status_code == 413, r.text
+        assert "27000000 pixels in all, over the limit of 20000000" in r.json()["detail"]
+        r = sv.client.post(f"/v1/users/{uid}/history", files=files(*heads[:2]), headers=h)
+        assert r.status_code == 422 and "truncated or corrupt" in r.json()["detail"]  # within budget: decoded
+        assert sv.state() == before
+
+
+def test_decodes_run_in_the_small_bounded_pool(tmp_path: Path, tiny_model, monkeypatch) -> None:  # noqa: ANN001
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from drc.serve import uploads
+
+    seen: list[tuple[str, int]] = []
+    lock, active = threading.Lock(), [0]
+    real = uploads.decode
+
+    def tracked(*args):  # noqa: ANN002, ANN202
+        with lock:
+            active[0] += 1
+            seen.append((threading.current_thread().name, active[0]))
+        try:
+            threading.Event().wait(0.02)  # long enough for concurrent requests to overlap
+            return real(*args)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(uploads, "decode", tracked)
+    with serve(tmp_path / "data", tiny_model, limits=Limits(decode_workers=2)) as sv:
+        h = sv.tenant()
+        uid = sv.client.post("/v1/users", json={"name": "u"}, headers=h).json()["id"]
+
+        def upload(i: int) -> int:
+            body = files(*[png(100 + 4 * i + j) for j in range(4)])
+            return sv.client.post(f"/v1/users/{uid}/history", files=body, headers=h).status_code
+
+        with ThreadPoolExecutor(6) as ex:
+            assert list(ex.map(upload, range(6))) == [201] * 6
+    assert len(seen) == 24
+    assert all(name.startswith("drc-decode") for name, _ in seen)  # never in a request thread
+    assert max(n for _, n in seen) <= 2

@@ -72,3 +72,10 @@ def test_report_page_data_from_a_demo_layout(tmp_path: Path) -> None:
     assert all(f["svg"].startswith("<svg") for f in rep.figures)
     assert rep.table is not None and "entangled" in rep.table
     assert len(rep.grids) == 1 and rep.grids[0][1].is_file()
+
+
+def test_tenant_create_refuses_long_or_control_character_names(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    for name, words in (("x" * 300, "over the limit of 100"), ("a\nb", "control characters")):
+        assert main(["serve", "tenant", "create", name, "--data-dir", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err

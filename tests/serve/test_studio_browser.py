@@ -76,16 +76,22 @@ def test_studio_generates_and_shows_weight_bars(browser, tmp_path: Path, served_
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        # the pages run under the service's Content-Security-Policy: anything it blocks is an error
+        # (waits below are functions, not strings: a string would need eval, which the policy forbids)
+        page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
         page.goto(server.url + "/")
         assert page.title() == "drc studio"
         page.fill("#api-key", key)
         page.click("#connect")
         page.wait_for_selector("#studio:not(.hidden)")
         assert page.inner_text("#key-state") == "connected"
+        # the key lives in this tab's sessionStorage, never in localStorage (which outlives the tab)
+        assert page.evaluate("() => sessionStorage.getItem('drc-api-key')") == key
+        assert page.evaluate("() => localStorage.length") == 0
 
         page.fill("#new-user-name", "Mia")
         page.click("#create-user")
-        page.wait_for_function("document.querySelector('#user-select').value.startsWith('usr_')")
+        page.wait_for_function("() => document.querySelector('#user-select').value.startsWith('usr_')")
 
         imgs = _history_images(served_run, 5)
         history, (ref_name, ref_bytes) = imgs[:5], imgs[5]
@@ -103,7 +109,7 @@ def test_studio_generates_and_shows_weight_bars(browser, tmp_path: Path, served_
             payload,
         )
         page.dispatch_event("#history-drop", "drop", {"dataTransfer": dt})
-        page.wait_for_function("document.querySelectorAll('#history-list img').length === 5")
+        page.wait_for_function("() => document.querySelectorAll('#history-list img').length === 5")
         page.set_input_files(
             "#reference-input", files=[{"name": ref_name, "mimeType": "image/png", "buffer": ref_bytes}]
         )
@@ -113,9 +119,9 @@ def test_studio_generates_and_shows_weight_bars(browser, tmp_path: Path, served_
         page.fill("#seed", "3")
         page.check("#explain")
         page.click("#generate")
-        page.wait_for_function("document.querySelectorAll('#outputs img').length === 4", timeout=60_000)
+        page.wait_for_function("() => document.querySelectorAll('#outputs img').length === 4", timeout=60_000)
         page.wait_for_function(
-            "[...document.querySelectorAll('#outputs img, #result-history img')]"
+            "() => [...document.querySelectorAll('#outputs img, #result-history img')]"
             ".every(i => i.complete && i.naturalWidth > 0)"
         )
         assert page.inner_text("#error") == ""
@@ -136,13 +142,13 @@ def test_studio_generates_and_shows_weight_bars(browser, tmp_path: Path, served_
         # the report page: the run's report.html figures, or (the tiny run has none) a line saying so
         page.goto(server.url + "/report")
         page.wait_for_function(
-            "document.querySelector('#figures svg') || "
+            "() => document.querySelector('#figures svg') || "
             "document.querySelector('#report-state').textContent.includes('no report.html')"
         )
         if page.query_selector("#figures svg"):
             assert "joint accuracy" in page.inner_text("#figures")
             page.wait_for_function(
-                "[...document.querySelectorAll('#grids img')].every(i => i.naturalWidth > 0)"
+                "() => [...document.querySelectorAll('#grids img')].every(i => i.naturalWidth > 0)"
             )
             page.screenshot(path=str(shot.with_name("report.png")), full_page=True)
         # the API docs render from local files (no CDN on this machine)

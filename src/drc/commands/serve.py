@@ -2,8 +2,11 @@
 [--data-dir DIR]`: the generation service (API under /v1, docs at /docs, the studio at /).
 
 `drc serve tenant create NAME [--db URL] [--data-dir DIR]` adds a tenant and prints its API key, once
-(only its hash is stored). `drc serve tenant list` lists tenants. Needs the `serve` extra:
-`pip install -e ".[serve]"`.
+(only its hash is stored). `drc serve tenant list` lists tenants. `drc serve tenant limits TENANT
+[--max-queued-jobs N] [--max-images N] [--max-stored-bytes N] [--max-end-users N]` shows or sets a
+tenant's quotas (`default`: the service's). `drc serve tenant revoke|rotate TENANT` revokes the
+tenant's key or prints a new one; either takes effect at once in every running process.
+Needs the `serve` extra: `pip install -e ".[serve]"`.
 """
 
 from __future__ import annotations
@@ -54,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-batching", action="store_true", help="sample every job on its own (for comparison)")
     p.add_argument("--max-batch", type=int, default=32, help="images per sampling batch (default 32)")
+    p.add_argument(
+        "--retention-days",
+        type=float,
+        default=None,
+        help="delete generated images older than this many days (default: keep them)",
+    )
+    p.add_argument(
+        "--role",
+        choices=["all", "api", "worker"],
+        default="all",
+        help="all: API and queue worker (default); api: the API only; worker: the queue worker only\n"
+        "(no HTTP). Processes sharing one --db (PostgreSQL) and one --data-dir split the work",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -64,9 +80,45 @@ def tenant_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("create", help="add a tenant and print its API key (shown only this once)")
     c.add_argument("name")
     _store_args(c)
-    ls = sub.add_parser("list", help="list tenants (ids and names; keys cannot be shown)")
+    _quota_args(c)
+    ls = sub.add_parser("list", help="list tenants (ids, names and quotas; keys cannot be shown)")
     _store_args(ls)
+    for action, what in (
+        ("revoke", "the tenant's key stops working at once (its data stays; rotate gives a new key)"),
+        (
+            "rotate",
+            "print a new key for the tenant (shown only this once); the old one stops working at once",
+        ),
+    ):
+        a = sub.add_parser(action, help=what)
+        a.add_argument("tenant", help="the tenant's id or name")
+        _store_args(a)
+    lim = sub.add_parser("limits", help="show or set a tenant's quotas (N, or 'default' for the service's)")
+    lim.add_argument("tenant", help="the tenant's id or name")
+    _quota_args(lim)
+    _store_args(lim)
     return p
+
+
+QUOTA_FLAGS = {
+    "max_queued_jobs": "jobs queued or running at once",
+    "max_images": "images stored (uploads and outputs)",
+    "max_stored_bytes": "bytes of images stored",
+    "max_end_users": "end users",
+}
+
+
+def _quota_value(text: str) -> int | None:
+    if text == "default":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 or 'default', got {text!r}")
+    return int(text)
+
+
+def _quota_args(p: argparse.ArgumentParser) -> None:
+    for name, what in QUOTA_FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), type=_quota_value, default=argparse.SUPPRESS, help=what)
 
 
 def parse_runs(specs: list[str]) -> dict[str, str]:
@@ -98,32 +150,106 @@ def _need_extra() -> None:
 
 def _tenant(argv: list[str]) -> int:
     from drc.serve import db
-    from drc.serve.auth import create_tenant
-    from drc.serve.config import ServeConfig
-    from drc.serve.models import Tenant
 
     args = tenant_parser().parse_args(argv)
+    from drc.serve.config import ServeConfig
+
     cfg = ServeConfig(data_dir=Path(args.data_dir), db_url=args.db)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(cfg.database_url)
     try:
         db.upgrade(engine)
         with db.session_factory(engine)() as s:
-            if args.action == "create":
-                if not args.name.strip():
-                    raise DrcError("tenant name must not be empty")
-                tenant, key = create_tenant(s, args.name)
-                print(
-                    f"tenant {tenant.id} ({tenant.name}) created. API key (shown only now; store it safely):"
-                )
-                print(key)
-            else:
-                from sqlalchemy import select
-
-                for t in s.scalars(select(Tenant).order_by(Tenant.created_at)):
-                    print(f"{t.id}\t{t.name}\t{t.created_at:%Y-%m-%d %H:%M}")
+            _tenant_action(s, args, cfg)
     finally:
         engine.dispose()
+    return 0
+
+
+def _tenant_action(s, args: argparse.Namespace, cfg) -> None:  # noqa: ANN001 - a Session, a ServeConfig
+    from sqlalchemy import select
+
+    from drc.serve.auth import create_tenant, is_revoked, revoke_key, rotate_key
+    from drc.serve.models import Tenant
+
+    quota_set = {k: getattr(args, k) for k in QUOTA_FLAGS if hasattr(args, k)}
+    if args.action == "create":
+        try:
+            tenant, key = create_tenant(s, args.name)
+        except ValueError as e:
+            raise DrcError(str(e)) from e
+        _set_quotas(s, tenant, quota_set)
+        print(f"tenant {tenant.id} ({tenant.name}) created. API key (shown only now; store it safely):")
+        print(key)
+    elif args.action == "revoke":
+        tenant = find_tenant(s, args.tenant)
+        revoke_key(s, tenant)
+        print(f"tenant {tenant.id} ({tenant.name}): key revoked")
+    elif args.action == "rotate":
+        tenant = find_tenant(s, args.tenant)
+        key = rotate_key(s, tenant)
+        print(
+            f"tenant {tenant.id} ({tenant.name}): new API key (shown only now; the old one no longer works):"
+        )
+        print(key)
+    elif args.action == "limits":
+        tenant = find_tenant(s, args.tenant)
+        _set_quotas(s, tenant, quota_set)
+        for name in QUOTA_FLAGS:
+            own = getattr(tenant, name)
+            print(f"{name}\t{own if own is not None else getattr(cfg.quotas, name)}", end="")
+            print("" if own is not None else "\t(default)")
+    else:
+        for t in s.scalars(select(Tenant).order_by(Tenant.created_at)):
+            state = "\trevoked" if is_revoked(t) else ""
+            print(f"{t.id}\t{t.name}\t{t.created_at:%Y-%m-%d %H:%M}{state}")
+
+
+def _set_quotas(s, tenant, values: dict[str, int | None]) -> None:  # noqa: ANN001
+    for name, value in values.items():
+        setattr(tenant, name, value)
+    s.commit()
+
+
+def find_tenant(s, ref: str):  # noqa: ANN001, ANN201 - a Session; returns a Tenant
+    """The tenant with id `ref`, or else the one named `ref` (a one-line error if none or several)."""
+    from sqlalchemy import select
+
+    from drc.serve.models import Tenant
+
+    t = s.get(Tenant, ref)
+    if t is not None:
+        return t
+    named = s.scalars(select(Tenant).where(Tenant.name == ref)).all()
+    if len(named) != 1:
+        what = "no tenant" if not named else f"{len(named)} tenants"
+        raise DrcError(f"{what} with id or name {ref!r} (see `drc serve tenant list`)")
+    return named[0]
+
+
+def _worker_only(cfg, models: dict, log_level: str) -> int:  # noqa: ANN001 - a ServeConfig
+    """`--role worker`: the queue worker, without HTTP, until SIGINT or SIGTERM."""
+    import logging
+    import signal
+    import threading
+
+    from drc.serve.service import Service
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    svc = Service(cfg, models)
+    svc.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(
+        f"drc serve: worker {svc.worker.id} ready; runs {', '.join(cfg.runs)}; data in {cfg.data_dir}",
+        flush=True,
+    )
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        svc.stop()
     return 0
 
 
@@ -134,6 +260,8 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.max_batch < 1:
         raise DrcError("--max-batch must be at least 1")
+    if args.retention_days is not None and not args.retention_days > 0:
+        raise DrcError("--retention-days must be more than 0")
     import uvicorn
 
     import drc.api as api
@@ -150,7 +278,11 @@ def main(argv: list[str]) -> int:
         device=args.device,
         precision=args.precision,
         worker=WorkerConfig(batching=not args.no_batching, max_batch_images=args.max_batch),
+        retention_days=args.retention_days,
+        role=args.role,
     )
+    if args.role == "worker":
+        return _worker_only(cfg, models, args.log_level)
     app = create_app(cfg, models=models)
     shown = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
     print(

@@ -3,22 +3,24 @@
 A key is 256 random bits shown once, when the tenant is created (`drc serve tenant create NAME`);
 the database keeps only its SHA-256. A plain hash suffices (no bcrypt or salt): a key is random, not
 a password someone chose, so there is no dictionary to try against a stolen hash.
-Every /v1 request carries `Authorization: Bearer KEY`; a missing or unknown key answers 401.
+Every /v1 request carries `Authorization: Bearer KEY`; a missing or unknown key answers 401. The key
+is looked up on every request (no cache), so `drc serve tenant revoke|rotate` takes effect at once
+in every process sharing the database.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from drc.serve.models import Tenant
 
 KEY_PREFIX = "drc_"
+MAX_TENANT_NAME = 100
 
 
 def hash_key(key: str) -> str:
@@ -33,12 +35,37 @@ def create_tenant(session: Session, name: str) -> tuple[Tenant, str]:
     """Add a tenant; returns it and its API key (which is not stored and cannot be shown again)."""
     name = name.strip()
     if not name:
-        raise ValueError("a tenant needs a non-empty name")
+        raise ValueError("tenant name must not be empty")
+    if len(name) > MAX_TENANT_NAME:
+        raise ValueError(f"tenant name: {len(name)} characters, over the limit of {MAX_TENANT_NAME}")
+    if not name.isprintable():
+        raise ValueError("tenant name: must not contain control characters (NUL, newline, ...)")
     key = new_key()
     tenant = Tenant(name=name, key_hash=hash_key(key))
     session.add(tenant)
     session.commit()
     return tenant, key
+
+
+REVOKED = "revoked-"  # a key_hash starting so matches no key (a key's hash is 64 hex digits)
+
+
+def rotate_key(session: Session, tenant: Tenant) -> str:
+    """Give the tenant a new key (returned, shown once); the old one stops working at once."""
+    key = new_key()
+    tenant.key_hash = hash_key(key)
+    session.commit()
+    return key
+
+
+def revoke_key(session: Session, tenant: Tenant) -> None:
+    """The tenant's key stops working at once (its rows stay; `rotate_key` gives it a new key)."""
+    tenant.key_hash = REVOKED + secrets.token_hex(20)  # unique, as the column must be
+    session.commit()
+
+
+def is_revoked(tenant: Tenant) -> bool:
+    return tenant.key_hash.startswith(REVOKED)
 
 
 def tenant_for_key(session: Session, key: str) -> Tenant | None:
@@ -63,27 +90,18 @@ class TenantRef:
 
     id: str
     name: str
+    # the tenant's own quotas (None: the service's default), read with the key on every request
+    max_queued_jobs: int | None = None
+    max_images: int | None = None
+    max_stored_bytes: int | None = None
+    max_end_users: int | None = None
 
 
-class KeyCache:
-    """Known keys' hashes -> tenant, so that a request costs no key look-up in the database once its
-    key was seen. Only keys found are cached (a tenant created while the service runs is found on its
-    first request); tenants are never deleted through the service, so an entry never goes stale."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, TenantRef] = {}
-        self._lock = threading.Lock()
-
-    def lookup(self, session: Session, key: str) -> TenantRef | None:
-        h = hash_key(key)
-        with self._lock:
-            ref = self._known.get(h)
-        if ref is not None:
-            return ref
-        t = tenant_for_key(session, key)
+def lookup(sessions: sessionmaker[Session], key: str) -> TenantRef | None:
+    """The tenant of `key`, read from the database on every call: no cache, so that a revoked or
+    rotated key stops working at once in every process sharing the database (one indexed read)."""
+    with sessions() as s:
+        t = tenant_for_key(s, key)
         if t is None:
             return None
-        ref = TenantRef(t.id, t.name)
-        with self._lock:
-            self._known[h] = ref
-        return ref
+        return TenantRef(t.id, t.name, t.max_queued_jobs, t.max_images, t.max_stored_bytes, t.max_end_users)

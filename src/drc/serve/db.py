@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UPGRADE_LOCK = 0x6472635F73657276  # PostgreSQL advisory lock id held while upgrading ("drc_serv")
 
 
 def normalize_url(url: str) -> str:
@@ -65,7 +66,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to `revision` (the newest by default); a no-op when it is there already."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), revision)
+    if engine.dialect.name != "postgresql":  # SQLite: its file lock serializes the upgrade anyway
+        command.upgrade(alembic_config(engine), revision)
+        return
+    # several processes (api and workers) may start at once: one upgrades, the others wait for it
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": UPGRADE_LOCK})
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": UPGRADE_LOCK})
 
 
 def current_revision(engine: Engine) -> str | None:

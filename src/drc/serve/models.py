@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # job status values, in the order a job goes through them
@@ -46,6 +46,11 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # revision 0004: quotas (None: the service's default, config.Quotas)
+    max_queued_jobs: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_images: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_end_users: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class EndUser(Base):
@@ -89,8 +94,8 @@ class HistoryItem(Base):
 
 
 class Job(Base):
-    """A generate request. queued -> running -> done | failed; a job found `running` at start-up was
-    cut off by a stop and is marked failed (see worker.recover)."""
+    """A generate request. queued -> running -> done | failed; a job found `running` whose worker
+    stopped beating was cut off by a stop and is marked failed (see worker.recover)."""
 
     __tablename__ = "jobs"
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("job"))
@@ -116,3 +121,19 @@ class Job(Base):
     # revision 0002: how the job was served (rows of the sampling batch it shared, its wall time)
     batch_images: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sample_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # revision 0003: the worker that claimed it (a running job whose worker stopped beating is failed)
+    worker_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    # revision 0004: images sampled so far (a job too big for one batch is served in parts, see
+    # scheduling.py; between parts it is queued again)
+    images_done: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+
+class WorkerRow(Base):
+    """A live queue worker (one per service process); it beats every `WorkerConfig.heartbeat_s`."""
+
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("wrk"))
+    host: Mapped[str] = mapped_column(String(200), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,5 +1,7 @@
 """Reading a tenant's rows: an end user, an image, a history; another tenant's id is not found."""
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -7,16 +9,24 @@ from drc.serve.auth import TenantRef
 from drc.serve.errors import not_found
 from drc.serve.models import EndUser, HistoryItem, StoredImage
 
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def is_id(value: str) -> bool:
+    """Could `value` be an id? Anything else (a NUL, 10 KB of text) is not looked up: it is not
+    found, the same on SQLite and PostgreSQL (which rejects a NUL in a query with an error)."""
+    return bool(_ID.match(value))
+
 
 def get_user(s: Session, t: TenantRef, user_id: str) -> EndUser:
-    u = s.get(EndUser, user_id)
+    u = s.get(EndUser, user_id) if is_id(user_id) else None
     if u is None or u.tenant_id != t.id:
         raise not_found("end user", user_id)
     return u
 
 
 def get_image(s: Session, t: TenantRef, image_id: str) -> StoredImage:
-    im = s.get(StoredImage, image_id)
+    im = s.get(StoredImage, image_id) if is_id(image_id) else None
     if im is None or im.tenant_id != t.id:
         raise not_found("image", image_id)
     return im

@@ -11,10 +11,11 @@ from fastapi import FastAPI, Query, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from drc.serve import pgnotify, quotas
 from drc.serve.auth import TenantRef
 from drc.serve.errors import bad, not_found
 from drc.serve.models import DONE, FAILED, QUEUED, Job
-from drc.serve.queries import get_image, get_user, user_history
+from drc.serve.queries import get_image, get_user, is_id, user_history
 from drc.serve.schemas import GenerateIn, JobOut, job_out
 from drc.serve.service import Service
 
@@ -53,6 +54,9 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
                 raise bad(422, f"history: {len(history)} images, over the limit of {limits.max_history}")
             for i in history:
                 get_image(s, t, i)
+        q = quotas.effective(t, svc.cfg.quotas)
+        quotas.check_jobs(s, t, q)
+        quotas.check_images(s, t, q, body.n, 0)  # room for its outputs
         sampler = svc.samplers[run]
         job = Job(
             tenant_id=t.id,
@@ -67,8 +71,10 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
             history_ids=history[-sampler.history_len :],  # the most recent k, as the run was trained
         )
         s.add(job)
+        pgnotify.notify(s, pgnotify.QUEUED)  # wakes worker processes when this commits
         s.commit()
-        svc.worker.notify()
+        if svc.worker is not None:  # a worker of this process; another process's polls the queue
+            svc.worker.notify()
         out = wait_for(s, t, job.id, wait)
         if out.status in (DONE, FAILED):
             response.status_code = 200
@@ -81,16 +87,17 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
         try:
             while True:
                 s.expire_all()
-                job = s.get(Job, job_id)
+                job = s.get(Job, job_id) if is_id(job_id) else None
                 if job is None or job.tenant_id != t.id:
                     raise not_found("job", job_id)
                 left = deadline - time.monotonic()
                 if job.status in (DONE, FAILED) or left <= 0 or event is None:
                     return job_out(s, job)
                 s.rollback()  # end the read transaction: the worker's commit must be visible next time
-                # the worker sets the event after its commit; had it finished before we registered,
-                # the read above (made after registering) would have seen it
-                event.wait(left)
+                # this process's worker sets the event after its commit (had it finished before we
+                # registered, the read above would have seen it); a worker in another process sets
+                # nothing, so the job is read again every poll_s
+                event.wait(min(left, cfg.worker.poll_s))
         finally:
             if event is not None:
                 svc.drop_waiter(job_id)

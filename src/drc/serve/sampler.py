@@ -37,6 +37,7 @@ class SampleRequest:
     n: int
     seed: int
     explain: bool = False
+    first: int = 0  # index of the first image in its job (a job served in parts): its random stream
 
     @property
     def rows(self) -> int:
@@ -136,7 +137,9 @@ class RunSampler:
         # random stream (item seed, i), so a variant differs from the item only by its history
         index = [c for c, (j, _) in enumerate(owner) for _ in range(items[j].n)]
         texts = [items[owner[c][0]].prompt for c in index]
-        seeds = [explain.row_seed(items[j].seed, i) for j, _ in owner for i in range(items[j].n)]
+        seeds = [
+            explain.row_seed(items[j].seed, items[j].first + i) for j, _ in owner for i in range(items[j].n)
+        ]
         images = self._sample(LatentInstruction(instr.draft[index]), texts, seeds)
         results: list[ItemResult] = []
         loo_images: list[torch.Tensor] = []

@@ -4,17 +4,32 @@
 """
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from drc.serve.models import EndUser, HistoryItem, Job, StoredImage, utc
 
 
+def no_nul(v: str) -> str:
+    # PostgreSQL text cannot hold NUL (SQLite can): refused here, so both databases answer the same 422
+    if "\x00" in v:
+        raise ValueError("must not contain NUL characters")
+    return v
+
+
+# request bodies are strict: no coercion (`"n": true` or `"n": "4"` is refused, not read as 1 or 4),
+# and every string is bounded and NUL-free before the database sees it
+Text = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(no_nul)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+STRICT = ConfigDict(extra="forbid", strict=True)
+
+
 class UserIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(description="a display name for the end user (need not be unique)")
+    model_config = STRICT
+    name: Text = Field(description="a display name for the end user (need not be unique)")
 
 
 class UserOut(BaseModel):
@@ -37,12 +52,14 @@ class HistoryImageOut(ImageOut):
 
 
 class GenerateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    run: str | None = Field(None, description="a served run's name; default: the first one served")
-    user_id: str | None = Field(None, description="take the history from this end user (most recent last)")
-    history: list[str] | None = Field(None, description="or: image ids, oldest first (from POST /v1/images)")
-    reference: str = Field(description="image id of the reference: what to show")
-    prompt: str | None = Field(None, description="the prompt text; default: the run's own prompt")
+    model_config = STRICT
+    run: Text | None = Field(None, description="a served run's name; default: the first one served")
+    user_id: Id | None = Field(None, description="take the history from this end user (most recent last)")
+    history: list[Id] | None = Field(
+        None, max_length=10_000, description="or: image ids, oldest first (from POST /v1/images)"
+    )
+    reference: Id = Field(description="image id of the reference: what to show")
+    prompt: Text | None = Field(None, description="the prompt text; default: the run's own prompt")
     n: int = Field(4, description="images to generate")
     seed: int = Field(0, description="image i of the job is sampled from a stream seeded by (seed, i)")
     explain: bool = Field(False, description="also compute each history image's leave-one-out influence")

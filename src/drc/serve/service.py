@@ -2,11 +2,11 @@
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from drc.serve import db
-from drc.serve.auth import KeyCache
+from drc.serve import db, pgnotify
 from drc.serve.config import ServeConfig
 from drc.serve.reports import Report, find_report, load_report
 from drc.serve.storage import BlobStore
@@ -23,11 +23,13 @@ class Service:
         self.engine = db.make_engine(cfg.database_url)
         self.sessions = db.session_factory(self.engine)
         self.store = BlobStore(cfg.blob_dir)
-        self.keys = KeyCache()
         self._models = models
         self.samplers: dict[str, Any] = {}
         self.run_dirs: dict[str, Path] = {}
         self.worker = None
+        self.listener = None
+        # uploads decode here, a few at a time, not in the 200 request threads
+        self.decode_pool = ThreadPoolExecutor(cfg.limits.decode_workers, thread_name_prefix="drc-decode")
         # long-polls: a request waiting for job J waits on waiters[J], which the worker sets when J
         # finishes; only that request wakes, not every waiting one
         self._waiters: dict[str, tuple[threading.Event, int]] = {}  # job id -> (event, requests waiting)
@@ -42,9 +44,9 @@ class Service:
         from drc.serve.worker import Worker, recover
 
         db.upgrade(self.engine)
-        n = recover(self.sessions)
-        if n:
-            log.warning("drc serve: %d job(s) left running by a stopped service marked failed", n)
+        failed = recover(self.sessions, self.cfg.worker.stale_s)
+        if failed:
+            log.warning("drc serve: %d job(s) left running by a stopped worker marked failed", len(failed))
         if self._models is None:
             import drc.api as api
 
@@ -60,15 +62,37 @@ class Service:
                 "drc serve: run %s samples in %s (%s)", name, sampler.precision, sampler.precision_reason
             )
             self.run_dirs[name] = Path(model.paths.root)
+        if self.engine.dialect.name == "postgresql":  # other processes' queued and finished jobs
+            self.listener = pgnotify.Listener(
+                self.engine, {pgnotify.QUEUED: self._job_queued, pgnotify.DONE: self._done_notified}
+            )
+            self.listener.start()
+        if self.cfg.role == "api":
+            return  # the jobs this process queues are taken by worker processes
         self.worker = Worker(
-            self.sessions, self.store, self.samplers, self.cfg.worker, on_done=self._job_done
+            self.sessions,
+            self.store,
+            self.samplers,
+            self.cfg.worker,
+            on_done=self._job_done,
+            retention_days=self.cfg.retention_days,
         )
         self.worker.start()
 
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.stop()
+        if self.listener is not None:
+            self.listener.stop()
+        self.decode_pool.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
+
+    def _job_queued(self, _payload: str) -> None:
+        if self.worker is not None:
+            self.worker.notify()
+
+    def _done_notified(self, payload: str) -> None:
+        self._job_done([i for i in payload.split(",") if i])
 
     def _job_done(self, job_ids: list[str]) -> None:
         with self._waiters_lock:

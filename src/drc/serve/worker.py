@@ -2,11 +2,12 @@
 other queued job of the same run that fits into one sampling batch, and samples them together.
 
 Why a database queue and not an in-memory one: a job survives a restart (a queued job is served
-after it), and a job that was running when the service stopped is found at start-up and marked
-failed (`recover`), so no job is ever reported as running forever. One service process per database
-is assumed: `recover` at start-up takes every running job for one the stopped process left behind.
+after it). A claimed job records its worker, and the worker beats (heartbeat.py): a job whose worker
+stopped beating is marked failed, at start-up and by every live worker as it beats, so no job is
+ever reported as running forever, and a second process on the same database leaves the first one's
+jobs alone. Any failure after a claim marks the claimed jobs failed and wakes their waiters.
 (Claims use `SELECT ... FOR UPDATE SKIP LOCKED` where the database has it, PostgreSQL, so a claim is
-never taken twice even so; SQLite serializes writers anyway.)
+never taken twice; SQLite serializes writers anyway.)
 
 With batching off (`WorkerConfig.batching = False`) every job is sampled on its own: the load check's
 baseline.
@@ -25,25 +26,19 @@ from PIL import Image
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from drc.serve import heartbeat, pgnotify
 from drc.serve.config import WorkerConfig
+from drc.serve.heartbeat import STOPPED_MESSAGE, recover  # noqa: F401 - part of this module's interface
 from drc.serve.models import DONE, FAILED, QUEUED, RUNNING, Job, StoredImage, new_id, utc, utcnow
+from drc.serve.retention import purge_outputs
 from drc.serve.sampler import RunSampler, SampleRequest
+from drc.serve.scheduling import Claim, FairQueue
 from drc.serve.storage import BlobStore
 
 log = logging.getLogger("drc.serve")
 
-STOPPED_MESSAGE = "the service stopped while this job was running; submit it again"
-
-
-def recover(sessions: sessionmaker[Session]) -> int:
-    """Mark every job left `running` by a stopped service as failed; returns how many there were."""
-    with sessions.begin() as s:
-        res = s.execute(
-            update(Job)
-            .where(Job.status == RUNNING)
-            .values(status=FAILED, error=STOPPED_MESSAGE, finished_at=utcnow())
-        )
-        return int(res.rowcount or 0)
+# what a tenant reads when a job fails inside the service: the exception itself goes to the log only
+INTERNAL_MESSAGE = "generation failed: an internal error (the service log has the details); submit it again"
 
 
 def png_bytes(arr: np.ndarray) -> bytes:
@@ -62,23 +57,63 @@ class Worker:
         samplers: dict[str, RunSampler],
         cfg: WorkerConfig,
         on_done: Callable[[list[str]], None] | None = None,
+        retention_days: float | None = None,
     ) -> None:
         self.sessions, self.store, self.samplers, self.cfg = sessions, store, samplers, cfg
         self.on_done = on_done  # called with the ids of jobs that finished (done or failed): wakes long-polls
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._beater: threading.Thread | None = None
+        self.id: str | None = None  # the workers row, once started
+        self._queue = FairQueue()
+        self.retention_days = retention_days
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self.id = heartbeat.register(self.sessions)
         self._thread = threading.Thread(target=self._loop, name="drc-serve-worker", daemon=True)
+        self._beater = threading.Thread(target=self._beat, name="drc-serve-heartbeat", daemon=True)
         self._thread.start()
+        self._beater.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for t in (self._thread, self._beater):
+            if t is not None:
+                t.join(timeout)
+        if self.id is not None and self._thread is not None and not self._thread.is_alive():
+            # stopped cleanly (no job of ours is running); else the row goes stale and the next
+            # start-up fails what was left running
+            heartbeat.unregister(self.sessions, self.id)
+
+    def _beat(self) -> None:
+        """Beat, fail dead workers' jobs, and purge old outputs when due (at once, then periodically)."""
+        next_purge = time.monotonic()
+        while True:
+            if self.retention_days is not None and time.monotonic() >= next_purge:
+                try:
+                    n = purge_outputs(self.sessions, self.store, self.retention_days)
+                    if n:
+                        log.info("drc serve: %d output image(s) past retention deleted", n)
+                except Exception:  # noqa: BLE001 - retried at the next purge
+                    log.exception("drc serve: retention purge error")
+                next_purge = time.monotonic() + self.cfg.purge_every_s
+            if self._stop.wait(self.cfg.heartbeat_s):
+                return
+            try:
+                heartbeat.beat(self.sessions, self.id)
+                failed = heartbeat.recover(self.sessions, self.cfg.stale_s)  # another process's dead worker
+                if failed:
+                    log.warning("drc serve: %d job(s) of a stopped worker marked failed", len(failed))
+                    self._done(failed)
+            except Exception:  # a database hiccup must not stop the heartbeat; the next beat retries
+                log.exception("drc serve: heartbeat error")
+
+    def _done(self, job_ids: list[str]) -> None:
+        if self.on_done is not None and job_ids:
+            self.on_done(job_ids)
 
     def notify(self) -> None:
         self._wake.set()
@@ -95,78 +130,48 @@ class Worker:
                 time.sleep(self.cfg.poll_s)
 
     # ------------------------------------------------------------------ one batch
-    def claim(self) -> list[Job]:
-        """Mark the next batch of queued jobs running and return them (empty when none is queued)."""
-        max_rows = self.cfg.max_batch_images if self.cfg.batching else 1
+    def claim(self) -> list[Claim]:
+        """Mark the next batch of queued jobs (or parts of jobs) running and return them (empty when
+        none is queued); tenants take turns (scheduling.py)."""
         with self.sessions.begin() as s:
-            first = s.scalars(
-                select(Job)
-                .where(Job.status == QUEUED)
-                .order_by(Job.created_at, Job.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if first is None:
-                return []
-            if first.run not in self.samplers:
-                first.status, first.error, first.finished_at = (
-                    FAILED,
-                    f"run {first.run!r} is not served",
-                    utcnow(),
-                )
-                return []
-            jobs, rows = [first], _rows(first)
-            if self.cfg.batching:
-                more = s.scalars(
-                    select(Job)
-                    .where(Job.status == QUEUED, Job.run == first.run, Job.id != first.id)
-                    .order_by(Job.created_at, Job.id)
-                    .limit(self.cfg.max_batch_images)
-                    .with_for_update(skip_locked=True)
-                ).all()
-                for job in more:
-                    if rows + _rows(job) > max_rows:
-                        break  # oldest first: a later job does not jump a big one that waits
-                    jobs.append(job)
-                    rows += _rows(job)
-            now = utcnow()
-            for job in jobs:
-                job.status, job.started_at = RUNNING, now
-            return jobs
+            return self._queue.claim(s, set(self.samplers), self.cfg, self.id)
 
     def step(self) -> bool:
         """Serve one batch; False when nothing was queued."""
         if not self._gather():
             return False
-        jobs = self.claim()
-        if not jobs:
+        claims = self.claim()
+        if not claims:
             return self._queued()
-        sampler = self.samplers[jobs[0].run]
+        try:
+            self._serve(claims)
+        except Exception:  # noqa: BLE001 - whatever broke after the claim, no job may stay running
+            log.exception("drc serve: batch failed")
+            self._finish_failed([c.job for c in claims], INTERNAL_MESSAGE)
+        return True
+
+    def _serve(self, claims: list[Claim]) -> None:
+        """Sample the claimed jobs and store their outputs (any exception: the caller fails them)."""
+        sampler = self.samplers[claims[0].job.run]
         items, ok, gone = [], [], []
         with self.sessions() as s:
-            images = self._images(s, jobs)
-        for job in jobs:
+            images = self._images(s, [c.job for c in claims])
+        for c in claims:
             try:
-                items.append(self._item(images, job, sampler.history_len))
-                ok.append(job)
+                items.append(self._item(images, c, sampler.history_len))
+                ok.append(c)
             except LookupError as e:  # an input image was deleted while the job waited
-                gone.append((job, str(e)))
+                gone.append((c.job, str(e)))
         for job, err in gone:
             self._finish_failed([job], err)
         if not ok:
-            return True
+            return
         t0 = time.perf_counter()
-        try:
-            results = sampler.run(items)
-        except Exception as e:  # noqa: BLE001 - the job reports it; the worker goes on
-            log.exception("drc serve: batch failed")
-            self._finish_failed(ok, f"generation failed: {type(e).__name__}: {e}")
-            return True
+        results = sampler.run(items)
         ms = (time.perf_counter() - t0) * 1000
         rows = sum(it.rows for it in items)
         log.debug("drc serve: %d job(s), %d rows sampled in %.0f ms", len(ok), rows, ms)
         self._finish_done(ok, results, rows, ms)
-        return True
 
     def _gather(self) -> bool:
         """Wait, when batching, for requests arriving together to be queued together: until no job has
@@ -209,7 +214,8 @@ class Worker:
         return {im.id: im for im in s.scalars(select(StoredImage).where(StoredImage.id.in_(ids)))}
 
     @staticmethod
-    def _item(found: dict[str, StoredImage], job: Job, k: int) -> SampleRequest:
+    def _item(found: dict[str, StoredImage], claim: Claim, k: int) -> SampleRequest:
+        job = claim.job
         ids = [*job.history_ids, job.reference_id]
         missing = [i for i in ids if i not in found or found[i].tenant_id != job.tenant_id]
         if missing:
@@ -218,9 +224,10 @@ class Worker:
             history=[found[i].sha256 for i in job.history_ids][-k:],
             reference=found[job.reference_id].sha256,
             prompt=job.prompt or "",
-            n=job.n,
+            n=claim.count,
             seed=job.seed,
             explain=bool(job.explain),
+            first=claim.first,
         )
 
     def _finish_failed(self, jobs: list[Job], error: str) -> None:
@@ -230,21 +237,23 @@ class Worker:
                 .where(Job.id.in_([j.id for j in jobs]), Job.status == RUNNING)
                 .values(status=FAILED, error=error[:2000], finished_at=utcnow())
             )
-        if self.on_done is not None:
-            self.on_done([j.id for j in jobs])
+            pgnotify.notify(s, pgnotify.DONE, [j.id for j in jobs])
+        self._done([j.id for j in jobs])
 
-    def _finish_done(self, jobs: list[Job], results: list, rows: int, ms: float) -> None:
-        """Store every job's images and mark the jobs done, in one transaction for the batch."""
+    def _finish_done(self, claims: list[Claim], results: list, rows: int, ms: float) -> None:
+        """Store every job's images and mark the jobs done (or, a part short of the last, queued
+        again), in one transaction for the batch."""
         done = []
-        for job, res in zip(jobs, results):
+        for c, res in zip(claims, results):
             pngs = [png_bytes(im) for im in res.images]
-            done.append((job, res, pngs, [self.store.put(p) for p in pngs]))
+            done.append((c, res, pngs, [self.store.put(p) for p in pngs]))
+        finished = []
         with self.sessions.begin() as s:
             now = utcnow()
-            ids = [job.id for job, *_ in done]
+            ids = [c.job.id for c, *_ in done]
             current = {j.id: j for j in s.scalars(select(Job).where(Job.id.in_(ids)).with_for_update())}
-            for job, res, pngs, shas in done:
-                row = current.get(job.id)
+            for c, res, pngs, shas in done:
+                job, row = c.job, current.get(c.job.id)
                 if row is None or row.status != RUNNING:
                     # deleted (with its user) while it ran: its outputs go nowhere, nor do their files
                     for h in shas:
@@ -267,19 +276,36 @@ class Worker:
                     for p, sha in zip(pngs, shas)
                 ]
                 s.add_all(images)
-                row.status, row.finished_at = DONE, now
-                row.output_ids = [im.id for im in images]
-                row.weights, row.influence = res.weights, res.influence
-                row.batch_images, row.sample_ms = rows, round(ms, 1)
+                row.output_ids = [*(row.output_ids or [] if c.first else []), *(im.id for im in images)]
+                row.weights = res.weights
+                row.influence = merge_influence(
+                    row.influence if c.first else None, c.first, res.influence, c.count
+                )
+                row.images_done = c.first + c.count
+                row.batch_images = rows
+                row.sample_ms = round(((row.sample_ms or 0.0) if c.first else 0.0) + ms, 1)
+                if c.last:
+                    row.status, row.finished_at = DONE, now
+                    finished.append(row.id)
+                else:  # back to the queue for its next part, in its tenant's next turn
+                    row.status, row.worker_id = QUEUED, None
+                    pgnotify.notify(s, pgnotify.QUEUED)
+            pgnotify.notify(s, pgnotify.DONE, finished)
         for _, _, pngs, _ in done:  # a user deleted meanwhile may have removed a shared file: put it back
             for p in pngs:
                 self.store.put(p)
-        if self.on_done is not None:
-            self.on_done([j.id for j in jobs])
+        self._done(finished)
 
 
-def _rows(job: Job) -> int:
-    """Sampling rows a job costs (its images, and its leave-one-out variants when explaining)."""
-    if not job.explain:
-        return job.n
-    return job.n * (1 + (len(job.history_ids) if len(job.history_ids) >= 2 else 0))
+def merge_influence(
+    before: list[dict[str, float]] | None, n_before: int, part: list[dict[str, float]] | None, n_part: int
+) -> list[dict[str, float]] | None:
+    """The influence of a job's first n_before images merged with the next part's: the pixel distance
+    is a mean over images (so an image-weighted mean); the draft distance does not depend on images."""
+    if before is None or part is None:
+        return part
+    total = n_before + n_part
+    return [
+        {"pixel": round((b["pixel"] * n_before + p["pixel"] * n_part) / total, 3), "draft": p["draft"]}
+        for b, p in zip(before, part)
+    ]

@@ -1,11 +1,12 @@
-// Shared by the studio and the report page: the API key (kept in this browser's localStorage) and
-// fetch helpers that send it. Images are fetched with the key too and shown through object URLs,
-// since an <img src> cannot carry an Authorization header.
+// Shared by the studio and the report page: the API key and fetch helpers that send it. The key is
+// kept in this tab's sessionStorage: it goes when the tab closes, where localStorage would keep it on
+// disk for any later script of the origin to read. Images are fetched with the key too and shown
+// through object URLs, since an <img src> cannot carry an Authorization header.
 "use strict";
 
 const drc = {
-  key() { return localStorage.getItem("drc-api-key") || ""; },
-  setKey(k) { localStorage.setItem("drc-api-key", k); },
+  key() { return sessionStorage.getItem("drc-api-key") || ""; },
+  setKey(k) { sessionStorage.setItem("drc-api-key", k); },
 
   async api(path, opts = {}) {
     const headers = Object.assign({ Authorization: "Bearer " + drc.key() }, opts.headers || {});
