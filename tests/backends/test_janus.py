@@ -19,7 +19,6 @@ if not hasattr(transformers, "JanusForConditionalGeneration"):
     pytest.skip("this transformers has no Janus (needs >= 4.51)", allow_module_level=True)
 
 from drc.backends import Backend, TokenGenerator, VisualTokenizer, check_config, load_backend  # noqa: E402
-from drc.backends.janus_tiny import make_tiny_janus  # noqa: E402
 from drc.config import build_config  # noqa: E402
 from drc.errors import CheckpointError, DrcError  # noqa: E402
 from drc.models.composer_config import ComposerConfig  # noqa: E402
@@ -43,11 +42,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def tiny_janus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_janus(tmp_path_factory.mktemp("janus") / "tiny", image_size=SIDE, codebook=V)
 
 
 def janus_cfg(model_dir: Path | str, **overrides):
