@@ -33,14 +33,6 @@ CPU = torch.device("cpu")
 SIDE, GRID, V = 32, 8, 64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def janus_cfg(model_dir: Path | str, **overrides):
     base = {"generator.backend": "janus", "generator.model_dir": str(model_dir), "data.image_height": SIDE,
             "data.image_width": SIDE, "precision": "fp32"}  # fmt: skip

@@ -89,7 +89,7 @@ def make_tiny_janus(
         num_res_blocks=1,
         projection_dim=width,
         image_token_embed_dim=width,
-        num_hidden_layers=1,
+        num_hidden_layers=2,  # the generation aligner's depth (Janus-Pro's: Linear, GELU, Linear)
     )
     cfg = JanusConfig(
         text_config=text,
