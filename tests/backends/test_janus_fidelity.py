@@ -161,7 +161,7 @@ def test_greedy_tokens_without_a_draft_are_the_reference_loops(backend, cfg_weig
     for text in ("a sticker", "a cat with a hat, smiling"):
         ids, mask = ByteTokenizer().encode([text], 256)
         ours = gen.generate(ids, mask, None, temperature=0.0, cfg_scale=cfg_weight)
-        ref = reference_generate(gen.janus, gen._text_tokenizer, DEFAULT_PROMPT.replace("{text}", text),
+        ref = reference_generate(gen.janus, gen.text_tokenizer, DEFAULT_PROMPT.replace("{text}", text),
                                  GRID * GRID, cfg_weight)  # fmt: skip
         assert ref.shape == ours.shape == (1, GRID * GRID)
         assert len(ref.unique()) > 4  # not a degenerate constant output

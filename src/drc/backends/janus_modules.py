@@ -136,6 +136,11 @@ class JanusGenerator(VisualTokenModel):
         return self.cfg
 
     @property
+    def text_tokenizer(self) -> Any:
+        """Janus's own text tokenizer (transformers'), which the prompts go through."""
+        return self._text_tokenizer
+
+    @property
     def lm(self) -> nn.Module:
         """The Llama decoder (no LM head): hidden states of every position."""
         return self.janus.model.language_model
