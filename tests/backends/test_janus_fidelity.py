@@ -146,7 +146,7 @@ def test_a_text_tokenizer_that_drops_spaces_is_refused_at_load(tiny_janus, tmp_p
         load_backend(janus_cfg(folder), CPU)
     msg = str(e.value)
     assert "\n" not in msg and str(folder) in msg and "round-trip" in msg
-    assert "'a red sticker of a cat, smiling'" in msg and "aredstickerofacat" in msg
+    assert "a red sticker of a cat, smiling" in msg and "aredstickerofacat" in msg
     assert transformers.__version__ in msg
 
 

@@ -252,6 +252,6 @@ def check_round_trip(text_tok: Any, prompt: str, folder: Path) -> None:
     if back != sample:
         raise DrcError(
             f"{folder}: its text tokenizer does not round-trip text under transformers "
-            f"{transformers.__version__} ({SAMPLE_TEXT!r} comes back as {back!r}); install the "
+            f"{transformers.__version__} ({sample!r} comes back as {back!r}); install the "
             f"transformers that pip install 'drc[janus]' pins ({TRANSFORMERS_CHECKED})"
         )

@@ -181,7 +181,11 @@ def load_original(folder: Path, dtype: torch.dtype, text_tok: Any) -> nn.Module:
         raise DrcError(f"{folder}: not a Janus checkpoint drc can map ({why}); {CONVERT_HINT}") from None
     model.model.vision_model = None
     model.model.aligner = None
-    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as e:  # a tensor of another shape than the config read off the weights
+        first = (str(e).strip().splitlines() or ["size mismatch"])[-1].strip()
+        raise DrcError(f"{folder}: the original Janus weights do not fit ({first}); {CONVERT_HINT}") from None
     if missing or unexpected:
         what = f"missing {', '.join(missing[:3])}" if missing else f"unexpected {', '.join(unexpected[:3])}"
         raise DrcError(f"{folder}: the original Janus weights do not fit ({what}); {CONVERT_HINT}")
