@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
+from drc.backends.janus_config import SAMPLE_DEFAULTS as JANUS_SAMPLE
 from drc.backends.janus_config import JanusOptions
 from drc.config_io import (
     apply_overrides,
@@ -145,7 +146,12 @@ class Stage2Config:
 
 @dataclass
 class SampleConfig:
-    """Sampling settings for generation and evaluation."""
+    """Sampling settings for generation and evaluation.
+
+    temperature, top_k and cfg_scale default to the built-in generator's; another backend's own
+    defaults (`BACKEND_SAMPLE`) replace them when the config is built (`build_config`), so a saved
+    run config always holds the values it sampled with.
+    """
 
     temperature: float = 0.7
     top_k: int = 32
@@ -187,6 +193,10 @@ class RunConfig:
     # settings of the Janus backend (read only with generator.backend=janus; see drc.backends.janus)
     janus: JanusOptions = field(default_factory=JanusOptions)
 
+
+# Sampling defaults of the backends whose generator was trained with other settings than drc's own
+# (`sample.*` keys); `build_config` puts them under the config file and the overrides.
+BACKEND_SAMPLE: dict[str, dict[str, Any]] = {"janus": {f"sample.{k}": v for k, v in JANUS_SAMPLE.items()}}
 
 # --------------------------------------------------------------------------- presets
 
@@ -261,15 +271,21 @@ def build_config(
     config_file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> RunConfig:
-    """Resolve a run config: defaults < preset < method < config file < command-line overrides."""
+    """Resolve a run config: defaults < preset < method < the backend's sampling defaults
+    (`BACKEND_SAMPLE`, for the backend the result names) < config file < command-line overrides."""
     cfg = RunConfig()
     cfg = apply_overrides(cfg, {"preset": preset, **preset_overrides(preset)})
     cfg = apply_overrides(cfg, method_overrides(method))
+    raw = None
     if config_file is not None:
         raw = read_yaml(config_file)
         from_dict(RunConfig, raw)  # validates keys and types, naming the bad one
+
+    def on_top(base: RunConfig) -> RunConfig:
         # only the keys the file sets override the preset; a saved run config sets them all
-        cfg = from_dict(RunConfig, deep_merge(to_dict(cfg), raw))
-    if overrides:
-        cfg = apply_overrides(cfg, overrides)
-    return cfg
+        out = base if raw is None else from_dict(RunConfig, deep_merge(to_dict(base), raw))
+        return apply_overrides(out, overrides) if overrides else out
+
+    out = on_top(cfg)
+    backend = BACKEND_SAMPLE.get(out.generator.backend)
+    return on_top(apply_overrides(cfg, backend)) if backend else out

@@ -28,9 +28,15 @@ codes for Janus-Pro), in 1B and 7B sizes: the closest open analogue of the paper
   which stay in `generator.model_dir` (a run's checkpoints are kilobytes, not 14 GB).
 
 Nothing is ever downloaded: the folder must hold config.json, the weights and the text tokenizer
-(`save_pretrained` of the model and of its processor or tokenizer), and is read with
-`local_files_only=True`. Text reaches the backend as drc's byte ids (`drc.backends.base`); they are
-decoded to the string and tokenized with Janus's own tokenizer (cached per distinct string).
+(`save_pretrained` of the model and of its processor or tokenizer, or DeepSeek's original
+`deepseek-ai/Janus-Pro-*` snapshot, renamed in process by `drc.backends.janus_original`), and is
+read with `local_files_only=True`. Text reaches the backend as drc's byte ids (`drc.backends.base`);
+they are decoded to the string and tokenized with Janus's own tokenizer (cached per distinct
+string), which must give back a sample prompt exactly (`check_round_trip`).
+
+Sampling follows Janus's own settings unless the run sets others (`sample.*` defaults cfg 5,
+temperature 1, no top-k: `janus_config.SAMPLE_DEFAULTS`); codes are chosen with Janus's VQ rule
+(`janus_modules.nearest_code`); LoRA adapters are kept in fp32 over a bf16 base.
 """
 
 from __future__ import annotations
@@ -52,12 +58,15 @@ from drc.backends.janus_config import (
     ADAPTER_KEY,
     BOI,
     EOI,
+    SAMPLE_TEXT,
+    TRANSFORMERS_CHECKED,
     JanusOptions,
     check_model_dir,
     resolve_dtype,
     weight_files,
 )
 from drc.backends.janus_modules import JanusGenerator, JanusVisualTokenizer, SpecialIds
+from drc.backends.janus_original import is_original, load_original
 
 # --------------------------------------------------------------------------- loading
 
@@ -107,7 +116,8 @@ def load_janus(cfg: RunConfig, device: torch.device, progress: bool = False) -> 
         from transformers import AutoTokenizer, JanusForConditionalGeneration
     except ImportError:
         raise DrcError(
-            "generator.backend=janus needs transformers with Janus (>= 4.51): pip install 'drc[janus]'"
+            f"generator.backend=janus needs transformers with Janus ({TRANSFORMERS_CHECKED}): "
+            "pip install 'drc[janus]'"
         ) from None
     dtype = resolve_dtype(opts.dtype, device)
     major = int(transformers.__version__.split(".")[0])
@@ -119,9 +129,13 @@ def load_janus(cfg: RunConfig, device: torch.device, progress: bool = False) -> 
     bars = hf_logging.is_progress_bar_enabled()
     if not progress:
         hf_logging.disable_progress_bar()
+    original = is_original(folder)
     try:
-        model = JanusForConditionalGeneration.from_pretrained(str(folder), **kwargs)
         text_tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        if original:  # DeepSeek's own layout, renamed to transformers' in process
+            model = load_original(folder, dtype, text_tok)
+        else:
+            model = JanusForConditionalGeneration.from_pretrained(str(folder), **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DrcError(f"{folder}: cannot load the Janus model ({first})") from None
@@ -129,6 +143,7 @@ def load_janus(cfg: RunConfig, device: torch.device, progress: bool = False) -> 
         if bars:
             hf_logging.enable_progress_bar()
     ids = _special_ids(text_tok, folder)
+    check_round_trip(text_tok, opts.prompt, folder)
     # the understanding path (SigLIP tower + its aligner, ~0.3B parameters) is never used for
     # generation: drop it rather than keep it on the device
     model.model.vision_model = None
@@ -136,8 +151,9 @@ def load_janus(cfg: RunConfig, device: torch.device, progress: bool = False) -> 
     model.requires_grad_(False)
     if opts.lora_rank > 0:
         _add_lora(model, opts)
-    _vq_in_fp32(model.model.vqmodel, folder, dtype)
-    if not opts.low_memory:  # a device_map load put every weight on the device already
+    if not original:  # load_original kept the VQ's weights in fp32 as read
+        _vq_in_fp32(model.model.vqmodel, folder, dtype)
+    if original or not opts.low_memory:  # a device_map load put every weight on the device already
         model.to(device)
     model.eval()
     vq = model.model.vqmodel
@@ -173,7 +189,7 @@ def load_janus(cfg: RunConfig, device: torch.device, progress: bool = False) -> 
 def _vq_in_fp32(vq: nn.Module, folder: Path, loaded_as: torch.dtype) -> None:
     """Keep the VQ in fp32 whatever the LLM's dtype, with its weights as stored.
 
-    Encoding is an argmin over 16,384 squared distances |z|^2 + |e|^2 - 2 z.e, which bf16's 8-bit
+    Encoding is an argmax over 16,384 cosine similarities of 8-dim vectors, which bf16's 8-bit
     mantissa scrambles; the VQ is ~0.07B parameters (0.3 GB in fp32). Casting the loaded bf16
     weights back would keep their rounding, so they are re-read from the safetensors files (where
     the checkpoint has them; else the cast weights stay).
@@ -214,3 +230,28 @@ def _add_lora(model: nn.Module, opts: JanusOptions) -> None:
         raise DrcError(f"janus.lora_targets {list(opts.lora_targets)}: {str(e).splitlines()[0]}") from None
     for name, p in lm.named_parameters():
         p.requires_grad_(ADAPTER_KEY in name)
+        if ADAPTER_KEY in name:
+            # fp32 adapters (and so fp32 AdamW state) over a bf16 base: in bf16, an update below
+            # 1/256 of a weight rounds away; peft casts the layer's input to the adapter's dtype
+            # and its output back to the base layer's
+            p.data = p.data.float()
+
+
+def check_round_trip(text_tok: Any, prompt: str, folder: Path) -> None:
+    """Refuse a text tokenizer that does not give back the text it encoded (one-line DrcError).
+
+    Some transformers releases rebuild the pre-tokenizer of a byte-level tokenizer from the class
+    its config names and drop the spaces: every prompt would reach Janus silently garbled.
+    """
+    import transformers
+
+    sample = prompt.replace("{text}", SAMPLE_TEXT)
+    back = text_tok.decode(
+        text_tok(sample, add_special_tokens=False)["input_ids"], clean_up_tokenization_spaces=False
+    )
+    if back != sample:
+        raise DrcError(
+            f"{folder}: its text tokenizer does not round-trip text under transformers "
+            f"{transformers.__version__} ({sample!r} comes back as {back!r}); install the "
+            f"transformers that pip install 'drc[janus]' pins ({TRANSFORMERS_CHECKED})"
+        )

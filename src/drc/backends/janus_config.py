@@ -17,6 +17,13 @@ from drc.precision import Precision
 ADAPTER_KEY = "lora_"  # substring of every adapter parameter name (peft's lora_A / lora_B)
 BOI, EOI = "<begin_of_image>", "<end_of_image>"
 DEFAULT_PROMPT = "<|User|>: {text}\n\n<|Assistant|>:"  # Janus-Pro's chat format (its processor's)
+# the transformers releases the backend was checked against (the `janus` extra pins them)
+TRANSFORMERS_CHECKED = ">=5.25,<5.26"
+SAMPLE_TEXT = "a red sticker of a cat, smiling"  # round-tripped through the text tokenizer at load
+# Janus's own sampling settings (DeepSeek's generation_inference.py: cfg_weight 5, temperature 1,
+# every code allowed): what `drc config` / `drc train` resolve `sample.*` to with this backend
+# unless a config file or an override sets them (the built-in generator's are SampleConfig's)
+SAMPLE_DEFAULTS: dict[str, float | int] = {"cfg_scale": 5.0, "temperature": 1.0, "top_k": 0}
 CHUNK = 16  # images per VQ pass: a 384 px VQ activation is ~75 MB per image per layer in fp32
 
 
@@ -79,7 +86,7 @@ def check_model_dir(model_dir: str | Path) -> Path:
     if not str(model_dir):
         raise DrcError(
             "generator.backend=janus needs generator.model_dir=DIR: a local Janus / Janus-Pro folder "
-            "in transformers format (nothing is downloaded)"
+            "in transformers format or DeepSeek's original one (nothing is downloaded)"
         )
     folder = Path(model_dir).expanduser()
     if not folder.is_dir():
@@ -97,8 +104,11 @@ def check_model_dir(model_dir: str | Path) -> Path:
         model_type = json.loads((folder / "config.json").read_text()).get("model_type")
     except ValueError as e:
         raise DrcError(f"{folder / 'config.json'}: not valid JSON ({e})") from None
-    if model_type != "janus":
-        raise DrcError(f"{folder / 'config.json'}: model_type is {model_type!r}, not 'janus'")
+    if model_type not in ("janus", "multi_modality"):
+        raise DrcError(
+            f"{folder / 'config.json'}: model_type is {model_type!r}, not 'janus' (transformers' Janus) "
+            "or 'multi_modality' (DeepSeek's original Janus)"
+        )
     return folder
 
 

@@ -22,6 +22,19 @@ from drc.models.text import ByteTokenizer
 # --------------------------------------------------------------------------- the visual tokenizer
 
 
+def nearest_code(z: Tensor, codebook: Tensor) -> Tensor:
+    """Janus's VQ rule: `(B, C, h, w)` latents, `(V, C)` codebook -> `(B, h, w)` long codes.
+
+    DeepSeek's `janus/models/vq_model.py` (codebook_l2_norm=True) L2-normalises both the latent
+    vectors and the codebook rows before taking the nearest code, i.e. the largest cosine
+    similarity. transformers' `JanusVQVAEVectorQuantizer` takes the nearest code on the raw vectors
+    (Chameleon's rule), which picks other codes wherever the codebook rows' norms differ.
+    """
+    zn = F.normalize(z.float().permute(0, 2, 3, 1), dim=-1)  # (B, h, w, C)
+    en = F.normalize(codebook.float(), dim=-1)  # (V, C)
+    return (zn @ en.T).argmax(-1)
+
+
 class JanusVisualTokenizer(nn.Module):
     """Janus's VQ as a drc visual tokenizer (`drc.backends.base.VisualTokenizer`).
 
@@ -58,17 +71,17 @@ class JanusVisualTokenizer(nn.Module):
 
     @torch.no_grad()
     def encode(self, images: Tensor) -> Tensor:
-        """`(B, 3, H, W)` float in [-1, 1] -> `(B, g, g)` long codes (nearest codebook vectors)."""
+        """`(B, 3, H, W)` float in [-1, 1] -> `(B, g, g)` long codes (Janus's rule: `nearest_code`)."""
         s, g = self.cfg.image_size, self.cfg.grid
         dtype = self.vq.quant_conv.weight.dtype
         out = []
-        with torch.autocast(images.device.type, enabled=False):  # the argmin needs the VQ's fp32
+        with torch.autocast(images.device.type, enabled=False):  # the code choice needs the VQ's fp32
             for chunk in images.split(CHUNK):
                 x = self._resize(chunk, (s, s)).to(dtype)
-                # the encoder, quant_conv and quantizer by hand: the same in every transformers
-                # version, whatever `JanusVQVAE.encode` returns there
-                _, _, idx = self.vq.quantize(self.vq.quant_conv(self.vq.encoder(x)))
-                out.append(idx.view(-1, g, g))
+                # the encoder and quant_conv by hand (the same in every transformers version,
+                # whatever `JanusVQVAE.encode` returns there), then Janus's own rule
+                z = self.vq.quant_conv(self.vq.encoder(x))
+                out.append(nearest_code(z, self.vq.quantize.embedding.weight).view(-1, g, g))
         return torch.cat(out).long()
 
     @torch.no_grad()
@@ -121,6 +134,11 @@ class JanusGenerator(VisualTokenModel):
     @property
     def config(self) -> GeneratorConfig:
         return self.cfg
+
+    @property
+    def text_tokenizer(self) -> Any:
+        """Janus's own text tokenizer (transformers'), which the prompts go through."""
+        return self._text_tokenizer
 
     @property
     def lm(self) -> nn.Module:

@@ -89,7 +89,7 @@ def make_tiny_janus(
         num_res_blocks=1,
         projection_dim=width,
         image_token_embed_dim=width,
-        num_hidden_layers=1,
+        num_hidden_layers=2,  # the generation aligner's depth (Janus-Pro's: Linear, GELU, Linear)
     )
     cfg = JanusConfig(
         text_config=text,
@@ -106,6 +106,10 @@ def make_tiny_janus(
         for name, module in model.named_modules():
             if "vqmodel" not in name and isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
                 module.weight.normal_(0.0, init_std)
+        # codebook rows of unequal norms (a trained VQ's are): Janus picks codes on normalised
+        # vectors, the raw nearest code differs, and a test can tell the two rules apart
+        book = model.model.vqmodel.quantize.embedding.weight
+        book.mul_(torch.empty(book.shape[0], 1).uniform_(0.2, 3.0) / book.norm(dim=-1, keepdim=True))
     model.save_pretrained(str(out))
     tok.save_pretrained(str(out))
     return out
