@@ -139,9 +139,10 @@ class BaseChoice:
 
 def choose_base(
     base: str | Path | None, base_dir: Path | None, shipped: str | None, paths: RunPaths, cfg: RunConfig,
-    data_dir: str | Path, adopted: list[str],
+    data_dir: str | Path, adopted: list[str], pretrain: bool = True,
 ) -> BaseChoice:  # fmt: skip
-    """What `drc train` starts from (`base_dir`: `base` resolved; `shipped`: its shipped name)."""
+    """What `drc train` starts from (`base_dir`: `base` resolved; `shipped`: its shipped name;
+    pretrain=False: the tokenizer only is asked for)."""
     if cfg.generator.backend != "builtin":
         g = cfg.generator
         unused = "; --base is not used" if base is not None else ""
@@ -151,8 +152,9 @@ def choose_base(
         kind = "shipped" if shipped else "run"
         return BaseChoice(kind, str(base_dir.resolve()), f"--base {base}", adopted)
     data = Path(data_dir).resolve()
-    if is_done(paths.tokenizer) and is_done(paths.pretrain):
-        why = "finished tokenizer and generator already in the run"
+    if is_done(paths.tokenizer) and (is_done(paths.pretrain) or not pretrain):
+        what = "tokenizer and generator" if is_done(paths.pretrain) else "tokenizer"
+        why = f"finished {what} already in the run"
         return BaseChoice("reused", str(paths.root), f"reused from {paths.root} ({why})")
     if is_done(paths.tokenizer):
         return BaseChoice("here", str(paths.root), f"tokenizer reused from {paths.root}, generator "
@@ -266,7 +268,7 @@ def start_from(
             images = prep.bank.get(sample_ids(prep.train_ids))
             check = domain_check(base_dir, images, info.data, device, precision)
         info.base_check = {**check, "base": choice.path}
-    else:
+    elif choice.kind != "reused":  # a resumed run keeps the check of the base it started from
         info.base_check = {}
     line = choice.line()
     info.base_choice = {**dataclasses.asdict(choice), "line": line}

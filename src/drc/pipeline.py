@@ -262,10 +262,10 @@ def train_run(
     info.data, info.prompt = str(Path(data_dir).resolve()), prep.prompt
     info.base = str(base) if base is not None else None
     info.precision, info.threads = precision, threads
-    choice = choose_base(base, base_dir, shipped, paths, cfg, data_dir, adopted)
+    pretrain = stages != ("tokenizer",)
+    choice = choose_base(base, base_dir, shipped, paths, cfg, data_dir, adopted, pretrain)
     start_from(choice, base_dir, prep, paths, info, device, cfg.precision, progress)  # checked first
     torch.manual_seed(cfg.seed)
-    pretrain = stages != ("tokenizer",)
     tokenizer, generator = ensure_base(paths, cfg, prep, device, base_dir, progress, info, pretrain=pretrain)
     if "pretrain" in stages:
         ensure_token_bank(paths, cfg, prep, tokenizer, device)
