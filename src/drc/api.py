@@ -85,14 +85,12 @@ class DrcModel:
     @classmethod
     def load(cls, run: str | Path, device: str = "auto") -> DrcModel:
         from drc.backends import load_backend
-        from drc.pretrained import builtin_run
+        from drc.pretrained import resolve_run
         from drc.weights import load_module_weights
 
-        paths = RunPaths(Path(run))
-        if not paths.root.exists() and builtin_run(run) is not None:
-            paths = RunPaths(builtin_run(run))  # type: ignore[arg-type]
+        paths = RunPaths(resolve_run(run)[0])  # a folder, or a shipped run's name
         if not paths.root.is_dir():
-            raise DrcError(f"{paths.root}: run folder not found")
+            raise DrcError(f"{paths.root}: not a folder")
         if not paths.config.is_file():
             raise DrcError(f"{paths.root}: not a drc run (config.yaml missing)")
         if not (paths.composer / "model.safetensors").is_file():

@@ -18,12 +18,14 @@ from typing import Any, TypeVar
 
 import torch
 
+from drc.base_choice import adopt_base_config, check_base_folder, choose_base, explicit_keys, start_from
 from drc.config import RunConfig, build_config, config_hash, from_dict, to_dict
 from drc.data.manifest import load_dataset
 from drc.data.prepare import Prepared, prepare
 from drc.errors import DrcError
 from drc.models.composers import composer_for
 from drc.precision import resolve_device
+from drc.pretrained import resolve_run
 from drc.run_folder import RunInfo, RunPaths, copy_stage, is_done, open_run
 from drc.runtime import barrier, dist_info
 
@@ -230,8 +232,15 @@ def train_run(
     # a config built in Python is checked as one built from flags and files is (types, choices)
     if cfg is None:
         cfg = build_config(method, preset, config_file, overrides)
+        explicit = explicit_keys(config_file, overrides)
     else:
-        cfg = from_dict(RunConfig, to_dict(cfg))
+        cfg, explicit = from_dict(RunConfig, to_dict(cfg)), set()
+    base_dir, shipped, adopted = None, None, []
+    if base is not None and cfg.generator.backend == "builtin":
+        # a run folder or a shipped name; the run takes over the base's image size and model config
+        base_dir, shipped = resolve_run(base, "base")
+        check_base_folder(base_dir, base)
+        cfg, adopted = adopt_base_config(cfg, base_dir, explicit, base)
     device = resolve_device(cfg.device)
     from drc.precision import precision_record
     from drc.runtime import init_distributed
@@ -253,9 +262,10 @@ def train_run(
     info.data, info.prompt = str(Path(data_dir).resolve()), prep.prompt
     info.base = str(base) if base is not None else None
     info.precision, info.threads = precision, threads
-    torch.manual_seed(cfg.seed)
-    base_dir = Path(base) if base else None
     pretrain = stages != ("tokenizer",)
+    choice = choose_base(base, base_dir, shipped, paths, cfg, data_dir, adopted, pretrain)
+    start_from(choice, base_dir, prep, paths, info, device, cfg.precision, progress)  # checked first
+    torch.manual_seed(cfg.seed)
     tokenizer, generator = ensure_base(paths, cfg, prep, device, base_dir, progress, info, pretrain=pretrain)
     if "pretrain" in stages:
         ensure_token_bank(paths, cfg, prep, tokenizer, device)

@@ -78,6 +78,9 @@ class RunInfo:
     # ran in different precisions, and this records the last one. Absent in older run.json files.
     precision: dict[str, str] = field(default_factory=dict)
     threads: dict[str, Any] = field(default_factory=dict)
+    # where the tokenizer + generator came from and why, and the base's fit to the data (drc.base_choice)
+    base_choice: dict[str, Any] = field(default_factory=dict)
+    base_check: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         if dist_info().is_main:

@@ -2,7 +2,8 @@
 
 The summary goes to `--out`, else `RUN/eval/SPLIT_metrics.json` for the run's own training data
 and `RUN/eval/SPLIT_metrics_DATANAME.json` for any other dataset folder, so that evaluating a run
-on a second dataset never replaces the first one's results.
+on a second dataset never replaces the first one's results. RUN may be a shipped run's name
+(`stickers`, `posters`): its summary then goes under `./eval_NAME/`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drc eval", description=__doc__)
-    p.add_argument("--run", required=True, help="a finished run folder")
+    p.add_argument("--run", required=True, help="a finished run folder, or a shipped one: stickers, posters")
     p.add_argument("--data", required=True, help="dataset folder")
     p.add_argument("--encoder", default=None, help="local CLIP or DINOv2 folder (transformers format)")
     p.add_argument("--split", default="test", choices=("test", "valid"))
@@ -37,6 +38,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import drc.api as api
     from drc.eval.evaluate import evaluate_run
+    from drc.pretrained import resolve_run
     from drc.run_folder import RunInfo
 
     model = api.load(args.run, device=args.device)
@@ -56,6 +58,9 @@ def main(argv: list[str]) -> int:
     summary["split"] = args.split
     info_data = RunInfo.load(model.paths.info).data if model.paths.info.is_file() else None
     out = Path(args.out) if args.out else summary_path(args.run, args.data, args.split, info_data)
+    if not args.out and resolve_run(args.run)[1] is not None:
+        # a shipped run: not into the package, nor into ./NAME/, which would then hide the shipped run
+        out = Path(f"eval_{resolve_run(args.run)[1]}") / out.name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1, default=float))
     print(json.dumps(summary["metrics"], indent=1, default=float))

@@ -8,7 +8,9 @@ method's stages on top of the base (its own, or `--base`'s). Rerunning the same 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 from drc.config import METHODS, PRESETS, parse_overrides
 from drc.errors import DrcError
@@ -28,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="default", choices=PRESETS)
     p.add_argument("--config", default=None, help="YAML file with config overrides")
     p.add_argument(
-        "--base", default=None, help="run folder whose tokenizer and pretrained generator to reuse"
+        "--base",
+        default=None,
+        help="run folder, or shipped base (stickers, posters), whose tokenizer and pretrained generator "
+        "to start from; the run takes its image size and model config. A folder of that name wins.",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. stage2.train.steps=400")
@@ -73,4 +78,15 @@ def main(argv: list[str]) -> int:
                 + ("; built the token bank" if args.what == "generator" else "")
             )
     print(f"drc train: {args.what} finished in {time.perf_counter() - t0:.1f}s -> {paths.root}")
+    _repeat_base_warning(paths.info)
     return 0
+
+
+def _repeat_base_warning(info_path: Path) -> None:
+    """The base-check warning again, last: progress bars have scrolled the first one away."""
+    from drc.base_choice import check_line
+    from drc.run_folder import RunInfo
+
+    check = RunInfo.load(info_path).base_check if info_path.is_file() else {}
+    if check.get("fits") is False and "psnr" in check:
+        print(f"drc train: {check_line(check)}", file=sys.stderr)

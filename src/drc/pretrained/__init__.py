@@ -11,6 +11,11 @@ them back to the model's float32.
 
     python -m drc.pretrained export --run BASE_RUN --scenario stickers [--method-run DRC_RUN]
     python -m drc.pretrained export --scenario stickers --composer-only --method-run DRC_RUN
+    python -m drc.pretrained measure --scenario stickers --data BENCHMARK [--command TEXT]
+
+`measure` stores the shipped tokenizer's reconstruction PSNR on its own benchmark in `meta.json`
+(`reconstruction`); `drc train --base` compares a user's folder with it. An export keeps it only with
+`--composer-only` (a new tokenizer needs measuring again).
 """
 
 from __future__ import annotations
@@ -141,6 +146,24 @@ def _export_examples(data: Path, cfg: RunConfig, dest: Path) -> None:
     )
 
 
+def resolve_run(ref: str | Path, what: str = "run") -> tuple[Path, str | None]:
+    """A run folder, or a shipped scenario's folder by its name: (folder, the shipped name or None).
+
+    Every command that takes a run (`drc train --base`, `drc generate --run`, `drc eval --run`,
+    `drc serve --run`, `drc.api.load`) resolves it here. A folder that exists wins over the shipped
+    name, so that a user's own `stickers/` run is never shadowed by the package; neither existing is
+    a one-line error that lists the shipped names. `what` names the argument in that error.
+    """
+    path = Path(ref)
+    if path.exists():
+        shipped = path.name in SCENARIOS and path.resolve() == (HERE / path.name).resolve()
+        return path, path.name if shipped else None
+    if str(ref) in SCENARIOS and (HERE / str(ref)).is_dir():
+        return HERE / str(ref), str(ref)
+    shipped = ", ".join(s for s in SCENARIOS if (HERE / s).is_dir())
+    raise DrcError(f"{ref}: {what} folder not found, and not a shipped name (shipped: {shipped})")
+
+
 def builtin_run(name: str | Path) -> Path | None:
     """The shipped run folder of scenario `name` ("stickers", "posters"), if it holds a composer."""
     d = HERE / str(name)
@@ -149,9 +172,23 @@ def builtin_run(name: str | Path) -> Path | None:
     return None
 
 
+def measure(scenario: str, data: str | Path, command: str = "", root: Path = HERE) -> dict:
+    """Store in `meta.json` the shipped tokenizer's PSNR on its own benchmark (`data`): the figure a
+    run on this base compares the user's folder with (`drc.base_choice.domain_check`)."""
+    from drc.base_choice import measure_base
+
+    dest = root / scenario
+    meta = json.loads((dest / "meta.json").read_text())
+    rec = {**measure_base(dest, data), "command": command}
+    meta["reconstruction"] = rec
+    (dest / "meta.json").write_text(json.dumps(meta, indent=1))
+    return rec
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m drc.pretrained")
-    p.add_argument("action", choices=["export"])
+    p.add_argument("action", choices=["export", "measure"])
+    p.add_argument("--data", default=None, help="measure: the scenario's benchmark (drc data SCENARIO)")
     p.add_argument("--run", default=None, help="the base run (tokenizer + pretrained generator) to ship")
     p.add_argument("--scenario", required=True, choices=["stickers", "posters"])
     p.add_argument("--command", default="", help="the command that trained RUN (recorded in meta.json)")
@@ -162,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = p.parse_args(argv)
     try:
+        if args.action == "measure":
+            if args.data is None:
+                raise DrcError("measure needs --data (the scenario's benchmark folder)")
+            print(json.dumps(measure(args.scenario, args.data, args.command)))
+            return 0
         print(export(args.run, args.scenario, args.command, args.method_run, args.composer_only))
     except DrcError as e:
         print(f"error: {e}", file=sys.stderr)
