@@ -56,7 +56,6 @@ def _scores(images: torch.Tensor, probes: Probes, cases: list, prep) -> dict[str
     return {"style": round(style, 3), "semantics": round(sem, 3), "joint": round(joint, 3)}
 
 
-@torch.no_grad()
 def diagnose(run: Path, data: Path, split: str, max_samples: int | None, probes_dir: Path | None,
              seed: int = 0) -> dict:  # fmt: skip
     model = api.load(run, device="cpu")
@@ -66,6 +65,11 @@ def diagnose(run: Path, data: Path, split: str, max_samples: int | None, probes_
         if probes_dir is not None
         else probes_for(prep, ProbeConfig(), model.device, run / "eval" / "probes", model.tokenizer, seed)
     )
+    with torch.no_grad():  # the probes above may train; only what follows is inference
+        return _diagnose(model, prep, probes, run, data, split, max_samples, seed)
+
+
+def _diagnose(model, prep, probes, run, data, split, max_samples, seed) -> dict:
     k = model.cfg.data.history_len
     cases = [c for c in _cases(prep, split, (k,), seed, max_samples) if c.k == k]
     if not cases:
