@@ -2,7 +2,7 @@
 run-report page at /report.
 
 `create_app(cfg)` builds everything from a ServeConfig; on start-up (the app's lifespan) it upgrades
-the database schema, marks jobs a stopped service left running as failed, loads the served runs and
+the database schema, queues again the jobs a stopped service left running, loads the served runs and
 starts the queue worker. Every /v1 route but /v1/health needs `Authorization: Bearer KEY`, checked
 by the Gate middleware before any body byte is read (gate.py), and sees only the key's tenant's rows:
 another tenant's id answers 404 exactly as an id that never existed.
@@ -36,6 +36,7 @@ from drc.serve.errors import validation_detail
 from drc.serve.gate import Gate
 from drc.serve.routes_generate import add_generate_routes
 from drc.serve.routes_images import add_image_routes
+from drc.serve.routes_kpis import add_kpi_routes
 from drc.serve.routes_runs import add_run_routes
 from drc.serve.routes_users import add_user_routes
 from drc.serve.service import Service
@@ -162,4 +163,5 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
     add_user_routes(app, svc, DB, Auth)
     add_image_routes(app, svc, DB, Auth)
     add_generate_routes(app, svc, DB, Auth, WaitQuery)
+    add_kpi_routes(app, svc, DB, Auth)
     return app

@@ -62,9 +62,12 @@ class WorkerConfig:
     token_cache: int = 4096  # tokenized images kept per run (history images are reused across requests)
     max_wait_s: float = 30.0  # the longest `GET /v1/jobs/{id}?wait=S` holds a request open
     heartbeat_s: float = 5.0  # a worker writes its heartbeat this often (and looks for dead workers' jobs)
-    # a worker silent this long is taken for dead: its running jobs are marked failed. Far above
-    # heartbeat_s, since a heartbeat may wait behind the database lock of a long write
+    # a worker silent this long is taken for dead: its running jobs are queued again for another
+    # worker. Far above heartbeat_s, since a heartbeat may wait behind the database lock of a long write
     stale_s: float = 60.0
+    # a job cut off by a stopped worker is queued again this many times; cut off once more, it fails
+    # (a job that kills every worker that takes it must not take the whole pool down in turn)
+    max_retries: int = 1
     purge_every_s: float = 3600.0  # how often old outputs are purged (with ServeConfig.retention_days)
 
 

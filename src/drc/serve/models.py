@@ -12,12 +12,26 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # job status values, in the order a job goes through them
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 JOB_STATES = (QUEUED, RUNNING, DONE, FAILED)
+# an end user's verdict on an output
+KEEP, DISCARD = "keep", "discard"
+VERDICTS = (KEEP, DISCARD)
 
 
 def new_id(prefix: str) -> str:
@@ -95,7 +109,8 @@ class HistoryItem(Base):
 
 class Job(Base):
     """A generate request. queued -> running -> done | failed; a job found `running` whose worker
-    stopped beating was cut off by a stop and is marked failed (see worker.recover)."""
+    stopped beating was cut off by a stop: it is queued again (`retries` + 1) for another worker, and
+    failed once it was cut off more than `WorkerConfig.max_retries` times (see heartbeat.recover)."""
 
     __tablename__ = "jobs"
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("job"))
@@ -121,11 +136,32 @@ class Job(Base):
     # revision 0002: how the job was served (rows of the sampling batch it shared, its wall time)
     batch_images: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sample_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
-    # revision 0003: the worker that claimed it (a running job whose worker stopped beating is failed)
+    # revision 0003: the worker that claimed it (a running job whose worker stopped beating is taken back)
     worker_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
     # revision 0004: images sampled so far (a job too big for one batch is served in parts, see
     # scheduling.py; between parts it is queued again)
     images_done: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # revision 0005: times the job was queued again because the worker serving it stopped
+    retries: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+
+class Feedback(Base):
+    """An end user's verdict on one output of a job: keep or discard (revision 0005). One row per
+    (job, output index): a new verdict replaces the old one. `kept_at` is when the output became kept
+    (None while discarded), so a job's time to its first kept image is min(kept_at) - created_at.
+    `image_id` is not a foreign key: the verdict outlives a deleted or purged output image."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("job_id", "image_index", name="uq_feedback_job_image"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    image_index: Mapped[int] = mapped_column(Integer, nullable=False)  # in the job's outputs, from 0
+    image_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    verdict: Mapped[str] = mapped_column(String(8), nullable=False)  # keep | discard
+    kept_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class WorkerRow(Base):

@@ -1,4 +1,4 @@
-"""Reading a tenant's rows: an end user, an image, a history; another tenant's id is not found."""
+"""Reading a tenant's rows: an end user, an image, a job, a history; another tenant's id is not found."""
 
 import re
 
@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from drc.serve.auth import TenantRef
 from drc.serve.errors import not_found
-from drc.serve.models import EndUser, HistoryItem, StoredImage
+from drc.serve.models import EndUser, HistoryItem, Job, StoredImage
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -30,6 +30,13 @@ def get_image(s: Session, t: TenantRef, image_id: str) -> StoredImage:
     if im is None or im.tenant_id != t.id:
         raise not_found("image", image_id)
     return im
+
+
+def get_job(s: Session, t: TenantRef, job_id: str) -> Job:
+    job = s.get(Job, job_id) if is_id(job_id) else None
+    if job is None or job.tenant_id != t.id:
+        raise not_found("job", job_id)
+    return job
 
 
 def user_history(s: Session, user_id: str) -> list[tuple[HistoryItem, StoredImage]]:

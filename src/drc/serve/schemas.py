@@ -4,13 +4,13 @@
 """
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from drc.serve.models import EndUser, HistoryItem, Job, StoredImage, utc
+from drc.serve.models import EndUser, Feedback, HistoryItem, Job, StoredImage, utc
 
 
 def no_nul(v: str) -> str:
@@ -70,6 +70,30 @@ class ImageRef(BaseModel):
     url: str
 
 
+class OutputRef(ImageRef):
+    verdict: Literal["keep", "discard"] | None = Field(
+        None, description="the end user's verdict on this output (POST /v1/jobs/{id}/feedback)"
+    )
+
+
+class FeedbackIn(BaseModel):
+    model_config = STRICT
+    image: Annotated[int, Field(ge=0)] | Id = Field(
+        description="the output: its index in the job's images (from 0), or its image id"
+    )
+    verdict: Literal["keep", "discard"] = Field(description="keep the output, or discard it")
+
+
+class FeedbackOut(BaseModel):
+    job_id: str
+    image_index: int
+    image_id: str
+    verdict: str
+    kept_at: datetime | None = Field(description="when the output became kept (null while discarded)")
+    created_at: datetime = Field(description="the first verdict on this output")
+    updated_at: datetime = Field(description="the last verdict (the one in force)")
+
+
 class HistoryEntryOut(BaseModel):
     image_id: str
     url: str
@@ -88,13 +112,14 @@ class JobOut(BaseModel):
     explain: bool
     reference: ImageRef
     history: list[HistoryEntryOut]
-    images: list[ImageRef]
+    images: list[OutputRef]
     error: str | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     batch_images: int | None = Field(None, description="rows of the sampling batch the job shared")
     sample_ms: float | None
+    retries: int = Field(0, description="times the job was queued again because its worker stopped")
 
 
 def image_url(image_id: str) -> str:
@@ -113,6 +138,11 @@ def image_out(im: StoredImage) -> ImageOut:
 def job_out(s: Session, job: Job) -> JobOut:
     weights = job.weights or [None] * len(job.history_ids)
     influence = job.influence or [None] * len(job.history_ids)
+    verdicts = (
+        dict(s.execute(select(Feedback.image_index, Feedback.verdict).where(Feedback.job_id == job.id)).all())
+        if job.output_ids
+        else {}
+    )
     return JobOut(
         id=job.id,
         status=job.status,
@@ -127,11 +157,27 @@ def job_out(s: Session, job: Job) -> JobOut:
             HistoryEntryOut(image_id=i, url=image_url(i), weight=w, influence=inf)
             for i, w, inf in zip(job.history_ids, weights, influence)
         ],
-        images=[ImageRef(id=i, url=image_url(i)) for i in job.output_ids or []],
+        images=[
+            OutputRef(id=i, url=image_url(i), verdict=verdicts.get(k))
+            for k, i in enumerate(job.output_ids or [])
+        ],
         error=job.error,
         created_at=utc(job.created_at),
         started_at=utc(job.started_at),
         finished_at=utc(job.finished_at),
         batch_images=job.batch_images,
         sample_ms=job.sample_ms,
+        retries=job.retries or 0,
+    )
+
+
+def feedback_out(f: Feedback) -> FeedbackOut:
+    return FeedbackOut(
+        job_id=f.job_id,
+        image_index=f.image_index,
+        image_id=f.image_id,
+        verdict=f.verdict,
+        kept_at=utc(f.kept_at),
+        created_at=utc(f.created_at),
+        updated_at=utc(f.updated_at),
     )

@@ -44,9 +44,13 @@ class Service:
         from drc.serve.worker import Worker, recover
 
         db.upgrade(self.engine)
-        failed = recover(self.sessions, self.cfg.worker.stale_s)
-        if failed:
-            log.warning("drc serve: %d job(s) left running by a stopped worker marked failed", len(failed))
+        got = recover(self.sessions, self.cfg.worker.stale_s, self.cfg.worker.max_retries)
+        if got.requeued or got.failed:
+            log.warning(
+                "drc serve: jobs a stopped worker left running: %d queued again, %d failed (out of retries)",
+                len(got.requeued),
+                len(got.failed),
+            )
         if self._models is None:
             import drc.api as api
 

@@ -3,9 +3,11 @@ other queued job of the same run that fits into one sampling batch, and samples 
 
 Why a database queue and not an in-memory one: a job survives a restart (a queued job is served
 after it). A claimed job records its worker, and the worker beats (heartbeat.py): a job whose worker
-stopped beating is marked failed, at start-up and by every live worker as it beats, so no job is
-ever reported as running forever, and a second process on the same database leaves the first one's
-jobs alone. Any failure after a claim marks the claimed jobs failed and wakes their waiters.
+stopped beating is queued again for another worker (failed after `max_retries`), at start-up and by
+every live worker as it beats, so no job is lost or reported as running forever, and a second process
+on the same database leaves the first one's jobs alone. A worker stores a job's outputs only while
+the job is still its own. Any failure after a claim marks the claimed jobs failed and wakes their
+waiters.
 (Claims use `SELECT ... FOR UPDATE SKIP LOCKED` where the database has it, PostgreSQL, so a claim is
 never taken twice; SQLite serializes writers anyway.)
 
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from drc.serve import heartbeat, pgnotify
 from drc.serve.config import WorkerConfig
-from drc.serve.heartbeat import STOPPED_MESSAGE, recover  # noqa: F401 - part of this module's interface
+from drc.serve.heartbeat import STOPPED_MESSAGE, recover, stopped_message  # noqa: F401 - this module's interface
 from drc.serve.models import DONE, FAILED, QUEUED, RUNNING, Job, StoredImage, new_id, utc, utcnow
 from drc.serve.retention import purge_outputs
 from drc.serve.sampler import RunSampler, SampleRequest
@@ -104,10 +106,14 @@ class Worker:
                 return
             try:
                 heartbeat.beat(self.sessions, self.id)
-                failed = heartbeat.recover(self.sessions, self.cfg.stale_s)  # another process's dead worker
-                if failed:
-                    log.warning("drc serve: %d job(s) of a stopped worker marked failed", len(failed))
-                    self._done(failed)
+                # another process's dead worker: its jobs come back to the queue
+                got = heartbeat.recover(self.sessions, self.cfg.stale_s, self.cfg.max_retries)
+                if got.requeued:
+                    log.warning("drc serve: %d job(s) of a stopped worker queued again", len(got.requeued))
+                    self.notify()
+                if got.failed:
+                    log.warning("drc serve: %d job(s) failed: their workers kept stopping", len(got.failed))
+                    self._done(got.failed)
             except Exception:  # a database hiccup must not stop the heartbeat; the next beat retries
                 log.exception("drc serve: heartbeat error")
 
@@ -234,7 +240,7 @@ class Worker:
         with self.sessions.begin() as s:
             s.execute(
                 update(Job)
-                .where(Job.id.in_([j.id for j in jobs]), Job.status == RUNNING)
+                .where(Job.id.in_([j.id for j in jobs]), Job.status == RUNNING, Job.worker_id == self.id)
                 .values(status=FAILED, error=error[:2000], finished_at=utcnow())
             )
             pgnotify.notify(s, pgnotify.DONE, [j.id for j in jobs])
@@ -254,8 +260,9 @@ class Worker:
             current = {j.id: j for j in s.scalars(select(Job).where(Job.id.in_(ids)).with_for_update())}
             for c, res, pngs, shas in done:
                 job, row = c.job, current.get(c.job.id)
-                if row is None or row.status != RUNNING:
-                    # deleted (with its user) while it ran: its outputs go nowhere, nor do their files
+                if row is None or row.status != RUNNING or row.worker_id != self.id:
+                    # deleted (with its user) while it ran, or taken back from this worker (taken for
+                    # dead: another worker serves it): its outputs go nowhere, nor do their files
                     for h in shas:
                         if s.scalar(select(StoredImage.id).where(StoredImage.sha256 == h).limit(1)) is None:
                             self.store.delete(h)
