@@ -2,10 +2,13 @@
 
 A person's path: enter the API key, create an end user, drop five history images on the drop zone,
 choose a reference, ask for the leave-one-out influence, generate, and see the outputs beside the
-history with a weight bar (and an influence bar) per history image. The screenshot goes to the test's
-temp folder, or to DRC_STUDIO_SCREENSHOT where set; docs/studio.png was made with
+history with a weight bar (and an influence bar) per history image; keep one output, discard another,
+and see the KPI panel count them. The screenshot goes to the test's temp folder, or to
+DRC_STUDIO_SCREENSHOT where set; docs/studio.png was made with the shipped sticker run and its example
+history and reference:
 
-    DRC_SERVE_TEST_RUN=RUN DRC_STUDIO_SCREENSHOT=docs/studio.png pytest tests/serve/test_studio_browser.py
+    DRC_SERVE_TEST_RUN=src/drc/pretrained/stickers DRC_STUDIO_SCREENSHOT=docs/studio.png \
+        pytest tests/serve/test_studio_browser.py
 
 Chromium is Debian's `chromium` package (`make test` installs it where it can); no browser is
 downloaded. Skips, saying why, only where no Chromium binary or no Playwright is found.
@@ -48,9 +51,14 @@ def browser():  # noqa: ANN201
 
 
 def _history_images(run: Path, count: int) -> list[tuple[str, bytes]]:
-    """`count` history images and a reference: a user's history from the run's dataset where it is
-    still there (a test user's, and another style's item as the reference), else drawn discs."""
+    """`count` history images and a reference: the run's own examples (a shipped run has them), or a
+    user's history from the run's dataset where it is still there (a test user's, and another style's
+    item as the reference), else drawn discs."""
     import json
+
+    examples = sorted((run / "examples").glob("history_*.png"))
+    if len(examples) >= count and (run / "examples" / "reference.png").is_file():
+        return [(p.name, p.read_bytes()) for p in [*examples[-count:], run / "examples" / "reference.png"]]
 
     info = json.loads((run / "run.json").read_text()) if (run / "run.json").is_file() else {}
     data = Path(info.get("data") or "/nonexistent")
@@ -70,7 +78,7 @@ def _history_images(run: Path, count: int) -> list[tuple[str, bytes]]:
 def test_studio_generates_and_shows_weight_bars(browser, tmp_path: Path, served_run: Path) -> None:  # noqa: ANN001
     data = tmp_path / "data"
     key = create_tenant_cli(data, "studio")
-    server = ServerProcess(served_run, data)
+    server = ServerProcess(served_run, data, name=served_run.name)  # "stickers" for the shipped run
     shot = Path(os.environ.get("DRC_STUDIO_SCREENSHOT") or tmp_path / "studio.png")
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -135,6 +143,34 @@ def test_studio_generates_and_shows_weight_bars(browser, tmp_path: Path, served_
         assert len(page.query_selector_all(".influence-bar")) == 5
         assert "done: 4 image(s)" in page.inner_text("#status")
         assert page.eval_on_selector("#outputs img", "i => i.naturalWidth") == 64
+
+        # the KPI panel: this job's four outputs, none judged yet; then keep one, discard another
+        row = f"#kpi-table tr[data-run='{served_run.name}']"
+
+        def kpi(key: str) -> str:
+            return page.inner_text(f"{row} td[data-key='{key}']")
+
+        is_one = "([sel]) => document.querySelector(sel).textContent === '1'"
+        page.wait_for_selector(row)
+        assert (kpi("outputs"), kpi("kept"), kpi("kept_share_of_judged")) == ("4", "0", "—")
+        outputs = page.query_selector_all("#outputs figure.output")
+        assert len(outputs) == 4 and all(len(f.query_selector_all(".verdict button")) == 2 for f in outputs)
+        outputs[0].query_selector("button.keep").click()
+        page.wait_for_function(is_one, arg=[f"{row} td[data-key='kept']"])
+        assert outputs[0].query_selector("button.keep").get_attribute("aria-pressed") == "true"
+        outputs[2].query_selector("button.discard").click()
+        page.wait_for_function(is_one, arg=[f"{row} td[data-key='discarded']"])
+        assert (kpi("kept"), kpi("kept_share_of_judged"), kpi("kept_share_of_outputs")) == (
+            "1",
+            "50.0 %",
+            "25.0 %",
+        )
+        assert kpi("outputs_per_kept") == "4" and kpi("median_s_to_first_keep") != "—"
+        assert outputs[2].query_selector("button.discard").get_attribute("aria-pressed") == "true"
+        with page.expect_download() as dl:
+            page.click("#kpi-csv")
+        csv_lines = Path(dl.value.path()).read_text().splitlines()
+        assert csv_lines[0].startswith("tenant_id,tenant,run,") and len(csv_lines) == 2
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000

@@ -1,5 +1,6 @@
 // The studio: pick or create an end user, drop history images, pick a reference, generate, and see
-// the outputs beside the history with each history image's weight (and leave-one-out influence).
+// the outputs beside the history with each history image's weight (and leave-one-out influence);
+// keep or discard each output and watch the KPI panel (kpis.js).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -20,7 +21,7 @@ async function connect() {
     if (info.runs.length && info.runs[0].prompt) $("prompt").placeholder = info.runs[0].prompt;
     $("key-state").textContent = "connected";
     $("studio").classList.remove("hidden");
-    await loadUsers();
+    await Promise.all([loadUsers(), kpis.refresh()]);
   } catch (e) {
     $("key-state").textContent = e.status === 401 ? "key refused" : "";
     $("studio").classList.add("hidden");
@@ -122,7 +123,7 @@ async function showJob(job) {
   }));
   $("result-history").replaceChildren(...rows);
   $("result-reference").replaceChildren(await drc.img(job.reference.url, "reference"));
-  const outs = await Promise.all(job.images.map((im, i) => drc.img(im.url, `output ${i + 1}`)));
+  const outs = await Promise.all(job.images.map((im, i) => kpis.output(job, im, i, drc.showError)));
   $("outputs").replaceChildren(...outs);
 }
 
@@ -148,6 +149,7 @@ async function generate() {
     }
     if (job.status === "failed") throw new Error(`job failed: ${job.error}`);
     await showJob(job);
+    await kpis.refresh();
     status(`done: ${job.images.length} image(s); sampled with ${job.batch_images} row(s) in ${Math.round(job.sample_ms)} ms`);
   } finally {
     $("generate").disabled = false;
