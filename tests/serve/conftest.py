@@ -26,8 +26,8 @@ from serve_helpers import Served, free_port, serve  # noqa: E402
 @pytest.fixture(scope="session")
 def served_run(request: pytest.FixtureRequest) -> Path:
     """The run the service tests serve: the session's tiny run, or DRC_SERVE_TEST_RUN where set (a
-    finished tiny-preset run on the sticker benchmark: it skips the training when iterating on these
-    tests; the screenshot in docs/ was taken with a larger run through it)."""
+    finished run, such as the shipped src/drc/pretrained/stickers: it skips the training when
+    iterating on these tests; docs/studio.png was taken with that shipped run)."""
     env = os.environ.get("DRC_SERVE_TEST_RUN")
     return Path(env) if env else request.getfixturevalue("tiny_drc_run")
 

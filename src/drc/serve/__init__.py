@@ -2,7 +2,7 @@
 
     config.py    ServeConfig: where things live and every limit a request is checked against
     db.py        the SQLAlchemy engine, sessions, and the Alembic upgrade run on start-up
-    models.py    the tables: tenants, end users, images, history items, jobs, workers
+    models.py    the tables: tenants, end users, images, history items, jobs, workers, feedback
     migrations/  Alembic revisions (an older database file is upgraded in place, losing nothing)
     storage.py   content-addressed image files under the data folder
     uploads.py   decoding and checking uploaded images (size, pixels, truncation, format)
@@ -12,7 +12,7 @@
     worker.py    the queue worker: batches queued jobs of one run into one sampling batch
     sampler.py   one served run: cached history tokens, a batch of requests sampled together
     scheduling.py  which jobs a batch takes: tenants in turn, big jobs in parts
-    heartbeat.py   worker heartbeats; failing the running jobs of workers that stopped
+    heartbeat.py   worker heartbeats; queueing again the running jobs of workers that stopped
     pgnotify.py    PostgreSQL LISTEN/NOTIFY between API and worker processes
     retention.py   purging generated images past the retention
     service.py   the state the routes share (database, files, the served runs, the worker)
@@ -20,6 +20,7 @@
     app.py       the FastAPI app: /v1 API, OpenAPI at /docs, the studio at /, run reports at /report
     routes_generate.py  the generation routes (queue, long-poll, list jobs); routes_runs.py: health, runs
     routes_users.py, routes_images.py, imagestore.py  end users and histories; images; storing uploads
+    routes_kpis.py, kpis.py  keep / discard verdicts on outputs; the pilot KPIs per run (JSON, CSV)
     static/      the studio and report pages (plain HTML, JS and CSS; no build step)
 
 FastAPI, uvicorn, SQLAlchemy, Alembic and python-multipart come with the `serve` extra
