@@ -19,7 +19,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from drc.serve import pgnotify
@@ -77,22 +77,26 @@ def recover(sessions: sessionmaker[Session], stale_s: float, max_retries: int = 
         live = {w for w, at, host, pid in workers if utc(at) >= cutoff and (host != here or _alive(pid))}
         dead = [w for w, *_ in workers if w not in live]
         running = s.execute(select(Job.id, Job.worker_id, Job.retries).where(Job.status == RUNNING)).all()
-        tries = {}
+        tries, gone = {}, set()
         for job_id, worker, retries in running:
             if worker not in live:
                 tries[job_id] = (retries or 0) + 1
+                gone.add(worker)
                 (out.requeued if tries[job_id] <= max_retries else out.failed).append(job_id)
+        # still held by the stopped worker: not requeued and already claimed by a live one meanwhile
+        # (another worker's recover may have run between the read above and these updates)
+        still_held = or_(Job.worker_id.in_(gone - {None}), Job.worker_id.is_(None))
         if out.requeued:
             s.execute(
                 update(Job)
-                .where(Job.id.in_(out.requeued), Job.status == RUNNING)
+                .where(Job.id.in_(out.requeued), Job.status == RUNNING, still_held)
                 .values(status=QUEUED, worker_id=None, retries=Job.retries + 1)
             )
             pgnotify.notify(s, pgnotify.QUEUED)  # wakes the worker processes
         for job_id in out.failed:  # each its own count in the message
             s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == RUNNING)
+                .where(Job.id == job_id, Job.status == RUNNING, still_held)
                 .values(status=FAILED, error=stopped_message(tries[job_id]), finished_at=utcnow())
             )
         if out.failed:
