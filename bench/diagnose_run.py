@@ -57,7 +57,7 @@ def _scores(images: torch.Tensor, probes: Probes, cases: list, prep) -> dict[str
 
 
 def diagnose(run: Path, data: Path, split: str, max_samples: int | None, probes_dir: Path | None,
-             seed: int = 0) -> dict:  # fmt: skip
+             seed: int = 0, sample: bool = True) -> dict:  # fmt: skip
     model = api.load(run, device="cpu")
     prep = prepare(data, model.cfg)
     probes = (
@@ -66,10 +66,10 @@ def diagnose(run: Path, data: Path, split: str, max_samples: int | None, probes_
         else probes_for(prep, ProbeConfig(), model.device, run / "eval" / "probes", model.tokenizer, seed)
     )
     with torch.no_grad():  # the probes above may train; only what follows is inference
-        return _diagnose(model, prep, probes, run, data, split, max_samples, seed)
+        return _diagnose(model, prep, probes, run, data, split, max_samples, seed, sample)
 
 
-def _diagnose(model, prep, probes, run, data, split, max_samples, seed) -> dict:
+def _diagnose(model, prep, probes, run, data, split, max_samples, seed, sample) -> dict:
     k = model.cfg.data.history_len
     cases = [c for c in _cases(prep, split, (k,), seed, max_samples) if c.k == k]
     if not cases:
@@ -86,14 +86,16 @@ def _diagnose(model, prep, probes, run, data, split, max_samples, seed) -> dict:
         ref_tok = model.tokens(torch.stack([c.ref_image for c in chunk]))
         tgt_tok = model.tokens(prep.bank.get([c.sample.target for c in chunk]))
         instr = model.compose(hist, mask, ref_tok)
-        gens = [torch.Generator().manual_seed(case_seed(seed, c.sample, c.k)) for c in chunk]
-        rows["output"].append(model.sample(instr, [model.prompt] * B, generators=gens))
+        if sample:
+            gens = [torch.Generator().manual_seed(case_seed(seed, c.sample, c.k)) for c in chunk]
+            rows["output"].append(model.sample(instr, [model.prompt] * B, generators=gens))
         rows["draft"].append(model.decode(instr.argmax().cpu()))
         rows["recon"].append(model.decode(tgt_tok))
         rows["ref_draft"].append(model.decode(ref_tok))
-        oracle = LatentInstruction.hard(tgt_tok.to(model.device), V or instr.draft.shape[-1])
-        gens = [torch.Generator().manual_seed(case_seed(seed + 1, c.sample, c.k)) for c in chunk]
-        rows["oracle"].append(model.sample(oracle, [model.prompt] * B, generators=gens))
+        if sample:
+            oracle = LatentInstruction.hard(tgt_tok.to(model.device), V or instr.draft.shape[-1])
+            gens = [torch.Generator().manual_seed(case_seed(seed + 1, c.sample, c.k)) for c in chunk]
+            rows["oracle"].append(model.sample(oracle, [model.prompt] * B, generators=gens))
         cell_acc.append((instr.argmax().cpu() == tgt_tok).float().mean(1))
         ref_cell_acc.append((ref_tok == tgt_tok).float().mean(1))
     out = {
@@ -106,7 +108,8 @@ def _diagnose(model, prep, probes, run, data, split, max_samples, seed) -> dict:
         "ref_cell_acc": round(float(torch.cat(ref_cell_acc).mean()), 3),
     }
     for name, imgs in rows.items():
-        out[name] = _scores(torch.cat(imgs), probes, cases, prep)
+        if imgs:
+            out[name] = _scores(torch.cat(imgs), probes, cases, prep)
     return out
 
 
@@ -118,8 +121,9 @@ def main() -> None:
     p.add_argument("--max-samples", type=int, default=None)
     p.add_argument("--probes", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--no-sample", action="store_true", help="drafts only: no generator runs")
     a = p.parse_args()
-    res = diagnose(a.run, a.data, a.split, a.max_samples, a.probes)
+    res = diagnose(a.run, a.data, a.split, a.max_samples, a.probes, sample=not a.no_sample)
     text = json.dumps(res, indent=1)
     print(text)
     if a.json:

@@ -9,6 +9,7 @@ tokenizer and one pretrained generator (the demo trains eight methods on one bas
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import shutil
 import sys
 import time
@@ -79,7 +80,8 @@ def ensure_base(
                 raise DrcError(f"{src}: base run has no finished {sub} (model.safetensors missing)")
             if not is_done(paths.root / sub):
                 copy_stage(src, paths.root / sub)
-        # the token bank depends only on the tokenizer and the data: share the base's
+        # the token bank depends on the tokenizer, the data and the augmentation recipe: share the
+        # base's (ensure_token_bank rebuilds it when the recipe differs)
         if (base / "tokens.pt").is_file() and not paths.tokens.is_file() and dist_info().is_main:
             shutil.copy2(base / "tokens.pt", paths.tokens)
         barrier()
@@ -109,15 +111,22 @@ def ensure_base(
     return tokenizer, generator
 
 
+def bank_recipe(cfg: RunConfig, aug_ids: list[str]) -> str:
+    """What a token bank's augmentations depend on besides the tokenizer and the images."""
+    ids = hashlib.sha256("\n".join(aug_ids).encode()).hexdigest()[:16]
+    return f"seed={cfg.seed} n_aug={cfg.stage2.n_augment} aug_ids={ids}"
+
+
 def ensure_token_bank(paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer: Any, device: torch.device):
     """Visual tokens of every item and of `n_aug` augmentations of each (cached in tokens.pt)."""
     from drc.train.tokens import TokenBank
 
     n_aug = cfg.stage2.n_augment
+    recipe = bank_recipe(cfg, prep.train_ids)
     if paths.tokens.is_file():
         try:
             tb = TokenBank.load(paths.tokens)
-            if tb.ids == prep.bank.ids and tb.aug_tokens.shape[1] == n_aug:
+            if tb.ids == prep.bank.ids and tb.recipe == recipe:
                 return tb
         except Exception:  # noqa: BLE001 - stale cache: rebuild
             pass
@@ -125,6 +134,7 @@ def ensure_token_bank(paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer
         prep.bank, tokenizer, prep.ds.items, n_aug=n_aug, seed=cfg.seed, device=device,
         precision=cfg.precision, aug_ids=prep.train_ids,
     )  # fmt: skip
+    tb.recipe = recipe
     if dist_info().is_main:
         tb.save(paths.tokens)
     return tb

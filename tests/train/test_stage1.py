@@ -221,3 +221,20 @@ def test_the_sampler_state_is_checkpointed_and_restored_on_resume(bank, owners, 
     assert res.resumed_from == 4
     assert json.loads((tmp_path / "sampler.json").read_text()) == first
     assert all(torch.equal(a, b) for a, b in zip(comp.state_dict().values(), comp2.state_dict().values()))
+
+
+def test_a_cached_token_bank_is_reused_only_for_the_same_augmentation_recipe(bank, tmp_path):
+    from drc.config import RunConfig
+    from drc.pipeline import bank_recipe
+
+    cfg = RunConfig()
+    ids = ["a", "b", "c"]
+    recipe = bank_recipe(cfg, ids)
+    assert recipe == bank_recipe(RunConfig(), list(ids))
+    other_seed = RunConfig()
+    other_seed.seed = cfg.seed + 1
+    assert bank_recipe(other_seed, ids) != recipe  # another seed draws other augmentations
+    assert bank_recipe(cfg, ids[:2]) != recipe  # other training items get augmented
+    bank.recipe = recipe
+    bank.save(tmp_path / "tokens.pt")
+    assert TokenBank.load(tmp_path / "tokens.pt").recipe == recipe

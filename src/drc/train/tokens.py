@@ -38,6 +38,9 @@ class TokenBank:
     texts: list[str]
     codebook: Tensor | None = None  # float (V, code_dim): the frozen tokenizer's codebook vectors
     grid: tuple[int, int] | None = None  # the (h, w) token grid, h * w = N
+    # what drew the augmentations (seed, count, which items): a cached bank is reused only for the
+    # same recipe, since the same tokenizer and images with another seed give other augmentations
+    recipe: str = ""
 
     # ------------------------------------------------------------------ properties
     @property
@@ -88,6 +91,7 @@ class TokenBank:
             "texts": self.texts,
             "codebook": self.codebook.cpu() if self.codebook is not None else torch.zeros(0),
             "grid": list(self.grid) if self.grid is not None else [],
+            "recipe": self.recipe,
         }
         atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
@@ -105,6 +109,7 @@ class TokenBank:
             texts=list(blob["texts"]),
             codebook=blob["codebook"] if blob["codebook"].numel() else None,
             grid=tuple(blob["grid"]) if blob["grid"] else None,  # type: ignore[arg-type]
+            recipe=str(blob.get("recipe", "")),
         )
 
     # ------------------------------------------------------------------ building
