@@ -26,11 +26,14 @@ def test_a_run_saved_before_style_pool_existed_loads_with_the_value_it_was_train
     old = to_dict(RunConfig())
     del old["composer"]["style_pool"]
     del old["stage2"]["weight_supervision"]
+    del old["composer"]["sem_window"]
     path.write_text(yaml.safe_dump(old))
     loaded = load_yaml(RunConfig, path)
     assert loaded.composer.style_pool == 1
     # the weights of a run saved before the supervision existed were trained without it
     assert loaded.stage2.weight_supervision == 0.0 < RunConfig().stage2.weight_supervision
+    # ... and a composer saved before the window existed read the whole reference
+    assert loaded.composer.sem_window == 0
 
 
 def test_the_old_instruction_key_fails_naming_data_prompt_but_a_saved_run_config_still_loads(tmp_path):

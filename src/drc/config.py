@@ -250,7 +250,11 @@ def stage2_optim(cfg: RunConfig) -> OptimConfig:
 
 # Keys added after runs were saved, with the value those runs used: a saved run config holds every
 # key of its day, so a missing one means "before the key existed", not "the current default".
-SAVED_BEFORE = {("composer", "style_pool"): 1, ("stage2", "weight_supervision"): 0.0}
+SAVED_BEFORE = {
+    ("composer", "style_pool"): 1,
+    ("stage2", "weight_supervision"): 0.0,
+    ("composer", "sem_window"): 0,
+}
 
 
 def load_yaml(cls: type[T], path: str | Path) -> T:

@@ -91,3 +91,31 @@ def test_default_composers_are_of_comparable_size():
         for m in ("drc", "entangled")
     }
     assert 0.4 < sizes["entangled"] / sizes["drc"] < 1.5, sizes
+
+
+@pytest.mark.parametrize("grid", [(8, 8), (12, 8)])
+def test_a_sem_window_keeps_the_reference_local(grid):
+    from dataclasses import replace
+
+    from drc.models.composers import token_grid
+
+    n = grid[0] * grid[1]
+    assert token_grid(n, 8 * grid[0], 8 * grid[1]) == grid
+    local = build_composer("drc", replace(CFG, sem_window=1), CODE, VOCAB, n, K, grid=grid).eval()
+    hist, mask, ref = inputs(n)
+    moved = ref.clone()
+    moved[:, n - 1] += 3.0  # the bottom-right cell of the reference changes
+    def cells_changed(c):
+        with torch.no_grad():
+            return (c(hist, mask, ref).draft - c(hist, mask, moved).draft).abs().amax((0, 2)) > 1e-6
+
+    changed = cells_changed(local)
+    rows, cols = torch.arange(n) // grid[1], torch.arange(n) % grid[1]
+    far = (grid[0] - 1 - rows > 2) | (grid[1] - 1 - cols > 2)  # more than 2 cells away (tower + 1 block)
+    assert changed[n - 1] and not changed[far].any()
+    # the window is derived from the config: a windowed composer has the same weights to save and load
+    whole = build_composer("drc", CFG, CODE, VOCAB, n, K)
+    assert local.state_dict().keys() == whole.state_dict().keys()
+    assert cells_changed(whole)[far].any()  # without the window every cell reads the whole reference
+    with pytest.raises(ValueError, match="sem_window"):
+        build_composer("drc", replace(CFG, sem_window=1), CODE, VOCAB, n, K)

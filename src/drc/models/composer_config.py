@@ -20,3 +20,10 @@ class ComposerConfig:
     # history was most of a training step. Measured (bench/README.md): 4 trains 1.5x faster, and
     # held-out joint accuracy did not drop (stickers 0.719 -> 0.885, posters 0.771 -> 0.760; one seed).
     style_pool: int = 4
+    # How far a draft cell sees the reference, in token cells (Chebyshev distance on the token grid).
+    # 0 (the paper): every cell reads the whole reference. w > 0: the SemTower, the fusion's cells
+    # among themselves and the fusion's reading of the semantic features stay within w cells, while
+    # the style features are read whole; the draft is then a local translation of the reference in
+    # the history's style and cannot recall a whole seen image for a recognised subject
+    # (bench/README.md, "Own folders").
+    sem_window: int = 1

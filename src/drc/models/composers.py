@@ -33,7 +33,7 @@ from drc.methods import METHOD_ARCHITECTURE
 from drc.models.composer_config import ComposerConfig
 from drc.models.conditioning import LatentInstruction
 from drc.models.fusion import FusionBlock, FusionNetwork
-from drc.models.towers import AttentionPool, SemTower, StyleTower
+from drc.models.towers import AttentionPool, SemTower, StyleTower, local_window_mask
 
 
 class Composer(nn.Module):
@@ -97,10 +97,19 @@ class DRCComposer(Composer):
     """
 
     def __init__(
-        self, cfg: ComposerConfig, code_dim: int, vocab: int, n_visual: int, history_len: int
-    ) -> None:
+        self, cfg: ComposerConfig, code_dim: int, vocab: int, n_visual: int, history_len: int,
+        grid: tuple[int, int] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(code_dim, vocab, n_visual, history_len, cfg.d_model)
         D = cfg.d_model
+        local = None
+        if cfg.sem_window > 0:
+            if grid is None or grid[0] * grid[1] != n_visual:
+                raise ValueError(f"composer.sem_window needs the grid of the {n_visual} cells, got {grid}")
+            local = local_window_mask(grid, cfg.sem_window)
+        # derived from the config, not learned: not part of the saved weights
+        self.sem_local: Tensor | None
+        self.register_buffer("sem_local", local, persistent=False)
         tower_args = (code_dim, n_visual, D, cfg.n_heads, cfg.tower_layers, cfg.ffn_mult, cfg.dropout)
         # runs of gcd(style_pool, N) cells: never straddling two images, whatever the token grid
         self.style_tower = StyleTower(*tower_args, mem_pool=math.gcd(cfg.style_pool, n_visual))
@@ -116,11 +125,12 @@ class DRCComposer(Composer):
 
     def semantic_features(self, x_q: Tensor, x_kv: Tensor) -> Tensor:
         """SemTower(q=x_q, kv=x_kv): `(B, N, code_dim) x2 -> (B, N, D)`."""
-        return self.sem_tower(x_q, x_kv)
+        local = None if self.sem_local is None else self.sem_local[None]
+        return self.sem_tower(x_q, x_kv, local)
 
     def fuse(self, style: Tensor, sem: Tensor, weights: Tensor | None = None) -> LatentInstruction:
         """FusionNetwork over `(B, Ns, D)` style and `(B, Nm, D)` semantic features -> the draft."""
-        return self.draft(self.fusion(style, sem), weights)
+        return self.draft(self.fusion(style, sem, self.sem_local), weights)
 
     # ---- the history
     def history_style(self, hist: Tensor, hist_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -234,12 +244,12 @@ def register_composer(name: str) -> Callable[[ComposerFactory], ComposerFactory]
 
 
 @register_composer("drc")
-def _drc(cfg: ComposerConfig, *dims: int) -> Composer:
-    return DRCComposer(cfg, *dims)
+def _drc(cfg: ComposerConfig, *dims: int, grid: tuple[int, int] | None = None) -> Composer:
+    return DRCComposer(cfg, *dims, grid=grid)
 
 
 def _entangled_factory(use_history: bool, use_reference: bool) -> ComposerFactory:
-    def make(cfg: ComposerConfig, *dims: int) -> Composer:
+    def make(cfg: ComposerConfig, *dims: int, grid: tuple[int, int] | None = None) -> Composer:
         return EntangledComposer(cfg, *dims, use_history=use_history, use_reference=use_reference)
 
     return make
@@ -257,12 +267,14 @@ def architecture_of(method: str) -> str:
 
 
 def build_composer(
-    method: str, cfg: ComposerConfig, code_dim: int, vocab: int, n_visual: int, history_len: int
-) -> Composer:
+    method: str, cfg: ComposerConfig, code_dim: int, vocab: int, n_visual: int, history_len: int,
+    grid: tuple[int, int] | None = None,
+) -> Composer:  # fmt: skip
     """The composer of `method`, reading `code_dim`-wide token embeddings and drafting `n_visual`
-    cells over `vocab` codes (the tokenizer's codebook)."""
+    cells over `vocab` codes (the tokenizer's codebook); `grid` (h, w) is the token grid (h * w =
+    n_visual), needed by `cfg.sem_window`."""
     arch = architecture_of(method)
-    return _ARCHITECTURES[arch](cfg, code_dim, vocab, n_visual, history_len)
+    return _ARCHITECTURES[arch](cfg, code_dim, vocab, n_visual, history_len, grid=grid)
 
 
 def composer_for(cfg: Any, tokenizer: Any, generator: Any) -> Composer:
@@ -275,4 +287,13 @@ def composer_for(cfg: Any, tokenizer: Any, generator: Any) -> Composer:
         vocab=tokenizer.config.codebook_size,
         n_visual=generator.config.n_visual,
         history_len=cfg.data.history_len,
+        grid=token_grid(generator.config.n_visual, cfg.data.image_height, cfg.data.image_width),
     )
+
+
+def token_grid(n_visual: int, height: int, width: int) -> tuple[int, int]:
+    """The (h, w) token grid of `n_visual` cells over a `height` x `width` image (same aspect)."""
+    w = round(math.sqrt(n_visual * width / height))
+    if w < 1 or n_visual % w:
+        raise DrcError(f"{n_visual} visual tokens do not tile a {height}x{width} image")
+    return n_visual // w, w

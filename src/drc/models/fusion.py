@@ -27,9 +27,11 @@ class FusionBlock(nn.Module):
         self.self_attn = Attention(d_model, n_heads, dropout)
         self.cross = CrossBlock(d_model, n_heads, ffn_mult, dropout)
 
-    def forward(self, q: Tensor, mem: Tensor, mem_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, q: Tensor, mem: Tensor, mem_mask: Tensor | None = None, self_mask: Tensor | None = None
+    ) -> Tensor:
         h = self.ln_self(q)
-        q = q + self.self_attn(h, h)
+        q = q + self.self_attn(h, h, self_mask)
         return self.cross(q, mem, mem_mask)
 
 
@@ -52,9 +54,15 @@ class FusionNetwork(nn.Module):
     def n_queries(self) -> int:
         return int(self.queries.shape[0])
 
-    def forward(self, style: Tensor, sem: Tensor) -> Tensor:
+    def forward(self, style: Tensor, sem: Tensor, local: Tensor | None = None) -> Tensor:
+        """`local (n_cells, Nm)` bool (`ComposerConfig.sem_window`): which semantic features, and
+        which other cells, each cell may read; the style features are always read whole."""
         mem = torch.cat([style + self.type_embed[self.STYLE], sem + self.type_embed[self.SEM]], dim=1)
         q = self.queries.unsqueeze(0).expand(style.shape[0], -1, -1).to(mem.dtype)
+        mem_mask = self_mask = None
+        if local is not None:
+            whole = torch.ones(local.shape[0], style.shape[1], dtype=torch.bool, device=local.device)
+            mem_mask, self_mask = torch.cat([whole, local], 1)[None], local[None]  # (1, Nq, Nk)
         for blk in self.blocks:
-            q = blk(q, mem)
+            q = blk(q, mem, mem_mask, self_mask)
         return self.ln_out(q)

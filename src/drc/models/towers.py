@@ -110,6 +110,15 @@ class AttentionPool(nn.Module):
         return self.attn(q, self.ln(x))[:, 0]
 
 
+def local_window_mask(grid: tuple[int, int], radius: int) -> Tensor:
+    """`(N, N)` bool, N = h * w cells in raster order: True where two cells are within `radius`
+    cells of each other on the grid (Chebyshev distance)."""
+    h, w = grid
+    r = torch.arange(h * w)
+    y, x = r // w, r % w
+    return ((y[:, None] - y[None, :]).abs() <= radius) & ((x[:, None] - x[None, :]).abs() <= radius)
+
+
 class Tower(nn.Module):
     """Cross-attention tower: queries from one image, keys/values from a partner image.
 
