@@ -38,8 +38,9 @@ class Stateful(Protocol):
 
 
 class Validate(Stateful, Protocol):
-    """A validation hook (`drc.train.validation.Validator`): called every `every` steps and at the end,
-    with the modules in eval mode, it returns scores to log; `stop` asks the loop to end early."""
+    """A validation hook (`drc.train.validation.Validator`): called before the first step (step 0),
+    every `every` steps and at the end, with the modules in eval mode, it returns scores to log;
+    `stop` asks the loop to end early."""
 
     every: int
 
@@ -210,6 +211,8 @@ class Trainer:
                     p.grad = None
         running: dict[str, float] = {}
         n_running = 0
+        if self.validate is not None and start == 0:
+            self.history.append({"step": 0, **self._validate(0)})  # the untrained start, to compare with
         done = start
         for step in range(start, total):
             if self.validate is not None and self.validate.stop:

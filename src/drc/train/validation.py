@@ -104,11 +104,15 @@ class Validator:
         self.best_ce, self.best_step, self.bad = math.inf, 0, 0
         self.rows: list[dict[str, float]] = []
         self.vocab = 0
+        self.start_ce: float | None = None
 
     def __call__(self, step: int) -> dict[str, float]:
         """Score the composer now (the loop has put it in eval mode); keep its weights if best."""
         row = score(self.composer, self.bank, self.cases)
         self.vocab = int(row.pop("vocab"))
+        if step == 0:  # the untrained composer: what training must improve on, never the kept one
+            self.start_ce = row["valid_ce"]
+            return row
         if math.isfinite(row["valid_ce"]) and row["valid_ce"] < self.best_ce:
             self.best_ce, self.best_step, self.bad = row["valid_ce"], step, 0
             if dist_info().is_main:
@@ -126,12 +130,12 @@ class Validator:
     def state_dict(self) -> dict[str, Any]:
         return {
             "best_ce": self.best_ce, "best_step": self.best_step, "bad": self.bad, "rows": self.rows,
-            "vocab": self.vocab,
+            "vocab": self.vocab, "start_ce": self.start_ce,
         }  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best_ce, self.best_step, self.bad = state["best_ce"], state["best_step"], state["bad"]
-        self.rows, self.vocab = list(state["rows"]), int(state["vocab"])
+        self.rows, self.vocab, self.start_ce = list(state["rows"]), int(state["vocab"]), state["start_ce"]
 
     def finish(self) -> dict[str, Any]:
         """Load the best weights (if another evaluation than the last was best); the summary for run.json."""
@@ -144,6 +148,7 @@ class Validator:
                 load_state_strict(mod, sub, f"{self.path} [{name}]")
         out: dict[str, Any] = {"cases": len(self.cases), **self.cases.baselines()}
         out["uniform_ce"] = round(math.log(self.vocab), 4) if self.vocab else None
+        out["start_ce"] = _num({"ce": self.start_ce}, "ce")  # type: ignore[dict-item]
         out.update(best_step=int(best["step"]) if best else None, acc=_num(best, "valid_acc"))
         out["ce"] = _num(best, "valid_ce")
         out["evaluations"] = [
@@ -162,17 +167,20 @@ def _num(row: dict[str, float] | None, key: str) -> float | None:
 def judge(
     summary: dict[str, Any], fail_if: str, margin: float = 0.0, uses_reference: bool = True
 ) -> str | None:
-    """Why the run failed, or None (`ValidationConfig.fail_if`): the kept draft must be finite and
-    better than a uniform guess ("diverged"), and beat every trivial draft it could copy ("copies")."""
+    """Why the run failed, or None (`ValidationConfig.fail_if`). "diverged": the kept draft's
+    cross-entropy is not finite, or above both a uniform guess's and the untrained composer's;
+    "copies": that, or its accuracy does not beat every trivial draft it could copy by `margin`."""
     if fail_if == "never":
         return None
     acc, ce, n = summary.get("acc"), summary.get("ce"), summary["cases"]
     if acc is None or ce is None:
         return f"validation cross-entropy is not finite on {n} held-out cases (the weights diverged)"
-    if ce >= summary["uniform_ce"]:
+    # worse than a uniform guess and than the untrained composer: training made it worse
+    worst = max(summary["uniform_ce"], summary.get("start_ce") or 0.0)
+    if ce > worst:
         return (
-            f"validation cross-entropy {ce:.3f} is not below a uniform guess's ({summary['uniform_ce']:.3f}) "
-            f"on {n} held-out cases (the weights diverged)"
+            f"validation cross-entropy {ce:.3f} is above a uniform guess's ({summary['uniform_ce']:.3f}) and "
+            f"the untrained composer's on {n} held-out cases (the weights diverged)"
         )
     if fail_if != "copies":
         return None
