@@ -176,11 +176,12 @@ def judge(
     if acc is None or ce is None:
         return f"validation cross-entropy is not finite on {n} held-out cases (the weights diverged)"
     # worse than a uniform guess and than the untrained composer: training made it worse
-    worst = max(summary["uniform_ce"], summary.get("start_ce") or 0.0)
-    if ce > worst:
+    start = summary.get("start_ce")
+    if ce > max(summary["uniform_ce"], start or 0.0):
+        was = f" and the untrained composer's ({start:.3f})" if start is not None else ""
         return (
-            f"validation cross-entropy {ce:.3f} is above a uniform guess's ({summary['uniform_ce']:.3f}) and "
-            f"the untrained composer's on {n} held-out cases (the weights diverged)"
+            f"validation cross-entropy {ce:.3f} is above a uniform guess's ({summary['uniform_ce']:.3f})"
+            f"{was} on {n} held-out cases (the weights diverged)"
         )
     if fail_if != "copies":
         return None
