@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from drc.models.inference import embed_tokens
-from drc.runtime import derived_seed, dist_info
+from drc.runtime import barrier, derived_seed, dist_info
 from drc.train.batches import history_rows
 from drc.weights import atomic_save_tensors, load_state_strict, read_tensors
 
@@ -139,6 +139,7 @@ class Validator:
 
     def finish(self) -> dict[str, Any]:
         """Load the best weights (if another evaluation than the last was best); the summary for run.json."""
+        barrier()  # rank 0 wrote the file
         last = self.rows[-1] if self.rows else None
         best = next((r for r in self.rows if r["step"] == self.best_step), last)
         if best is not None and last is not None and best is not last and self.path.is_file():
