@@ -24,7 +24,12 @@ def main() -> None:
     for ax, stage in zip(axes, ("stage1", "stage2")):
         f = Path(args.run) / "stages" / stage / "history.jsonl"
         lines = f.read_text().splitlines() if f.is_file() else []
-        rows = [json.loads(line) for line in lines if line.strip()]
+        every = [json.loads(line) for line in lines if line.strip()]
+        rows = [r for r in every if "loss" in r]  # training rows; validation rows have valid_ce
+        valid = [r for r in every if "valid_ce" in r]
+        if valid:
+            steps, ce = [r["step"] for r in valid], [r["valid_ce"] for r in valid]
+            ax.plot(steps, ce, marker="s", ms=3, label="valid_ce")
         if rows:
             ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker="o", ms=3, label="loss")
             for key in ("loss_aa", "loss_am", "loss_sa", "loss_sm"):

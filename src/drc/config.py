@@ -41,8 +41,8 @@ T = TypeVar("T")
 # the generic machinery (dict / YAML / overrides / hash) lives in drc.config_io; named here too
 __all__ = [
     "METHODS", "PRESETS", "PROBE_PRESETS", "OptimConfig", "DataConfig", "Stage1Config", "Stage2Config",
-    "SampleConfig", "RunConfig", "preset_overrides", "method_overrides", "stage2_optim", "load_yaml",
-    "build_config",
+    "ValidationConfig", "SampleConfig", "RunConfig", "preset_overrides", "method_overrides", "stage2_optim",
+    "load_yaml", "build_config",
     "apply_overrides", "choices", "config_hash", "from_dict", "parse_overrides", "save_yaml", "to_dict",
     "valid_keys",
 ]  # fmt: skip
@@ -145,6 +145,32 @@ class Stage2Config:
 
 
 @dataclass
+class ValidationConfig:
+    """The validation split (`drc.data.heldout`) and what Stage 2 does with it (`drc.train.validation`).
+
+    A section of its own, not part of `data`: the shipped bases are matched on the data config's hash,
+    and the tokenizer and generator they hold see every training user's images either way.
+    """
+
+    # cases carved from training users, as a share of the training samples (about); 0 = no validation
+    share: float = 0.08
+    # evaluate every this many Stage 2 steps (0 = at each checkpoint, `stage2.train.ckpt_every`) and
+    # at the last step; the composer ends with the weights of the evaluation with the lowest draft
+    # cross-entropy on the cases
+    every: int = 0
+    # stop Stage 2 after this many evaluations in a row without a lower cross-entropy (0 = never)
+    patience: int = 0
+    # when a run is reported as failed (`drc train` exits with code 3; run.json "status": "failed"),
+    # judged on the kept evaluation. "diverged": the draft's cross-entropy is not finite, or above both
+    # a uniform guess's (log of the codebook size) and the untrained composer's (an evaluation before
+    # the first step). "copies": that, or its per-cell accuracy does not
+    # beat copying the reference's tokens or the latest history image's by `margin` (a composer that
+    # only copies has not learned to compose). "never": only record the scores.
+    fail_if: Literal["never", "diverged", "copies"] = "copies"
+    margin: float = 0.0
+
+
+@dataclass
 class SampleConfig:
     """Sampling settings for generation and evaluation.
 
@@ -189,6 +215,7 @@ class RunConfig:
     composer: ComposerConfig = field(default_factory=ComposerConfig)
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     # settings of the Janus backend (read only with generator.backend=janus; see drc.backends.janus)
     janus: JanusOptions = field(default_factory=JanusOptions)
@@ -229,6 +256,9 @@ def preset_overrides(preset: str) -> dict[str, Any]:
             "stage2.train.steps": 15,
             "stage2.train.batch_size": 4,
             "stage2.train.log_every": 5,
+            # the tiny tokenizer uses a handful of codes: copying any image already scores ~0.99 per
+            # cell, so accuracy tells nothing there; a diverged run still fails
+            "validation.fail_if": "diverged",
             "sample.batch_size": 16,
         }
     raise DrcError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -226,6 +227,32 @@ def _influence_grid(prep: Any, drc_res: dict[str, Any], results: dict[str, Any])
     return [Grid(title=title, rows=rows, filename="influence_grid.png")]
 
 
+def _validation_summary(v: dict[str, Any]) -> str:
+    """One method's validation in a sentence: status, kept accuracy against the copying drafts."""
+
+    def f(key: str) -> str:
+        x = v.get(key)
+        return f"{x:.3f}" if isinstance(x, float | int) and math.isfinite(x) else "n/a"
+
+    line = f"{v.get('status', 'ok')}: accuracy {f('acc')} at step {v.get('best_step')} (copying the "
+    line += f"reference {f('copy_reference_acc')}, the latest history image {f('copy_history_acc')}), "
+    line += f"cross-entropy {f('ce')}, {v.get('cases')} cases"
+    return line + (f"; {v['failure']}" if v.get("failure") else "")
+
+
+def _validation(out: Path, methods: Any) -> dict[str, dict[str, Any]]:
+    """Each method's Stage 2 validation (run.json): its status and kept scores, without the curve."""
+    rows = {}
+    for m in methods:
+        f = out / "runs" / m / "run.json"
+        info = json.loads(f.read_text()) if f.is_file() else {}
+        if info.get("validation"):
+            v = {k: x for k, x in info["validation"].items() if k != "evaluations"}
+            rows[m] = {"status": info.get("status", "ok"), "failure": info.get("failure"), **v}
+            rows[m]["summary"] = _validation_summary(rows[m])
+    return rows
+
+
 def _curves(run: Path) -> dict[str, list[dict[str, float]]]:
     curves = {}
     for stage in ("stage1", "stage2"):
@@ -257,6 +284,7 @@ def _assemble(out, preset, scenario, data, prep, probes, results, curves, timing
         "total_s": timings["total"],
         "config": to_dict(cfg),
         "curves": curves,
+        "validation": _validation(Path(out), results),
     }
     if drc_res is not None:
         report["breakdowns"] = {

@@ -22,5 +22,11 @@ class DataError(DrcError):
         self.problems = problems or []
 
 
+class TrainingFailed(DrcError):
+    """A run trained to the end (or diverged) without a usable model; run.json says "failed"."""
+
+    exit_code = 3
+
+
 class CheckpointError(DrcError):
     """A checkpoint is corrupt, half-written, or belongs to another config."""

@@ -23,7 +23,7 @@ from drc.base_choice import adopt_base_config, check_base_folder, choose_base, e
 from drc.config import RunConfig, build_config, config_hash, from_dict, to_dict
 from drc.data.manifest import load_dataset
 from drc.data.prepare import Prepared, prepare
-from drc.errors import DrcError
+from drc.errors import DrcError, TrainingFailed
 from drc.models.composers import composer_for
 from drc.precision import resolve_device
 from drc.pretrained import resolve_run
@@ -205,7 +205,7 @@ def train_method(
 
         def stage1() -> None:
             res = train_stage1(
-                cfg, composer, generator, tb, prep.train_ids, prep.user_of, prep.prompt, s1, device,
+                cfg, composer, generator, tb, prep.stage_ids, prep.user_of, prep.prompt, s1, device,
                 progress,
             )  # fmt: skip
             save(res, s1, {"fingerprint.txt": fingerprint})
@@ -214,8 +214,20 @@ def train_method(
     s2 = paths.stage("stage2")
 
     def stage2() -> None:
+        from drc.train.validation import judge, validator_for
+
         train = prep.split("train")
-        save(train_stage2(cfg, composer, generator, tb, train, prep.prompt, s2, device, progress), s2)
+        validator = validator_for(cfg, prep, tb, composer, generator, s2)
+        if info is not None:
+            info.status, info.failure = "ok", None
+        res = train_stage2(cfg, composer, generator, tb, train, prep.prompt, s2, device, progress, validator)
+        if validator is not None and info is not None:
+            info.validation = validator.finish()  # the composer now holds the best evaluation's weights
+            v = cfg.validation
+            failure = judge(info.validation, v.fail_if, v.margin, composer.uses_reference)
+            if failure is not None:
+                info.status, info.failure = "failed", failure
+        save(res, s2)
 
     run_stage(is_done(s2, "composer"), load(s2), stage2, timings, "stage2")
     if dist_info().is_main:
@@ -282,6 +294,11 @@ def train_run(
     info.save(paths.info)
     if "method" in stages:
         share = Path(share_stage1) if share_stage1 is not None else None
-        train_method(paths, cfg, prep, tokenizer, generator, device, progress, info, share)
+        try:
+            train_method(paths, cfg, prep, tokenizer, generator, device, progress, info, share)
+        except FloatingPointError as e:  # the loop's non-finite loss: the weights diverged
+            info.status, info.failure = "failed", str(e)
+            info.save(paths.info)
+            raise TrainingFailed(str(e)) from None
     info.save(paths.info)
     return paths

@@ -81,6 +81,11 @@ class RunInfo:
     # where the tokenizer + generator came from and why, and the base's fit to the data (drc.base_choice)
     base_choice: dict[str, Any] = field(default_factory=dict)
     base_check: dict[str, Any] = field(default_factory=dict)
+    # "ok", or "failed" with the reason in `failure` (a diverged loss, or a Stage 2 draft that does
+    # not beat copying on the validation cases); `validation`: Stage 2's scores on those cases
+    status: str = "ok"
+    failure: str | None = None
+    validation: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         if dist_info().is_main:

@@ -188,3 +188,23 @@ def test_unserialisable_values_are_refused(tmp_path):
     with pytest.raises(TypeError, match="object"):
         write_report(tmp_path, {"methods": {}, "bad": object()}, [])
     assert not (Path(tmp_path) / "report.json").exists()
+
+
+def test_each_methods_validation_is_a_line_of_the_report(tmp_path: Path) -> None:
+    from drc.demo import _validation
+
+    failure = "validation draft accuracy 0.300 is not above copying the latest history image (0.320)"
+    scores = {"cases": 92, "copy_reference_acc": 0.027, "copy_history_acc": 0.32, "acc": 0.3, "ce": 3.1}
+    for m, status in (("drc", "ok"), ("entangled", "failed")):
+        (tmp_path / "runs" / m).mkdir(parents=True)
+        info = {"status": status, "failure": failure if status == "failed" else None}
+        info["validation"] = {**scores, "best_step": 800, "evaluations": [{"step": 800}]}
+        (tmp_path / "runs" / m / "run.json").write_text(json.dumps(info))
+    rows = _validation(tmp_path, ["drc", "entangled", "absent"])
+    assert set(rows) == {"drc", "entangled"} and "evaluations" not in rows["drc"]
+    assert rows["drc"]["summary"].startswith("ok: accuracy 0.300 at step 800")
+    assert rows["entangled"]["status"] == "failed" and rows["entangled"]["summary"].endswith(failure)
+    _, html = write_report(tmp_path / "report", {"title": "t", "methods": {}, "validation": rows})
+    text = html.read_text()
+    assert "Validation: held-out pairs" in text and "copying the reference 0.027" in text
+    assert "Other fields" not in text  # shown as its own section, not dumped as raw JSON

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from drc.config import METHODS, PRESETS, parse_overrides
-from drc.errors import DrcError
+from drc.config import METHODS, PRESETS, RunConfig, load_yaml, parse_overrides
+from drc.errors import DrcError, TrainingFailed
 
 TARGETS = ("all", "tokenizer", "generator", *METHODS)
 
@@ -55,20 +55,25 @@ def main(argv: list[str]) -> int:
         "generator": ("tokenizer", "pretrain"),
     }.get(args.what, ("tokenizer", "pretrain", "method"))
     t0 = time.perf_counter()
-    paths = train_run(
-        args.data,
-        args.out,
-        method=method,
-        preset=args.preset,
-        config_file=args.config,
-        overrides=parse_overrides(words),
-        base=args.base,
-        stages=stages,
-        progress=not args.quiet,
-    )
+    overrides = parse_overrides(words)
+    try:
+        paths = train_run(
+            args.data,
+            args.out,
+            method=method,
+            preset=args.preset,
+            config_file=args.config,
+            overrides=overrides,
+            base=args.base,
+            stages=stages,
+            progress=not args.quiet,
+        )
+    except TrainingFailed as e:
+        saved = Path(args.out) / "config.yaml"
+        seed = load_yaml(RunConfig, saved).seed if saved.is_file() else 0
+        print(failed_line(str(e), seed), file=sys.stderr)
+        return e.exit_code
     if args.what in ("tokenizer", "generator"):
-        from drc.config import RunConfig, load_yaml
-
         gen = load_yaml(RunConfig, paths.config).generator
         if gen.backend != "builtin":
             # said even with --quiet: the command did not do what its name says, on purpose
@@ -79,6 +84,13 @@ def main(argv: list[str]) -> int:
             )
     print(f"drc train: {args.what} finished in {time.perf_counter() - t0:.1f}s -> {paths.root}")
     _repeat_base_warning(paths.info)
+    from drc.run_folder import RunInfo
+
+    info = RunInfo.load(paths.info) if paths.info.is_file() else None
+    if info is not None and info.status == "failed" and stages[-1] == "method":
+        seed = load_yaml(RunConfig, paths.config).seed
+        print(failed_line(info.failure or "see run.json", seed), file=sys.stderr)
+        return TrainingFailed.exit_code
     return 0
 
 
@@ -90,3 +102,11 @@ def _repeat_base_warning(info_path: Path) -> None:
     check = RunInfo.load(info_path).base_check if info_path.is_file() else {}
     if check.get("fits") is False and "psnr" in check:
         print(f"drc train: {check_line(check)}", file=sys.stderr)
+
+
+def failed_line(reason: str, cfg_seed: int) -> str:
+    """The one line a failed run ends with."""
+    return (
+        f"drc train: FAILED: {reason}; try another seed (seed={cfg_seed + 1}) or a lower learning rate "
+        "(stage2.train.lr); the run folder is kept and run.json says why"
+    )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drc.data.bank import ImageBank
+from drc.data.heldout import carve_heldout
 from drc.data.manifest import Dataset, load_dataset
 from drc.data.samples import Sample, make_samples
 from drc.errors import DrcError
@@ -17,7 +18,12 @@ if TYPE_CHECKING:
 
 @dataclass
 class Prepared:
-    """A dataset made ready for training: samples, decoded images, the prompt text."""
+    """A dataset made ready for training: samples, decoded images, the prompt text.
+
+    `samples` holds the validation cases too (split "heldout", `drc.data.heldout`); `train_ids` is
+    every item of a training user (the tokenizer and the generator train on them), `stage_ids` those
+    of them no validation case targets (the composer stages train on them).
+    """
 
     ds: Dataset
     samples: list[Sample]
@@ -25,6 +31,7 @@ class Prepared:
     prompt: str
     train_ids: list[str]
     user_of: dict[str, str]
+    stage_ids: list[str]
 
     def split(self, name: str) -> list[Sample]:
         return [s for s in self.samples if s.split == name]
@@ -67,4 +74,10 @@ def prepare(
                 train_ids.append(iid)
     if not train_ids:
         raise DrcError(f"{ds.root}: no training users (every user is in the valid or test split)")
-    return Prepared(ds, samples, bank, prompt_for(ds, cfg), train_ids, user_of)
+    v = cfg.validation
+    samples = carve_heldout(ds, samples, cfg.data.history_len, v.share, seed=cfg.data.split_seed)
+    # what the composer stages may see: the items some training sample shows (without validation,
+    # every item of a training user)
+    kept = {i for s in samples if s.split == "train" for i in (*s.history, s.target)}
+    stage_ids = [i for i in train_ids if i in kept]
+    return Prepared(ds, samples, bank, prompt_for(ds, cfg), train_ids, user_of, stage_ids)

@@ -68,6 +68,7 @@ KNOWN_KEYS = {
     "curves",
     "notes",
     "explanations",
+    "validation",
 }
 
 CSS = """
@@ -339,6 +340,9 @@ def render_html(report: dict[str, Any], grid_files: Sequence[tuple[str, str]] = 
         )
         for gt, rel in grid_files:
             out.append(f"<h3>{escape(gt)}</h3><img class='grid' src='{escape(rel)}' alt='{escape(gt)}'>")
+    if report.get("validation"):
+        out.append("<h2>Validation: held-out pairs of training users (Stage 2 draft)</h2>")
+        out.append(_kv_table({m: v.get("summary", v) for m, v in report["validation"].items()}))
     if report.get("curves"):
         out.append("<h2>Training curves</h2>" + curves_section(report["curves"]))
     if report.get("timings") or report.get("timings_s"):

@@ -37,6 +37,19 @@ class Stateful(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class Validate(Stateful, Protocol):
+    """A validation hook (`drc.train.validation.Validator`): called before the first step (step 0),
+    every `every` steps and at the end, with the modules in eval mode, it returns scores to log;
+    `stop` asks the loop to end early."""
+
+    every: int
+
+    def __call__(self, step: int) -> dict[str, float]: ...
+
+    @property
+    def stop(self) -> bool: ...
+
+
 @dataclass
 class StepOutput:
     """What a step function returns: the loss to minimise and floats to log."""
@@ -77,6 +90,8 @@ class Trainer:
     trainable: the parameters the optimizer updates (the rest get no gradient).
     stateful:  extra objects with state_dict/load_state_dict saved in the checkpoint (e.g. the
                importance sampler's difficulty table).
+    validate:  a validation hook (`Validate`), saved in the checkpoint like `stateful`; its scores
+               go into the history as rows of their own, and its `stop` ends the stage early.
     """
 
     def __init__(
@@ -94,6 +109,7 @@ class Trainer:
         stateful: dict[str, Stateful] | None = None,
         progress: bool = True,
         dist_ctx: DistInfo | None = None,
+        validate: Validate | None = None,
     ) -> None:
         self.name = name
         self.modules = modules
@@ -103,7 +119,10 @@ class Trainer:
         self.device = device
         # resolved once: "auto" becomes what this device runs fast (bf16 or fp32), see resolve_precision
         self.precision, self.precision_reason = resolve_precision(precision, device)
-        self.stateful = stateful or {}
+        self.stateful = dict(stateful or {})
+        self.validate = validate
+        if validate is not None:
+            self.stateful["validation"] = validate
         self.progress = progress
         self.dist = dist_ctx or dist_info()
         self.ckpt = CheckpointManager(ckpt_dir, config_hash) if ckpt_dir is not None else None
@@ -192,7 +211,12 @@ class Trainer:
                     p.grad = None
         running: dict[str, float] = {}
         n_running = 0
+        if self.validate is not None and start == 0:
+            self.history.append({"step": 0, **self._validate(0)})  # the untrained start, to compare with
+        done = start
         for step in range(start, total):
+            if self.validate is not None and self.validate.stop:
+                break  # stopped early before an interruption: stays stopped
             lr = lr_at(step, self.cfg)
             for g in self.opt.param_groups:
                 g["lr"] = lr
@@ -219,12 +243,30 @@ class Trainer:
                 self.history.append(row)
                 running, n_running = {}, 0
             bar.update(done, f"loss {loss:.3f}")
-            if self.ckpt is not None and (done % self.cfg.ckpt_every == 0 or done == total):
+            stop = False
+            if self.validate is not None and (done % self.validate.every == 0 or done == total):
+                self.history.append({"step": done, **self._validate(done)})
+                stop = self.validate.stop
+            if self.ckpt is not None and (done % self.cfg.ckpt_every == 0 or done == total or stop):
                 self._save(done)
                 barrier()
+            if stop:
+                break
         for m in self.modules.values():
             m.eval()
-        return StageResult(self.name, total, time.perf_counter() - t0, self.history, resumed_from=start)
+        return StageResult(self.name, done, time.perf_counter() - t0, self.history, resumed_from=start)
+
+    def _validate(self, step: int) -> dict[str, float]:
+        assert self.validate is not None
+        modes = {m: m.training for m in self.modules.values()}
+        for m in modes:
+            m.eval()
+        try:
+            with torch.no_grad(), autocast(self.device, self.precision):
+                return self.validate(step)
+        finally:
+            for m, mode in modes.items():
+                m.train(mode)
 
 
 def write_history(result: StageResult, path: str | Path) -> None:

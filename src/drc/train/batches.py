@@ -97,14 +97,14 @@ def trainable_scope(composer: nn.Module, generator: nn.Module, mode: str) -> Ite
 def fit_composer_stage(
     name: str, cfg: Any, composer: nn.Module, generator: nn.Module, trainable: str, optim: Any,
     step_fn: Callable[..., Any], out_dir: Path, device: torch.device, progress: bool,
-    stateful: dict[str, Any] | None = None,
+    stateful: dict[str, Any] | None = None, validate: Any = None,
 ) -> StageResult:  # fmt: skip
     """Train Stage 1 or Stage 2 with the one loop: what `trainable` names trains; checkpoints in
-    `out_dir/ckpt`, guarded by the run config's hash."""
+    `out_dir/ckpt`, guarded by the run config's hash; `validate`: the loop's validation hook."""
     with trainable_scope(composer, generator, trainable) as params:
         trainer = Trainer(
             name, {"composer": composer, "generator": generator}, params, optim, seed=cfg.seed,
             device=device, precision=cfg.precision, ckpt_dir=out_dir / "ckpt", config_hash=config_hash(cfg),
-            stateful=stateful, progress=progress,
+            stateful=stateful, progress=progress, validate=validate,
         )  # fmt: skip
         return trainer.fit(step_fn)

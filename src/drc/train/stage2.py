@@ -150,8 +150,11 @@ def train_stage2(
     out_dir: Path,
     device: torch.device,
     progress: bool = True,
+    validate: Any = None,
 ) -> StageResult:
-    """Run Stage 2 (resumable from `out_dir/ckpt`) for any method's composer."""
+    """Run Stage 2 (resumable from `out_dir/ckpt`) for any method's composer.
+
+    validate: the loop's validation hook (`drc.train.validation.Validator`), or None."""
     s2 = cfg.stage2
     valid_sampling = choices(Stage2Config, "history_sampling")
     if s2.history_sampling not in valid_sampling:  # a config built in Python is not checked on build
@@ -200,5 +203,6 @@ def train_stage2(
         return StepOutput(loss.mean(), logs)
 
     return fit_composer_stage(
-        "stage2", cfg, composer, generator, s2.trainable, optim, step_fn, out_dir, device, progress
-    )
+        "stage2", cfg, composer, generator, s2.trainable, optim, step_fn, out_dir, device, progress,
+        validate=validate,
+    )  # fmt: skip
