@@ -114,8 +114,8 @@ def test_a_sem_window_keeps_the_reference_local(grid):
     far = (grid[0] - 1 - rows > 2) | (grid[1] - 1 - cols > 2)  # more than 2 cells away (tower + 1 block)
     assert changed[n - 1] and not changed[far].any()
     # the window is derived from the config: a windowed composer has the same weights to save and load
-    whole = build_composer("drc", CFG, CODE, VOCAB, n, K)
+    whole = build_composer("drc", replace(CFG, sem_window=0), CODE, VOCAB, n, K)
     assert local.state_dict().keys() == whole.state_dict().keys()
     assert cells_changed(whole)[far].any()  # without the window every cell reads the whole reference
     with pytest.raises(ValueError, match="sem_window"):
-        build_composer("drc", replace(CFG, sem_window=1), CODE, VOCAB, n, K)
+        build_composer("drc", replace(CFG, sem_window=1), CODE, VOCAB, n, K, grid=(grid[0] + 1, grid[1]))

@@ -104,7 +104,8 @@ class DRCComposer(Composer):
         D = cfg.d_model
         local = None
         if cfg.sem_window > 0:
-            if grid is None or grid[0] * grid[1] != n_visual:
+            grid = grid or squarest_grid(n_visual)
+            if grid[0] * grid[1] != n_visual:
                 raise ValueError(f"composer.sem_window needs the grid of the {n_visual} cells, got {grid}")
             local = local_window_mask(grid, cfg.sem_window)
         # derived from the config, not learned: not part of the saved weights
@@ -289,6 +290,12 @@ def composer_for(cfg: Any, tokenizer: Any, generator: Any) -> Composer:
         history_len=cfg.data.history_len,
         grid=token_grid(generator.config.n_visual, cfg.data.image_height, cfg.data.image_width),
     )
+
+
+def squarest_grid(n: int) -> tuple[int, int]:
+    """`(h, w)` with h * w = n, h >= w and w the largest divisor not above sqrt(n) (8x8, 12x8)."""
+    w = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
+    return n // w, w
 
 
 def token_grid(n_visual: int, height: int, width: int) -> tuple[int, int]:
