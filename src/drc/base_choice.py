@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from drc.config import RunConfig, from_dict, load_yaml, to_dict
-from drc.config_io import read_yaml
+from drc.config_io import flat_keys, read_yaml
 from drc.errors import DrcError
 from drc.run_folder import RunInfo, RunPaths, is_done
 
@@ -46,25 +46,17 @@ ADOPTED_SECTIONS = ("tokenizer", "tokenizer_train", "generator", "generator_trai
 ADOPTED_DATA = ("image_height", "image_width")
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}.{k}" if prefix else k
-        out.update(_flat(v, key) if isinstance(v, dict) else {key: v})
-    return out
-
-
 def explicit_keys(config_file: str | Path | None, overrides: dict[str, Any] | None) -> set[str]:
     """The dotted keys the user set: a config file's keys and the `key=value` overrides."""
     keys = set((overrides or {}).keys())
     if config_file is not None:
-        keys |= set(_flat(read_yaml(config_file)))
+        keys |= set(flat_keys(read_yaml(config_file)))
     return keys
 
 
 def _adopted(cfg: RunConfig) -> dict[str, Any]:
     """The flat values of the keys a run takes over from its base."""
-    flat = _flat(to_dict(cfg))
+    flat = flat_keys(to_dict(cfg))
     keep = tuple(f"{s}." for s in ADOPTED_SECTIONS)
     return {k: v for k, v in flat.items() if k.startswith(keep) or k in {f"data.{d}" for d in ADOPTED_DATA}}
 

@@ -50,6 +50,15 @@ def rename_saved_keys(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def flat_keys(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict as `{"section.key": value}` (dotted keys, as overrides name them)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else k
+        out.update(flat_keys(v, key) if isinstance(v, dict) else {key: v})
+    return out
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Dataclass -> plain dict (tuples become lists so that YAML stays readable)."""
     out: dict[str, Any] = {}

@@ -28,6 +28,7 @@ from typing import Any
 
 from drc.atomic import atomic_write_text
 from drc.config import RunConfig, config_hash, load_yaml, save_yaml, to_dict
+from drc.config_io import flat_keys
 from drc.errors import DrcError
 from drc.runtime import barrier, dist_info
 
@@ -107,7 +108,7 @@ def open_run(out: str | Path, cfg: RunConfig) -> RunPaths:
     if paths.config.is_file():
         old = load_yaml(RunConfig, paths.config)
         if config_hash(old) != config_hash(cfg):
-            diff = [k for k, v in _flat(to_dict(cfg)).items() if _flat(to_dict(old)).get(k) != v]
+            diff = [k for k, v in flat_keys(to_dict(cfg)).items() if flat_keys(to_dict(old)).get(k) != v]
             raise DrcError(
                 f"{paths.root}: holds a run with another config (differs in {', '.join(diff[:5])}); "
                 "use a new --out folder, or the same options to resume"
@@ -119,14 +120,6 @@ def open_run(out: str | Path, cfg: RunConfig) -> RunPaths:
         save_yaml(cfg, paths.config)
     barrier()
     return paths
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}.{k}" if prefix else k
-        out.update(_flat(v, key) if isinstance(v, dict) else {key: v})
-    return out
 
 
 def copy_stage(src: Path, dst: Path) -> None:
