@@ -288,7 +288,7 @@ def composer_for(cfg: Any, tokenizer: Any, generator: Any) -> Composer:
         vocab=tokenizer.config.codebook_size,
         n_visual=generator.config.n_visual,
         history_len=cfg.data.history_len,
-        grid=token_grid(generator.config.n_visual, cfg.data.image_height, cfg.data.image_width),
+        grid=(generator.config.n_visual // generator.config.grid_w, generator.config.grid_w),
     )
 
 
@@ -297,10 +297,3 @@ def squarest_grid(n: int) -> tuple[int, int]:
     w = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
     return n // w, w
 
-
-def token_grid(n_visual: int, height: int, width: int) -> tuple[int, int]:
-    """The (h, w) token grid of `n_visual` cells over a `height` x `width` image (same aspect)."""
-    w = round(math.sqrt(n_visual * width / height))
-    if w < 1 or n_visual % w:
-        raise DrcError(f"{n_visual} visual tokens do not tile a {height}x{width} image")
-    return n_visual // w, w
