@@ -1,6 +1,6 @@
 """Leave-one-out influence: how far the output moves when one history image is left out.
 
-One home for the service (`drc.serve.sampler`), the API (`DrcModel.explain`, `generate(explain=True)`,
+One home for the service (`drc.serve.batcher`), the API (`DrcModel.explain`, `generate(explain=True)`,
 `drc generate --explain`) and the evaluation (`influence_agreement` in `drc.eval`).
 
 For a job with history h_1..h_L (L >= 2) the caller also renders L variants, variant i with h_i left

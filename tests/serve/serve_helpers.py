@@ -48,7 +48,7 @@ class Served:
         """Everything stored: row counts of every table and the set of image files."""
         from sqlalchemy import func, select
 
-        from drc.serve.models import EndUser, HistoryItem, Job, StoredImage, Tenant
+        from drc.serve.tables import EndUser, HistoryItem, Job, StoredImage, Tenant
 
         with self.service.sessions() as s:
             counts = {

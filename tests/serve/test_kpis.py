@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from drc.serve import routes_kpis
 from drc.serve.kpis import KpiRow
-from drc.serve.models import DONE, Feedback, Job, Tenant
+from drc.serve.tables import DONE, Feedback, Job, Tenant
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -12,8 +12,8 @@ from serve_helpers import ServerProcess, create_tenant_cli, files, png, serve, w
 from sqlalchemy import select, update
 
 from drc.cli import main
-from drc.serve.models import StoredImage, utcnow
 from drc.serve.retention import purge_outputs
+from drc.serve.tables import StoredImage, utcnow
 
 
 def test_revoke_and_rotate_take_effect_at_once_in_a_running_server(

@@ -14,8 +14,8 @@ from serve_helpers import Served, files, png, serve, wait_job
 from drc.cli import main
 from drc.serve import db
 from drc.serve.config import Quotas, WorkerConfig
-from drc.serve.models import QUEUED, Job, Tenant, utcnow
 from drc.serve.scheduling import FairQueue
+from drc.serve.tables import QUEUED, Job, Tenant, utcnow
 
 
 def _inputs(sv: Served, h: dict, k: int = 2) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from serve_helpers import ServerProcess, create_tenant_cli, files, png, serve, w
 from sqlalchemy import MetaData, Table, insert, select
 
 from drc.serve import db
-from drc.serve.models import QUEUED, RUNNING, Job, Tenant
+from drc.serve.tables import QUEUED, RUNNING, Job, Tenant
 
 
 def _seed(sv, h) -> dict:  # noqa: ANN001
@@ -186,7 +186,7 @@ def test_models_match_the_newest_migration(tmp_path: Path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from drc.serve.models import Base
+    from drc.serve.tables import Base
 
     engine = db.make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
     db.upgrade(engine)

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from drc.serve import db
 from drc.serve.auth import create_tenant
-from drc.serve.models import Job, StoredImage, WorkerRow
+from drc.serve.tables import Job, StoredImage, WorkerRow
 
 
 def _tenant(url: str, name: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ import pytest
 from serve_helpers import Served, files, png, serve, wait_job
 from sqlalchemy import select
 
-from drc.serve.models import RUNNING, Job, StoredImage, Tenant, WorkerRow, utcnow
+from drc.serve.tables import RUNNING, Job, StoredImage, Tenant, WorkerRow, utcnow
 from drc.serve.worker import INTERNAL_MESSAGE, stopped_message
 
 
@@ -31,7 +31,7 @@ def _broken(*_args, **_kw):  # noqa: ANN002, ANN003, ANN202
     raise RuntimeError("secret: the database is db-7.internal")
 
 
-@pytest.mark.parametrize("where", ["_images", "sampler", "_finish_done"])
+@pytest.mark.parametrize("where", ["_images", "batcher", "_finish_done"])
 def test_any_failure_after_claim_fails_the_job_and_wakes_waiters(
     served: Served, monkeypatch, where: str
 ) -> None:  # noqa: ANN001
@@ -41,9 +41,9 @@ def test_any_failure_after_claim_fails_the_job_and_wakes_waiters(
     woken: list[str] = []
     on_done = worker.on_done
     monkeypatch.setattr(worker, "on_done", lambda ids: (woken.extend(ids), on_done(ids)))
-    target = served.service.samplers["tiny"] if where == "sampler" else worker
+    target = served.service.batchers["tiny"] if where == "batcher" else worker
     with monkeypatch.context() as m:
-        m.setattr(target, "run" if where == "sampler" else where, _broken)
+        m.setattr(target, "run" if where == "batcher" else where, _broken)
         r = served.client.post("/v1/generate", json={"user_id": uid, "reference": ref, "n": 1}, headers=h)
         job = wait_job(served.client, h, r.json()["id"])
     assert job["status"] == "failed" and job["error"] == INTERNAL_MESSAGE  # and not the exception's text
@@ -118,8 +118,8 @@ def test_a_job_taken_back_from_a_slow_worker_is_not_stored_twice(served: Served,
     its sampling ends, that the job is no longer its own: it stores no outputs and leaves the job."""
     h = served.tenant()
     uid, ref = _inputs(served, h)
-    sampler = served.service.samplers["tiny"]
-    run = sampler.run
+    batcher = served.service.batchers["tiny"]
+    run = batcher.run
     taken: list[str] = []
 
     def slow_run(items):  # noqa: ANN001, ANN202
@@ -130,7 +130,7 @@ def test_a_job_taken_back_from_a_slow_worker_is_not_stored_twice(served: Served,
             taken.append(job.id)
         return out
 
-    monkeypatch.setattr(sampler, "run", slow_run)
+    monkeypatch.setattr(batcher, "run", slow_run)
     served.client.post("/v1/generate", json={"user_id": uid, "reference": ref, "n": 2}, headers=h)
     deadline = time.monotonic() + 60
     while not taken and time.monotonic() < deadline:

@@ -170,7 +170,7 @@ def _tenant_action(s, args: argparse.Namespace, cfg) -> None:  # noqa: ANN001 - 
     from sqlalchemy import select
 
     from drc.serve.auth import create_tenant, is_revoked, revoke_key, rotate_key
-    from drc.serve.models import Tenant
+    from drc.serve.tables import Tenant
 
     quota_set = {k: getattr(args, k) for k in QUOTA_FLAGS if hasattr(args, k)}
     if args.action == "create":
@@ -215,7 +215,7 @@ def find_tenant(s, ref: str):  # noqa: ANN001, ANN201 - a Session; returns a Ten
     """The tenant with id `ref`, or else the one named `ref` (a one-line error if none or several)."""
     from sqlalchemy import select
 
-    from drc.serve.models import Tenant
+    from drc.serve.tables import Tenant
 
     t = s.get(Tenant, ref)
     if t is not None:

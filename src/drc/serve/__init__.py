@@ -2,7 +2,7 @@
 
     config.py    ServeConfig: where things live and every limit a request is checked against
     db.py        the SQLAlchemy engine, sessions, and the Alembic upgrade run on start-up
-    models.py    the tables: tenants, end users, images, history items, jobs, workers, feedback
+    tables.py    the tables: tenants, end users, images, history items, jobs, workers, feedback
     migrations/  Alembic revisions (an older database file is upgraded in place, losing nothing)
     storage.py   content-addressed image files under the data folder
     uploads.py   decoding and checking uploaded images (size, pixels, truncation, format)
@@ -10,7 +10,7 @@
     gate.py      the ASGI front door: 401 and 413 before a body is read, security headers
     quotas.py    per-tenant quotas (429 with Retry-After)
     worker.py    the queue worker: batches queued jobs of one run into one sampling batch
-    sampler.py   one served run: cached history tokens, a batch of requests sampled together
+    batcher.py   one served run: cached history tokens, a batch of requests sampled together
     scheduling.py  which jobs a batch takes: tenants in turn, big jobs in parts
     heartbeat.py   worker heartbeats; queueing again the running jobs of workers that stopped
     pgnotify.py    PostgreSQL LISTEN/NOTIFY between API and worker processes

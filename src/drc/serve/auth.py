@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from drc.serve.models import Tenant
+from drc.serve.tables import Tenant
 
 KEY_PREFIX = "drc_"
 MAX_TENANT_NAME = 100

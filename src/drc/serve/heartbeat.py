@@ -23,7 +23,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from drc.serve import pgnotify
-from drc.serve.models import FAILED, QUEUED, RUNNING, Job, WorkerRow, utc, utcnow
+from drc.serve.tables import FAILED, QUEUED, RUNNING, Job, WorkerRow, utc, utcnow
 
 STOPPED_MESSAGE = "the worker serving this job stopped, {times} times; submit it again"
 

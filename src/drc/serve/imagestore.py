@@ -7,9 +7,9 @@ from sqlalchemy.orm import Session
 from drc.serve import quotas, uploads
 from drc.serve.auth import TenantRef
 from drc.serve.errors import bad, printable
-from drc.serve.models import StoredImage
 from drc.serve.retention import remove_unreferenced
 from drc.serve.service import Service
+from drc.serve.tables import StoredImage
 from drc.serve.uploads import CheckedImage
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from drc.serve.auth import TenantRef
-from drc.serve.models import DISCARD, KEEP, Feedback, Job, utc
+from drc.serve.tables import DISCARD, KEEP, Feedback, Job, utc
 
 
 class KpiRow(BaseModel):

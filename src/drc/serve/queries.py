@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from drc.serve.auth import TenantRef
 from drc.serve.errors import not_found
-from drc.serve.models import EndUser, HistoryItem, Job, StoredImage
+from drc.serve.tables import EndUser, HistoryItem, Job, StoredImage
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

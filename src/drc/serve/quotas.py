@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from drc.serve.auth import TenantRef
 from drc.serve.config import Quotas
-from drc.serve.models import QUEUED, RUNNING, EndUser, Job, StoredImage
+from drc.serve.tables import QUEUED, RUNNING, EndUser, Job, StoredImage
 
 RETRY_JOBS_S = 10  # a queued job is usually done within seconds
 RETRY_STORAGE_S = 3600  # only a delete frees room

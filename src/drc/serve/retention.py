@@ -12,8 +12,8 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from drc.serve.models import StoredImage, utcnow
 from drc.serve.storage import BlobStore
+from drc.serve.tables import StoredImage, utcnow
 
 
 def remove_unreferenced(s: Session, store: BlobStore, shas: set[str]) -> None:

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from drc.serve import pgnotify, quotas
 from drc.serve.auth import TenantRef
 from drc.serve.errors import bad, not_found
-from drc.serve.models import DONE, FAILED, QUEUED, Job
 from drc.serve.queries import get_image, get_user, is_id, user_history
 from drc.serve.schemas import GenerateIn, JobOut, job_out
 from drc.serve.service import Service
+from drc.serve.tables import DONE, FAILED, QUEUED, Job
 
 
 def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuery: Any) -> None:  # noqa: N803
@@ -28,7 +28,7 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
         """Queue a generation (202); poll GET /v1/jobs/{id}, or pass ?wait=S to have the reply wait
         for the job (200 once it finished)."""
         run = body.run if body.run is not None else (svc.run_names[0] if svc.run_names else None)
-        if run not in svc.samplers:
+        if run not in svc.batchers:
             raise bad(422, f"run: unknown run {run!r}; served: {', '.join(svc.run_names) or 'none'}")
         if not 1 <= body.n <= limits.max_n:
             raise bad(422, f"n: {body.n} is outside 1..{limits.max_n}")
@@ -57,18 +57,18 @@ def add_generate_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any, WaitQuer
         q = quotas.effective(t, svc.cfg.quotas)
         quotas.check_jobs(s, t, q)
         quotas.check_images(s, t, q, body.n, 0)  # room for its outputs
-        sampler = svc.samplers[run]
+        batcher = svc.batchers[run]
         job = Job(
             tenant_id=t.id,
             user_id=body.user_id,
             run=run,
             status=QUEUED,
-            prompt=body.prompt if body.prompt is not None else sampler.model.prompt,
+            prompt=body.prompt if body.prompt is not None else batcher.model.prompt,
             n=body.n,
             seed=body.seed,
             explain=body.explain,
             reference_id=body.reference,
-            history_ids=history[-sampler.history_len :],  # the most recent k, as the run was trained
+            history_ids=history[-batcher.history_len :],  # the most recent k, as the run was trained
         )
         s.add(job)
         pgnotify.notify(s, pgnotify.QUEUED)  # wakes worker processes when this commits

@@ -11,10 +11,10 @@ from sqlalchemy import delete
 
 from drc.serve.errors import bad
 from drc.serve.imagestore import read_uploads, remove_files_unreferenced, store_images
-from drc.serve.models import HistoryItem
 from drc.serve.queries import get_image, get_user
 from drc.serve.schemas import ImageOut, image_out
 from drc.serve.service import Service
+from drc.serve.tables import HistoryItem
 
 
 def add_image_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any) -> None:  # noqa: N803

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from drc.serve.auth import TenantRef
 from drc.serve.errors import bad
 from drc.serve.kpis import KpiRow, kpi_csv, kpi_rows
-from drc.serve.models import KEEP, Feedback, Job, utcnow
 from drc.serve.queries import get_job
 from drc.serve.schemas import FeedbackIn, FeedbackOut, feedback_out
 from drc.serve.service import Service
+from drc.serve.tables import KEEP, Feedback, Job, utcnow
 
 RunQuery = Annotated[str | None, Query(max_length=200, description="only this run")]
 

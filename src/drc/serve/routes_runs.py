@@ -12,16 +12,16 @@ from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 
 from drc.serve.errors import bad, not_found
-from drc.serve.models import QUEUED, Job
 from drc.serve.reports import find_report
 from drc.serve.service import Service
+from drc.serve.tables import QUEUED, Job
 
 
 def add_run_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any) -> None:  # noqa: N803
     limits = svc.cfg.limits
 
     def check_run(name: str) -> None:
-        if name not in svc.samplers:
+        if name not in svc.batchers:
             raise not_found("run", name)
 
     @app.get("/v1/health", tags=["service"])
@@ -34,15 +34,15 @@ def add_run_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any) -> None:  # n
     def runs(t: Auth) -> dict[str, Any]:
         """The served runs (image size, history length, whether a report is there) and the limits."""
         out = []
-        for name, sampler in svc.samplers.items():
-            h, w = sampler.model.image_size
+        for name, batcher in svc.batchers.items():
+            h, w = batcher.model.image_size
             out.append(
                 {
                     "name": name,
                     "image_size": [h, w],
-                    "history_len": sampler.history_len,
-                    "prompt": sampler.model.prompt,
-                    "precision": sampler.precision,
+                    "history_len": batcher.history_len,
+                    "prompt": batcher.model.prompt,
+                    "precision": batcher.precision,
                     "has_report": find_report(svc.run_dirs[name]) is not None,
                 }
             )

@@ -12,10 +12,10 @@ from sqlalchemy import delete, select
 from drc.serve import quotas
 from drc.serve.errors import bad, not_found
 from drc.serve.imagestore import read_uploads, remove_files_unreferenced, store_images
-from drc.serve.models import EndUser, HistoryItem, Job, StoredImage
 from drc.serve.queries import get_user, is_id, user_history
 from drc.serve.schemas import HistoryImageOut, UserIn, UserOut, image_out, user_out
 from drc.serve.service import Service
+from drc.serve.tables import EndUser, HistoryItem, Job, StoredImage
 
 
 def add_user_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any) -> None:  # noqa: N803

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from drc.serve.config import WorkerConfig
-from drc.serve.models import FAILED, QUEUED, RUNNING, Job, utc, utcnow
+from drc.serve.tables import FAILED, QUEUED, RUNNING, Job, utc, utcnow
 
 
 def rows_per_image(job: Job) -> int:

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from drc.serve.models import EndUser, Feedback, HistoryItem, Job, StoredImage, utc
+from drc.serve.tables import EndUser, Feedback, HistoryItem, Job, StoredImage, utc
 
 
 def no_nul(v: str) -> str:

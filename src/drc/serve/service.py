@@ -24,7 +24,7 @@ class Service:
         self.sessions = db.session_factory(self.engine)
         self.store = BlobStore(cfg.blob_dir)
         self._models = models
-        self.samplers: dict[str, Any] = {}
+        self.batchers: dict[str, Any] = {}
         self.run_dirs: dict[str, Path] = {}
         self.worker = None
         self.listener = None
@@ -40,7 +40,7 @@ class Service:
         return list(self._models) if self._models is not None else list(self.cfg.runs)
 
     def start(self) -> None:
-        from drc.serve.sampler import RunSampler
+        from drc.serve.batcher import RunBatcher
         from drc.serve.worker import Worker, recover
 
         db.upgrade(self.engine)
@@ -58,12 +58,12 @@ class Service:
                 name: api.load(path, device=self.cfg.device) for name, path in self.cfg.runs.items()
             }
         for name, model in self._models.items():
-            self.samplers[name] = RunSampler(
+            self.batchers[name] = RunBatcher(
                 model, self.store.read, self.cfg.worker.token_cache, self.cfg.precision
             )
-            sampler = self.samplers[name]
+            batcher = self.batchers[name]
             log.info(
-                "drc serve: run %s samples in %s (%s)", name, sampler.precision, sampler.precision_reason
+                "drc serve: run %s samples in %s (%s)", name, batcher.precision, batcher.precision_reason
             )
             self.run_dirs[name] = Path(model.paths.root)
         if self.engine.dialect.name == "postgresql":  # other processes' queued and finished jobs
@@ -76,7 +76,7 @@ class Service:
         self.worker = Worker(
             self.sessions,
             self.store,
-            self.samplers,
+            self.batchers,
             self.cfg.worker,
             on_done=self._job_done,
             retention_days=self.cfg.retention_days,

@@ -29,13 +29,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from drc.serve import heartbeat, pgnotify
+from drc.serve.batcher import RunBatcher, SampleRequest
 from drc.serve.config import WorkerConfig
 from drc.serve.heartbeat import STOPPED_MESSAGE, recover, stopped_message  # noqa: F401 - this module's interface
-from drc.serve.models import DONE, FAILED, QUEUED, RUNNING, Job, StoredImage, new_id, utc, utcnow
 from drc.serve.retention import purge_outputs
-from drc.serve.sampler import RunSampler, SampleRequest
 from drc.serve.scheduling import Claim, FairQueue
 from drc.serve.storage import BlobStore
+from drc.serve.tables import DONE, FAILED, QUEUED, RUNNING, Job, StoredImage, new_id, utc, utcnow
 
 log = logging.getLogger("drc.serve")
 
@@ -56,12 +56,12 @@ class Worker:
         self,
         sessions: sessionmaker[Session],
         store: BlobStore,
-        samplers: dict[str, RunSampler],
+        batchers: dict[str, RunBatcher],
         cfg: WorkerConfig,
         on_done: Callable[[list[str]], None] | None = None,
         retention_days: float | None = None,
     ) -> None:
-        self.sessions, self.store, self.samplers, self.cfg = sessions, store, samplers, cfg
+        self.sessions, self.store, self.batchers, self.cfg = sessions, store, batchers, cfg
         self.on_done = on_done  # called with the ids of jobs that finished (done or failed): wakes long-polls
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -140,7 +140,7 @@ class Worker:
         """Mark the next batch of queued jobs (or parts of jobs) running and return them (empty when
         none is queued); tenants take turns (scheduling.py)."""
         with self.sessions.begin() as s:
-            return self._queue.claim(s, set(self.samplers), self.cfg, self.id)
+            return self._queue.claim(s, set(self.batchers), self.cfg, self.id)
 
     def step(self) -> bool:
         """Serve one batch; False when nothing was queued."""
@@ -158,13 +158,13 @@ class Worker:
 
     def _serve(self, claims: list[Claim]) -> None:
         """Sample the claimed jobs and store their outputs (any exception: the caller fails them)."""
-        sampler = self.samplers[claims[0].job.run]
+        batcher = self.batchers[claims[0].job.run]
         items, ok, gone = [], [], []
         with self.sessions() as s:
             images = self._images(s, [c.job for c in claims])
         for c in claims:
             try:
-                items.append(self._item(images, c, sampler.history_len))
+                items.append(self._item(images, c, batcher.history_len))
                 ok.append(c)
             except LookupError as e:  # an input image was deleted while the job waited
                 gone.append((c.job, str(e)))
@@ -173,7 +173,7 @@ class Worker:
         if not ok:
             return
         t0 = time.perf_counter()
-        results = sampler.run(items)
+        results = batcher.run(items)
         ms = (time.perf_counter() - t0) * 1000
         rows = sum(it.rows for it in items)
         log.debug("drc serve: %d job(s), %d rows sampled in %.0f ms", len(ok), rows, ms)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from drc.serve.models import Base
+from drc.serve.tables import Base
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:

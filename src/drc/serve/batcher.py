@@ -53,7 +53,7 @@ class ItemResult:
     influence: list[dict[str, float]] | None
 
 
-class RunSampler:
+class RunBatcher:
     """One served run: its model, a token cache, and `run(items)` for a batch of requests."""
 
     def __init__(

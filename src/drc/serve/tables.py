@@ -28,7 +28,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # job status values, in the order a job goes through them
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-JOB_STATES = (QUEUED, RUNNING, DONE, FAILED)
 # an end user's verdict on an output
 KEEP, DISCARD = "keep", "discard"
 VERDICTS = (KEEP, DISCARD)

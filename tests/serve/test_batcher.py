@@ -1,4 +1,4 @@
-"""The batch sampler: per-row random streams, leave-one-out variants, and the influence distances."""
+"""The request batcher: per-row random streams, leave-one-out variants, and the influence distances."""
 
 from __future__ import annotations
 
