@@ -10,37 +10,29 @@ another tenant's id answers 404 exactly as an id that never existed.
 Bad input answers 4xx with `{"detail": "one line"}` and changes nothing: uploads are checked in full
 before the first file is written, and a generate request before its job is created.
 
-(No `from __future__ import annotations` here: FastAPI reads the routes' `Annotated[..., Depends()]`
-parameters at run time, and the aliases DB and Auth are local to `create_app`.)
+The routes are `APIRouter`s, one module per resource (routes_*.py); their dependencies (the
+tenant, a database session, the service) are in auth.py and read the service from `app.state`.
 """
 
 import contextlib
 import functools
 import logging
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from drc.serve import auth
-from drc.serve.auth import TenantRef
+from drc.serve import auth, routes_generate, routes_images, routes_kpis, routes_runs, routes_users
 from drc.serve.config import ServeConfig
 from drc.serve.errors import validation_detail
 from drc.serve.gate import Gate
-from drc.serve.routes_generate import add_generate_routes
-from drc.serve.routes_images import add_image_routes
-from drc.serve.routes_kpis import add_kpi_routes
-from drc.serve.routes_runs import add_run_routes
-from drc.serve.routes_users import add_user_routes
 from drc.serve.service import Service
 
+ROUTERS = (routes_runs, routes_users, routes_images, routes_generate, routes_kpis)
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("drc.serve")
 
@@ -73,12 +65,44 @@ def _docs_page(app: FastAPI) -> None:
         )
 
 
+def _error_replies(app: FastAPI) -> None:
+    """Every error answers `{"detail": "one line"}`; an unexpected one says no more than that it failed."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        status, msg = validation_detail(list(exc.errors()))
+        return JSONResponse({"detail": msg}, status_code=status)
+
+    @app.exception_handler(Exception)
+    async def _internal(_req: Request, exc: Exception) -> JSONResponse:
+        # the tenant learns that it failed, not how: exception text can name files, queries, hosts
+        log.error("drc serve: internal error", exc_info=exc)
+        return JSONResponse({"detail": "internal error (the service log has the details)"}, status_code=500)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+
+def _pages(app: FastAPI) -> None:
+    """The studio at /, the run-report page at /report and their scripts and styles under /static."""
+
+    @app.get("/", include_in_schema=False)
+    def studio() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/report", include_in_schema=False)
+    def report_page() -> FileResponse:
+        return FileResponse(STATIC / "report.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
 # ---------------------------------------------------------------------- the app
 def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAPI:
     """The service for `cfg`. `models` (name -> loaded DrcModel) skips loading cfg.runs (tests
     share one loaded run across apps)."""
     svc = Service(cfg, models)
-    limits = cfg.limits
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -97,71 +121,19 @@ def create_app(cfg: ServeConfig, models: dict[str, Any] | None = None) -> FastAP
         version="1",
         summary="Personalized image generation (DRC) for many tenants and their end users",
         lifespan=lifespan,
-        docs_url=None,  # served below from local files: FastAPI's default loads Swagger UI from a CDN
+        docs_url=None,  # served by _docs_page from local files: FastAPI's default loads Swagger UI from a CDN
         redoc_url=None,
     )
     _docs_page(app)
-    app.state.service = svc
-    bearer = HTTPBearer(auto_error=False, description="the tenant's API key (`drc serve tenant create NAME`)")
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        status, msg = validation_detail(list(exc.errors()))
-        return JSONResponse({"detail": msg}, status_code=status)
-
-    @app.exception_handler(Exception)
-    async def _internal(_req: Request, exc: Exception) -> JSONResponse:
-        # the tenant learns that it failed, not how: exception text can name files, queries, hosts
-        log.error("drc serve: internal error", exc_info=exc)
-        return JSONResponse({"detail": "internal error (the service log has the details)"}, status_code=500)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
-
+    app.state.service = svc  # what auth.service / auth.session read
+    _error_replies(app)
     app.add_middleware(
         Gate,
         lookup=functools.partial(auth.lookup, svc.sessions),
-        max_bytes=limits.max_request_bytes,
-        max_json_bytes=limits.max_json_bytes,
+        max_bytes=cfg.limits.max_request_bytes,
+        max_json_bytes=cfg.limits.max_json_bytes,
     )
-
-    # ------------------------------------------------------------------ dependencies
-    def session() -> Iterator[Session]:
-        with svc.sessions() as s:
-            yield s
-
-    def tenant(
-        request: Request, _creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-    ) -> TenantRef:
-        # the Gate middleware checked the key before the body was read and left the tenant here;
-        # `bearer` only puts the scheme into the OpenAPI docs
-        t = getattr(request.state, "tenant", None)
-        if t is None:
-            raise HTTPException(401, "missing API key", {"WWW-Authenticate": "Bearer"})
-        return t
-
-    DB = Annotated[Session, Depends(session)]
-    WaitQuery = Annotated[
-        float,
-        Query(ge=0, description=f"seconds to wait for the job to finish (at most {cfg.worker.max_wait_s:g})"),
-    ]
-    Auth = Annotated[TenantRef, Depends(tenant)]
-
-    # ------------------------------------------------------------------ pages
-    @app.get("/", include_in_schema=False)
-    def studio() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
-    @app.get("/report", include_in_schema=False)
-    def report_page() -> FileResponse:
-        return FileResponse(STATIC / "report.html")
-
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    add_run_routes(app, svc, DB, Auth)
-    add_user_routes(app, svc, DB, Auth)
-    add_image_routes(app, svc, DB, Auth)
-    add_generate_routes(app, svc, DB, Auth, WaitQuery)
-    add_kpi_routes(app, svc, DB, Auth)
+    _pages(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
     return app

@@ -6,17 +6,28 @@ a password someone chose, so there is no dictionary to try against a stolen hash
 Every /v1 request carries `Authorization: Bearer KEY`; a missing or unknown key answers 401. The key
 is looked up on every request (no cache), so `drc serve tenant revoke|rotate` takes effect at once
 in every process sharing the database.
-"""
 
-from __future__ import annotations
+The routes' dependencies live here too: `Auth` (the request's tenant, which the Gate middleware
+looked up), `DB` (a database session) and `Svc` (the service), the last two read from
+`request.app.state.service`, so that the route modules are plain `APIRouter`s that any app built by
+`create_app` includes.
+
+(No `from __future__ import annotations`: FastAPI reads the `Annotated[..., Depends()]` aliases of
+the routes and `tenant`'s parameters at run time.)
+"""
 
 import hashlib
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from drc.serve.service import Service
 from drc.serve.tables import Tenant
 
 KEY_PREFIX = "drc_"
@@ -105,3 +116,35 @@ def lookup(sessions: sessionmaker[Session], key: str) -> TenantRef | None:
         if t is None:
             return None
         return TenantRef(t.id, t.name, t.max_queued_jobs, t.max_images, t.max_stored_bytes, t.max_end_users)
+
+
+# ---------------------------------------------------------------------- the routes' dependencies
+def service(request: Request) -> Service:
+    """The Service of the app serving `request` (`create_app` puts it in `app.state`)."""
+    return request.app.state.service
+
+
+def session(request: Request) -> Iterator[Session]:
+    """A database session for one request, closed after the reply."""
+    with service(request).sessions() as s:
+        yield s
+
+
+# only puts the scheme into the OpenAPI docs: the Gate middleware checks the key
+_bearer = HTTPBearer(auto_error=False, description="the tenant's API key (`drc serve tenant create NAME`)")
+
+
+def tenant(
+    request: Request, _creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> TenantRef:
+    """The request's tenant: the Gate middleware checked the key before the body was read and left
+    the tenant in the request's state."""
+    t = getattr(request.state, "tenant", None)
+    if t is None:
+        raise HTTPException(401, "missing API key", {"WWW-Authenticate": "Bearer"})
+    return t
+
+
+Svc = Annotated[Service, Depends(service)]
+DB = Annotated[Session, Depends(session)]
+Auth = Annotated[TenantRef, Depends(tenant)]

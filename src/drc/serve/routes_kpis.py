@@ -1,25 +1,25 @@
 """The proof-of-concept routes: an end user's verdict on an output (POST /v1/jobs/{id}/feedback) and
 the tenant's KPIs per run (GET /v1/kpis, as JSON or CSV; kpis.py computes them).
 
-(No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time; DB and
-Auth are the `Annotated[..., Depends()]` aliases `create_app` builds.)
+(No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time; Svc, DB
+and Auth are the `Annotated[..., Depends()]` aliases of auth.py.)
 """
 
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from drc.serve.auth import TenantRef
+from drc.serve.auth import DB, Auth, TenantRef
 from drc.serve.errors import bad
 from drc.serve.kpis import KpiRow, kpi_csv, kpi_rows
 from drc.serve.queries import get_job
 from drc.serve.schemas import FeedbackIn, FeedbackOut, feedback_out
-from drc.serve.service import Service
 from drc.serve.tables import KEEP, Feedback, Job, utcnow
 
+router = APIRouter(tags=["kpis"])
 RunQuery = Annotated[str | None, Query(max_length=200, description="only this run")]
 
 
@@ -60,39 +60,42 @@ def _record(s: Session, t: TenantRef, job: Job, index: int, verdict: str) -> Fee
     return row
 
 
-def add_kpi_routes(app: FastAPI, svc: Service, DB: Any, Auth: Any) -> None:  # noqa: N803, ARG001
-    @app.post("/v1/jobs/{job_id}/feedback", tags=["kpis"])
-    def give_feedback(job_id: str, body: FeedbackIn, t: Auth, s: DB) -> FeedbackOut:
-        """Keep or discard one output of a job (by index or image id); a later verdict replaces it."""
-        job = get_job(s, t, job_id)
-        index = _output_index(job, body.image)
-        try:
-            row = _record(s, t, job, index, body.verdict)
-        except IntegrityError:  # a verdict on the same output committed in between: update it instead
-            s.rollback()
-            row = _record(s, t, get_job(s, t, job_id), index, body.verdict)
-        return feedback_out(row)
+@router.post("/v1/jobs/{job_id}/feedback")
+def give_feedback(job_id: str, body: FeedbackIn, t: Auth, s: DB) -> FeedbackOut:
+    """Keep or discard one output of a job (by index or image id); a later verdict replaces it."""
+    job = get_job(s, t, job_id)
+    index = _output_index(job, body.image)
+    try:
+        row = _record(s, t, job, index, body.verdict)
+    except IntegrityError:  # a verdict on the same output committed in between: update it instead
+        s.rollback()
+        row = _record(s, t, get_job(s, t, job_id), index, body.verdict)
+    return feedback_out(row)
 
-    def rows(s: Session, t: TenantRef, run: str | None) -> list[KpiRow]:
-        if run is not None and "\x00" in run:
-            raise bad(422, "run: must not contain NUL characters")
-        return kpi_rows(s, t, run)
 
-    def as_csv(data: list[KpiRow]) -> Response:
-        return Response(
-            kpi_csv(data),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="kpis.csv"'},
-        )
+def _rows(s: Session, t: TenantRef, run: str | None) -> list[KpiRow]:
+    if run is not None and "\x00" in run:
+        raise bad(422, "run: must not contain NUL characters")
+    return kpi_rows(s, t, run)
 
-    @app.get("/v1/kpis", tags=["kpis"], response_model=list[KpiRow])
-    def kpis(t: Auth, s: DB, run: RunQuery = None, format: Literal["json", "csv"] = "json") -> Any:  # noqa: A002
-        """The tenant's KPIs per run: outputs kept and discarded, the share kept, the median time to a
-        job's first kept output, images generated per kept image (`?format=csv`: as CSV)."""
-        data = rows(s, t, run)
-        return as_csv(data) if format == "csv" else data
 
-    @app.get("/v1/kpis.csv", tags=["kpis"], response_class=Response)
-    def kpis_csv(t: Auth, s: DB, run: RunQuery = None) -> Response:
-        """The same rows as CSV, with a header."""
-        return as_csv(rows(s, t, run))
+def _as_csv(data: list[KpiRow]) -> Response:
+    return Response(
+        kpi_csv(data),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="kpis.csv"'},
+    )
+
+
+@router.get("/v1/kpis", response_model=list[KpiRow])
+def kpis(t: Auth, s: DB, run: RunQuery = None, format: Literal["json", "csv"] = "json") -> Any:  # noqa: A002
+    """The tenant's KPIs per run: outputs kept and discarded, the share kept, the median time to a
+    job's first kept output, images generated per kept image (`?format=csv`: as CSV)."""
+    data = _rows(s, t, run)
+    return _as_csv(data) if format == "csv" else data
+
+
+@router.get("/v1/kpis.csv", response_class=Response)
+def kpis_csv(t: Auth, s: DB, run: RunQuery = None) -> Response:
+    """The same rows as CSV, with a header."""
+    return _as_csv(_rows(s, t, run))
