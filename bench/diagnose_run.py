@@ -26,7 +26,7 @@ import torch
 
 import drc.api as api
 from drc.data.prepare import prepare
-from drc.eval.evaluate import _cases, case_seed, probes_for
+from drc.eval.evaluate import _cases, case_generator, probes_for
 from drc.eval.probes import ProbeConfig, Probes
 from drc.models.conditioning import LatentInstruction
 
@@ -81,20 +81,21 @@ def _diagnose(model, prep, probes, run, data, split, max_samples, seed, sample) 
     for start in range(0, len(cases), bs):
         chunk = cases[start : start + bs]
         B = len(chunk)
-        hist = torch.stack([model.tokens(prep.bank.get(list(c.sample.history)[-k:])) for c in chunk])
+        hist_imgs = [prep.bank.get(list(c.sample.history)[-k:]) for c in chunk]
+        hist = torch.stack([model.tokens(h) for h in hist_imgs])
         mask = torch.ones(B, k, dtype=torch.bool)
         ref_tok = model.tokens(torch.stack([c.ref_image for c in chunk]))
         tgt_tok = model.tokens(prep.bank.get([c.sample.target for c in chunk]))
         instr = model.compose(hist, mask, ref_tok)
         if sample:
-            gens = [torch.Generator().manual_seed(case_seed(seed, c.sample, c.k)) for c in chunk]
+            gens = [case_generator(seed, c, h, model.prompt) for c, h in zip(chunk, hist_imgs)]
             rows["output"].append(model.sample(instr, [model.prompt] * B, generators=gens))
         rows["draft"].append(model.decode(instr.argmax().cpu()))
         rows["recon"].append(model.decode(tgt_tok))
         rows["ref_draft"].append(model.decode(ref_tok))
         if sample:
             oracle = LatentInstruction.hard(tgt_tok.to(model.device), V or instr.draft.shape[-1])
-            gens = [torch.Generator().manual_seed(case_seed(seed + 1, c.sample, c.k)) for c in chunk]
+            gens = [case_generator(seed + 1, c, h, model.prompt) for c, h in zip(chunk, hist_imgs)]
             rows["oracle"].append(model.sample(oracle, [model.prompt] * B, generators=gens))
         cell_acc.append((instr.argmax().cpu() == tgt_tok).float().mean(1))
         ref_cell_acc.append((ref_tok == tgt_tok).float().mean(1))

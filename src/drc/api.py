@@ -29,12 +29,13 @@ from PIL import Image
 from drc.config import RunConfig, SampleConfig, choices, load_yaml
 from drc.data.images import array_to_image, fit, load_image, unit_to_pixels
 from drc.errors import DrcError
-from drc.influence import influence, leave_one_out, row_seed
+from drc.influence import influence, leave_one_out
 from drc.models.composers import composer_for
 from drc.models.conditioning import LatentInstruction
 from drc.models.inference import condition, encode_images, pad_history
 from drc.precision import resolve_device
 from drc.run_folder import RunInfo, RunPaths
+from drc.seeding import image_generators, images_key
 from drc.threads import configure_threads
 
 ImageLike = str | Path | np.ndarray | Image.Image
@@ -43,7 +44,7 @@ ImageLike = str | Path | np.ndarray | Image.Image
 MAX_IN_MEMORY = 1024
 EXPLAIN_IMAGES = 4  # images per leave-one-out variant behind `explain` (each variant costs as many)
 
-__all__ = ["DrcModel", "Generation", "MAX_IN_MEMORY", "batch_seed", "load", "train", "evaluate"]
+__all__ = ["DrcModel", "Generation", "MAX_IN_MEMORY", "load", "train", "evaluate"]
 
 RENDERERS = choices(SampleConfig, "renderer")
 
@@ -202,20 +203,22 @@ class DrcModel:
 
     def _condition(
         self, history: Sequence[ImageLike], reference: ImageLike, prompt: str | None
-    ) -> tuple[LatentInstruction, str, list[float]]:
-        """Load and encode the inputs: the (1, ...) latent instruction, the text, the history weights."""
+    ) -> tuple[LatentInstruction, str, list[float], str]:
+        """Load and encode the inputs: the (1, ...) latent instruction, the text, the history weights
+        and the request's key (`drc.seeding`)."""
         if len(history) == 0:
             raise DrcError("generate needs at least one history image")
         k = self.cfg.data.history_len
-        hist = list(history)[-k:]  # the most recent k images, as in training
-        hist_tok = self.tokens(self.load_images(hist))  # (L, N)
-        ref_tok = self.tokens(self.load_images([reference]))  # (1, N)
+        hist_img = self.load_images(list(history)[-k:])  # the most recent k images, as in training
+        ref_img = self.load_images([reference])
+        hist_tok = self.tokens(hist_img)  # (L, N)
+        ref_tok = self.tokens(ref_img)  # (1, N)
         L = hist_tok.shape[0]
         padded, mask = pad_history([hist_tok], k)  # right-aligned (most recent image last), as in training
         instr = self.compose(padded, mask, ref_tok)
         text = prompt if prompt is not None else self.prompt
         weights = [] if instr.weights is None else [round(float(w), 4) for w in instr.weights[0, k - L :]]
-        return instr, text, weights
+        return instr, text, weights, images_key(hist_img, ref_img[0], text)
 
     def generate_iter(
         self, history: Sequence[ImageLike], reference: ImageLike, prompt: str | None = None, n: int = 4,
@@ -225,18 +228,18 @@ class DrcModel:
 
         Each yielded Generation holds that batch's images (`start` is the index of its first one
         among the n; every batch has `batch_size` images but the last), the history weights and the
-        settings. Image i is sampled in batch i // batch_size (default: the run's
-        `sample.batch_size`) from the seed `batch_seed(seed, i // batch_size)`, always in a full batch
-        (a short last batch is padded and cut), so it depends on the inputs, seed, batch size and i
-        only: the same seed gives the same images however many are asked for. The inputs are loaded
-        and checked here, before the first batch is asked for.
+        settings. Image i is sampled from its own random stream, keyed by (seed, the inputs, i)
+        (`drc.seeding`: the stream `drc serve` and `drc eval` draw for the same inputs), in batch
+        i // batch_size (default: the run's `sample.batch_size`), always a full batch (a short last
+        batch is padded and cut): the same seed gives the same images however many are asked for.
+        The inputs are loaded and checked here, before the first batch is asked for.
         """
         if n < 1:
             raise DrcError(f"n must be at least 1, got {n}")
         bs = self.cfg.sample.batch_size if batch_size is None else batch_size
         if bs < 1:
             raise DrcError(f"batch_size must be at least 1, got {bs}")
-        instr, text, weights = self._condition(history, reference, prompt)
+        instr, text, weights, key = self._condition(history, reference, prompt)
         settings = {
             "prompt": text,
             "n": n,
@@ -245,7 +248,7 @@ class DrcModel:
             **_asdict(self.cfg.sample),
             "batch_size": bs,
         }
-        return self._batches(instr.repeat_interleave(bs), text, weights, settings, n, seed, bs)
+        return self._batches(instr.repeat_interleave(bs), text, weights, settings, n, seed, key, bs)
 
     def _batches(
         self,
@@ -255,10 +258,12 @@ class DrcModel:
         settings: dict[str, Any],
         n: int,
         seed: int,
+        key: str,
         bs: int,
     ) -> Iterator[Generation]:
-        for b, start in enumerate(range(0, n, bs)):
-            images = self.sample(rows, [text] * bs, seed=batch_seed(seed, b))  # uint8 (bs, 3, H, W)
+        for start in range(0, n, bs):
+            gens = image_generators(seed, key, range(start, start + bs))
+            images = self.sample(rows, [text] * bs, generators=gens)  # uint8 (bs, 3, H, W)
             count = min(bs, n - start)
             yield Generation([im.permute(1, 2, 0).numpy() for im in images[:count]], weights, settings, start)
 
@@ -306,27 +311,18 @@ class DrcModel:
             return None
         if n < 1:
             raise DrcError(f"n must be at least 1, got {n}")
-        hist_tok = self.tokens(self.load_images(hist))  # (L, N)
-        ref_tok = self.tokens(self.load_images([reference]))  # (1, N)
+        hist_img, ref_img = self.load_images(hist), self.load_images([reference])
+        hist_tok = self.tokens(hist_img)  # (L, N)
+        ref_tok = self.tokens(ref_img)  # (1, N)
         variants = [hist_tok, *leave_one_out(hist_tok)]
         padded, mask = pad_history(variants, k)
         instr = self.compose(padded, mask, ref_tok.expand(len(variants), -1))
         text = prompt if prompt is not None else self.prompt
-        seeds = [row_seed(seed, i) for _ in variants for i in range(n)]
-        gens = [torch.Generator(device="cpu").manual_seed(sd) for sd in seeds]
+        key = images_key(hist_img, ref_img[0], text)
+        gens = [g for _ in variants for g in image_generators(seed, key, range(n))]
         images = self.sample(instr.repeat_interleave(n), [text] * len(gens), generators=gens)
         blocks = images.view(len(variants), n, *images.shape[1:])
         return influence(blocks[0], instr.draft[0], list(blocks[1:]), list(instr.draft[1:]))
-
-
-def batch_seed(seed: int, index: int) -> int:
-    """The sampling seed of batch `index` of a generation seeded `seed`.
-
-    A fixed function of both (not of n), so a batch's images never depend on how many images were
-    asked for, and an interrupted run, rerun with the same seed, reproduces the batches it wrote.
-    """
-    state = np.random.SeedSequence([seed % 2**64, index]).generate_state(1, np.uint64)[0]
-    return int(state >> 1)  # 63 bits: any torch.Generator takes it
 
 
 def _asdict(obj: Any) -> dict[str, Any]:

@@ -24,12 +24,6 @@ from __future__ import annotations
 import torch
 
 
-def row_seed(seed: int, index: int) -> int:
-    """The random stream of image `index` of a job seeded `seed` (distinct for distinct pairs); a
-    variant's image i uses the same stream as the job's, so it differs only by its history."""
-    return (seed * 1_000_003 + index) % (2**63 - 1)
-
-
 def leave_one_out(hist: torch.Tensor) -> list[torch.Tensor]:
     """(L, N) history tokens -> L tensors (L-1, N), the i-th without image i (order kept)."""
     L = hist.shape[0]

@@ -26,6 +26,7 @@ from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
 from drc.eval.probes import ProbeConfig, Probes, train_probes
 from drc.precision import autocast
 from drc.runtime import Progress, derived_seed
+from drc.seeding import image_generators, images_key
 
 HISTORY_LENS = (1, 2, 3, 5)
 
@@ -112,9 +113,35 @@ def _cases(
     return cases
 
 
-def case_seed(seed: int, sample: Sample, k: int) -> int:
-    """The sampling seed of one evaluation case: its sample's user and target at history length k."""
-    return derived_seed("eval-sample", seed, sample.user, sample.target, k)
+def case_generator(seed: int, case: Case, history: torch.Tensor, prompt: str) -> torch.Generator:
+    """The random stream of one evaluation case: image 0 of the request (its history `history`, uint8
+    (L, 3, H, W), the most recent k images; its reference; `prompt`) seeded `seed` (`drc.seeding`),
+    so the case is scored on the image `drc generate` and `drc serve` draw first for those inputs, not
+    on one that depends on the batch size or on which other cases are evaluated beside it."""
+    return image_generators(seed, images_key(history, case.ref_image, prompt), [0])[0]
+
+
+@torch.no_grad()
+def sample_cases(
+    model: Any, prep: Prepared, chunk: Sequence[Case], seed: int
+) -> tuple[torch.Tensor, Any, list[torch.Tensor], torch.Tensor]:
+    """One image per case, sampled in one batch: uint8 (B, 3, H, W), the LatentInstruction, each
+    case's history images (L_b, 3, H, W) and the references (B, 3, H, W)."""
+    B, k_full = len(chunk), model.cfg.data.history_len
+    hist_imgs = []
+    hist_tok = torch.zeros(B, k_full, model.generator.config.n_visual, dtype=torch.long)
+    mask = torch.zeros(B, k_full, dtype=torch.bool)
+    for b, c in enumerate(chunk):
+        h = list(c.sample.history)[-c.k :]
+        imgs = prep.bank.get(h)
+        hist_imgs.append(imgs)
+        hist_tok[b, k_full - len(h) :] = model.tokens(imgs).cpu()
+        mask[b, k_full - len(h) :] = True
+    ref_imgs = torch.stack([c.ref_image for c in chunk])
+    instr = model.compose(hist_tok, mask, model.tokens(ref_imgs))
+    gens = [case_generator(seed, c, h, model.prompt) for c, h in zip(chunk, hist_imgs)]
+    out = model.sample(instr, [model.prompt] * B, generators=gens)
+    return out, instr, hist_imgs, ref_imgs
 
 
 def _features(
@@ -181,23 +208,7 @@ def evaluate_run(
     items = prep.ds.items
     for start in range(0, len(cases), bs):
         chunk = cases[start : start + bs]
-        B = len(chunk)
-        hist_imgs = []
-        hist_tok = torch.zeros(B, k_full, model.generator.config.n_visual, dtype=torch.long)
-        mask = torch.zeros(B, k_full, dtype=torch.bool)
-        for b, c in enumerate(chunk):
-            h = list(c.sample.history)[-c.k :]
-            imgs = prep.bank.get(h)
-            hist_imgs.append(imgs)
-            hist_tok[b, k_full - len(h) :] = model.tokens(imgs).cpu()
-            mask[b, k_full - len(h) :] = True
-        ref_imgs = torch.stack([c.ref_image for c in chunk])
-        instr = model.compose(hist_tok, mask, model.tokens(ref_imgs))
-        # one random stream per case, derived from (seed, user, target, k): a case's image does not
-        # depend on the batch size, on which other cases (history lengths, max_samples) are evaluated
-        # beside it, or on the device, so every harness that scores a case scores the same image
-        gens = [torch.Generator(device="cpu").manual_seed(case_seed(seed, c.sample, c.k)) for c in chunk]
-        out = model.sample(instr, [model.prompt] * B, generators=gens)
+        out, instr, hist_imgs, ref_imgs = sample_cases(model, prep, chunk, seed)
         outputs.append(out)
         w = instr.weights
         for b, c in enumerate(chunk):

@@ -26,8 +26,9 @@ import torch
 
 from drc.eval.explain_metrics import cold_start_ratio, influence_agreement, intruder_weight_ratio, spread
 from drc.eval.metrics import EvalRecord, breakdown, summarize
-from drc.influence import draft_distance, leave_one_out, prob_distance, row_seed
+from drc.influence import draft_distance, leave_one_out, prob_distance
 from drc.models.inference import pad_history
+from drc.seeding import image_generators, images_key
 
 LOO_IMAGES = 2  # images per leave-one-out variant (same streams in every variant)
 
@@ -110,10 +111,12 @@ def _leave_one_out(
 ) -> tuple[list[list[float]], list[list[float]]]:
     """Per picked case: the style influence and the draft influence of each history image."""
     k = model.cfg.data.history_len
-    histories, refs, owner = [], [], []
+    histories, refs, owner, keys = [], [], [], []
     for j, i in enumerate(picked):
         c = cases[i]
-        hist = model.tokens(prep.bank.get(list(c.sample.history)[-k:])).cpu()
+        hist_img = prep.bank.get(list(c.sample.history)[-k:])
+        keys.append(images_key(hist_img, c.ref_image, model.prompt))
+        hist = model.tokens(hist_img).cpu()
         ref = model.tokens(c.ref_image[None]).cpu()[0]
         for v in [hist, *leave_one_out(hist)]:
             histories.append(v)
@@ -122,13 +125,15 @@ def _leave_one_out(
     padded, mask = pad_history(histories, k)
     instr = model.compose(padded, mask, torch.stack(refs))
     n = LOO_IMAGES
-    seeds = [row_seed(seed, owner[r] * n + t) for r in range(len(owner)) for t in range(n)]
+    # image t of every variant of a case from the stream of the case's image t (`drc.seeding`), so a
+    # variant differs from the full history only by its history
+    all_gens = [g for j in owner for g in image_generators(seed, keys[j], range(n))]
     bs = max(1, model.cfg.sample.batch_size)
     rows = instr.repeat_interleave(n)
     probs = []
-    for s in range(0, len(seeds), bs):
+    for s in range(0, len(all_gens), bs):
         part = type(rows)(rows.draft[s : s + bs])
-        gens = [torch.Generator(device="cpu").manual_seed(x) for x in seeds[s : s + bs]]
+        gens = all_gens[s : s + bs]
         out = model.sample(part, [model.prompt] * len(gens), generators=gens)
         probs.append(probes.predict(out)["style_prob"])
     p = torch.cat(probs).view(len(owner), n, -1)

@@ -3,7 +3,8 @@
 Batching is where the service's throughput comes from: the generator's per-step cost hardly grows
 with the batch on a CPU, so 32 images sampled together cost a fraction of 32 single ones (see
 bench/README.md). For that to be fair to each request, every image is sampled from its own random
-stream, seeded by (job seed, image index): what a request gets does not depend on which other
+stream, keyed by (job seed, the job's inputs, image index) (`drc.seeding`: the stream `drc generate`
+and `drc eval` draw for the same inputs): what a request gets does not depend on which other
 requests shared its batch (up to floating-point rounding of the batched matmuls).
 
 Built on DrcModel's building blocks (`load_images`, `tokens`, `compose`, `decode`); sampling calls
@@ -25,6 +26,7 @@ from drc import influence as explain
 from drc.errors import DrcError
 from drc.models.conditioning import LatentInstruction
 from drc.models.inference import pad_history
+from drc.seeding import image_digest, image_generators, request_key
 
 
 @dataclass
@@ -68,7 +70,8 @@ class RunBatcher:
         self.model = model
         self.read_blob = read_blob
         self.cache_size = cache_size
-        self._tokens: OrderedDict[str, torch.Tensor] = OrderedDict()
+        # content hash -> (visual tokens (N,), the pixels' digest for the request key)
+        self._tokens: OrderedDict[str, tuple[torch.Tensor, str]] = OrderedDict()
         # the run's own precision policy unless told otherwise: with precision=auto, bf16 autocast
         # where the device multiplies faster in bf16 (AMX here: a batch of 32 samples ~1.7x faster
         # than in fp32 with the default generator); one precision for every batch, so a request's
@@ -83,12 +86,17 @@ class RunBatcher:
 
     def tokens(self, shas: Sequence[str]) -> dict[str, torch.Tensor]:
         """Visual tokens (N,) of each image, tokenizing only those not cached (in one batch)."""
+        return {s: t for s, (t, _) in self._entries(shas).items()}
+
+    def _entries(self, shas: Sequence[str]) -> dict[str, tuple[torch.Tensor, str]]:
+        """(visual tokens (N,), pixel digest) of each image, loading only those not cached."""
         missing = [s for s in dict.fromkeys(shas) if s not in self._tokens]
         if missing:
             pil = [Image.open(io.BytesIO(self.read_blob(s))) for s in missing]
-            toks = self.model.tokens(self.model.load_images(pil)).cpu()
-            for s, t in zip(missing, toks):
-                self._tokens[s] = t
+            images = self.model.load_images(pil)
+            toks = self.model.tokens(images).cpu()
+            for s, t, im in zip(missing, toks, images):
+                self._tokens[s] = (t, image_digest(im))
         out = {}
         for s in shas:
             self._tokens.move_to_end(s)
@@ -104,9 +112,10 @@ class RunBatcher:
         return self.model.compose(padded, mask, torch.stack(refs))
 
     @torch.no_grad()
-    def _sample(self, instr: LatentInstruction, texts: list[str], seeds: list[int]) -> torch.Tensor:
-        """One image per row, row r from its own generator seeded seeds[r]: uint8 (R, 3, H, W)."""
-        gens = [torch.Generator(device="cpu").manual_seed(sd) for sd in seeds]
+    def _sample(
+        self, instr: LatentInstruction, texts: list[str], gens: list[torch.Generator]
+    ) -> torch.Tensor:
+        """One image per row, row r from its own generator gens[r]: uint8 (R, 3, H, W)."""
         return self.model.sample(instr, texts, generators=gens)
 
     def run(self, items: Sequence[SampleRequest]) -> list[ItemResult]:
@@ -120,7 +129,8 @@ class RunBatcher:
             return self._run(items)
 
     def _run(self, items: Sequence[SampleRequest]) -> list[ItemResult]:
-        tok = self.tokens([s for it in items for s in (*it.history, it.reference)])
+        entries = self._entries([s for it in items for s in (*it.history, it.reference)])
+        tok = {s: t for s, (t, _) in entries.items()}
         # compose rows: each item's full history, then (when explaining) its L left-out variants
         histories, refs, owner = [], [], []  # owner: (item index, variant: -1 full, i = without image i)
         for j, it in enumerate(items):
@@ -134,13 +144,21 @@ class RunBatcher:
                 owner.append((j, v - 1))
         instr = self._compose(histories, refs)
         # sampling rows: n per compose row; image i of an item and of each of its variants share the
-        # random stream (item seed, i), so a variant differs from the item only by its history
+        # random stream (item seed, item key, i), so a variant differs from the item only by its history
         index = [c for c, (j, _) in enumerate(owner) for _ in range(items[j].n)]
         texts = [items[owner[c][0]].prompt for c in index]
-        seeds = [
-            explain.row_seed(items[j].seed, items[j].first + i) for j, _ in owner for i in range(items[j].n)
+        keys = [
+            request_key([entries[s][1] for s in it.history], entries[it.reference][1], it.prompt)
+            for it in items
         ]
-        images = self._sample(LatentInstruction(instr.draft[index]), texts, seeds)
+        gens = [
+            g
+            for j, _ in owner
+            for g in image_generators(
+                items[j].seed, keys[j], range(items[j].first, items[j].first + items[j].n)
+            )
+        ]
+        images = self._sample(LatentInstruction(instr.draft[index]), texts, gens)
         results: list[ItemResult] = []
         loo_images: list[torch.Tensor] = []
         loo_drafts: list[torch.Tensor] = []

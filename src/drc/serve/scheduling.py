@@ -8,7 +8,7 @@
   (its leave-one-out variants). One that does not fit the space left takes as many of its images as
   fit; the rest go back to the queue (`Job.images_done` says how far it got) and wait for their
   tenant's next turn, so no job holds a batch, or the queue, to itself. Image i of a job is sampled
-  from its own random stream (seed, i) whichever part it falls in.
+  from its own random stream (seed, the job's inputs, i) whichever part it falls in.
 """
 
 from __future__ import annotations

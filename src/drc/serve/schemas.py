@@ -61,7 +61,9 @@ class GenerateIn(BaseModel):
     reference: Id = Field(description="image id of the reference: what to show")
     prompt: Text | None = Field(None, description="the prompt text; default: the run's own prompt")
     n: int = Field(4, description="images to generate")
-    seed: int = Field(0, description="image i of the job is sampled from a stream seeded by (seed, i)")
+    seed: int = Field(
+        0, description="image i is sampled from a stream keyed by (seed, the inputs, i), as by `drc generate`"
+    )
     explain: bool = Field(False, description="also compute each history image's leave-one-out influence")
 
 
