@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
-from drc.backends.janus_config import SAMPLE_DEFAULTS as JANUS_SAMPLE
-from drc.backends.janus_config import JanusOptions
+from drc.backend_options import BACKEND_SAMPLE, JanusOptions
 from drc.config_io import (
     apply_overrides,
     choices,
@@ -32,8 +31,8 @@ from drc.errors import DrcError
 from drc.loop.optim import OptimConfig
 from drc.methods import METHOD_OVERRIDES, METHODS, MethodName
 from drc.models.composer_config import ComposerConfig
-from drc.models.generator import GeneratorConfig
-from drc.models.tokenizer import TokenizerConfig
+from drc.models.generator_config import GeneratorConfig
+from drc.models.tokenizer_config import TokenizerConfig
 from drc.precision import Device, Precision
 
 T = TypeVar("T")
@@ -220,10 +219,6 @@ class RunConfig:
     # settings of the Janus backend (read only with generator.backend=janus; see drc.backends.janus)
     janus: JanusOptions = field(default_factory=JanusOptions)
 
-
-# Sampling defaults of the backends whose generator was trained with other settings than drc's own
-# (`sample.*` keys); `build_config` puts them under the config file and the overrides.
-BACKEND_SAMPLE: dict[str, dict[str, Any]] = {"janus": {f"sample.{k}": v for k, v in JANUS_SAMPLE.items()}}
 
 # --------------------------------------------------------------------------- presets
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from drc.data.samples import Sample
-from drc.models.generator import Generator, GeneratorConfig
+from drc.models.generator import Generator
+from drc.models.generator_config import GeneratorConfig
 from drc.train.tokens import TokenBank
 
 STYLES = ("s0", "s1", "s2")

@@ -178,7 +178,8 @@ def test_stage1_refuses_a_baseline_composer(bank, make_generator, tmp_path):
 
 def test_token_bank_build_with_the_real_tokenizer():
     from drc.data.bank import ImageBank
-    from drc.models.tokenizer import TokenizerConfig, VQTokenizer
+    from drc.models.tokenizer import VQTokenizer
+    from drc.models.tokenizer_config import TokenizerConfig
 
     torch.manual_seed(0)
     tcfg = TokenizerConfig(

@@ -36,7 +36,7 @@ from typing import Any, Protocol, get_args, runtime_checkable
 from torch import Tensor
 
 from drc.errors import DrcError
-from drc.models.generator import BackendName
+from drc.models.generator_config import BackendName
 from drc.models.sampling import VisualTokenModel
 
 BACKENDS: tuple[str, ...] = get_args(BackendName)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from drc.backends.janus_config import ADAPTER_KEY, CHUNK, JanusTokenizerConfig
 from drc.models.attention import positions
 from drc.models.conditioning import LatentInstruction
-from drc.models.generator import GeneratorConfig
+from drc.models.generator_config import GeneratorConfig
 from drc.models.sampling import StepFn, VisualTokenModel
 from drc.models.text import ByteTokenizer
 

@@ -28,7 +28,8 @@ import torch
 
 from drc.config import OptimConfig, RunConfig, SampleConfig
 from drc.loop.trainer import StepOutput, Trainer
-from drc.models.generator import Generator, GeneratorConfig, flops_per_token
+from drc.models.generator import Generator, flops_per_token
+from drc.models.generator_config import GeneratorConfig
 from drc.models.text import ByteTokenizer
 from drc.precision import PRECISIONS, autocast, resolve_device, resolve_precision
 from drc.runtime import StepRandom
