@@ -186,7 +186,7 @@ def reference_check(gen: Any, device: torch.device) -> dict:
 def sampling_check(tok: Any, gen: Any, x: torch.Tensor, device: torch.device, out: Path, s: Any) -> dict:
     """A plain text-to-image sample (PNG), and how closely samples follow a one-hot draft of a sticker:
     the share of cells whose sampled code is the draft's, against the same share without the draft."""
-    from drc.models.conditioning import LatentInstruction
+    from drc.models.instruction import LatentInstruction
     from drc.train.batches import encode_text
 
     n, res = 4, {"sample": {"temperature": s.temperature, "top_k": s.top_k, "cfg_scale": s.cfg_scale}}
@@ -254,7 +254,7 @@ def real_check(model_dir: str, device: torch.device, out: Path, low_memory: bool
     from drc.api import DrcModel
     from drc.backends import load_backend
     from drc.config import build_config
-    from drc.models.conditioning import LatentInstruction
+    from drc.models.instruction import LatentInstruction
     from drc.run_folder import RunPaths
 
     res: dict[str, Any] = {"model_dir": model_dir}

@@ -31,8 +31,8 @@ from drc.data.images import array_to_image, fit, load_image, unit_to_pixels
 from drc.errors import DrcError
 from drc.influence import influence, leave_one_out, row_seed
 from drc.models.composers import composer_for
-from drc.models.conditioning import LatentInstruction
 from drc.models.inference import condition, encode_images, pad_history
+from drc.models.instruction import LatentInstruction
 from drc.precision import resolve_device
 from drc.run_folder import RunInfo, RunPaths
 from drc.threads import configure_threads
@@ -73,14 +73,19 @@ class DrcModel:
     """A trained run, ready to generate: tokenizer + composer + generator."""
 
     def __init__(self, paths: RunPaths, cfg: RunConfig, tokenizer, generator, composer, prompt: str, device):
-        self.paths, self.cfg = paths, cfg
+        self.paths, self.config = paths, cfg
         self.tokenizer, self.generator, self.composer = tokenizer, generator, composer
         self.prompt = prompt  # the run's coarse prompt: the text when generate is given none
         self.device = device
 
     @property
+    def cfg(self) -> RunConfig:
+        # the service's batcher still reads `.cfg`; drop this once it reads `.config`
+        return self.config
+
+    @property
     def image_size(self) -> tuple[int, int]:
-        return (self.cfg.data.image_height, self.cfg.data.image_width)
+        return (self.config.data.image_height, self.config.data.image_width)
 
     @classmethod
     def load(cls, run: str | Path, device: str = "auto") -> DrcModel:
@@ -116,7 +121,7 @@ class DrcModel:
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, 3, H, W) -> visual tokens long (B, N) (on the CPU)."""
         return encode_images(
-            self.tokenizer, images, device=self.device, precision=self.cfg.precision
+            self.tokenizer, images, device=self.device, precision=self.config.precision
         ).flatten(1)
 
     @torch.no_grad()
@@ -147,7 +152,7 @@ class DrcModel:
         """
         from drc.models.text import ByteTokenizer
 
-        s = self.cfg.sample
+        s = self.config.sample
         if s.renderer not in RENDERERS:
             raise DrcError(f"unknown sample.renderer {s.renderer!r}; valid: {', '.join(RENDERERS)}")
         if s.renderer == "draft":
@@ -158,7 +163,7 @@ class DrcModel:
         gen = generators if generators is not None else torch.Generator(device="cpu").manual_seed(seed)
         # the precision the generator was pretrained in (bf16 where the machine has it): sampling in
         # float32 on an AMX CPU took twice as long for the same images' worth of accuracy
-        with autocast(self.device, self.cfg.precision):
+        with autocast(self.device, self.config.precision):
             idx = self.generator.generate(
                 ids.to(self.device),
                 mask.to(self.device),
@@ -206,7 +211,7 @@ class DrcModel:
         """Load and encode the inputs: the (1, ...) latent instruction, the text, the history weights."""
         if len(history) == 0:
             raise DrcError("generate needs at least one history image")
-        k = self.cfg.data.history_len
+        k = self.config.data.history_len
         hist = list(history)[-k:]  # the most recent k images, as in training
         hist_tok = self.tokens(self.load_images(hist))  # (L, N)
         ref_tok = self.tokens(self.load_images([reference]))  # (1, N)
@@ -233,7 +238,7 @@ class DrcModel:
         """
         if n < 1:
             raise DrcError(f"n must be at least 1, got {n}")
-        bs = self.cfg.sample.batch_size if batch_size is None else batch_size
+        bs = self.config.sample.batch_size if batch_size is None else batch_size
         if bs < 1:
             raise DrcError(f"batch_size must be at least 1, got {bs}")
         instr, text, weights = self._condition(history, reference, prompt)
@@ -242,7 +247,7 @@ class DrcModel:
             "n": n,
             "seed": seed,
             "run": str(self.paths.root),
-            **_asdict(self.cfg.sample),
+            **_asdict(self.config.sample),
             "batch_size": bs,
         }
         return self._batches(instr.repeat_interleave(bs), text, weights, settings, n, seed, bs)
@@ -300,7 +305,7 @@ class DrcModel:
         n images are rendered with all k images and n with each one left out, image i of every
         variant from the same random stream, so a variant differs only by its history.
         """
-        k = self.cfg.data.history_len
+        k = self.config.data.history_len
         hist = list(history)[-k:]
         if len(hist) < 2:
             return None

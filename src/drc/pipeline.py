@@ -119,7 +119,7 @@ def bank_recipe(cfg: RunConfig, aug_ids: list[str]) -> str:
 
 def ensure_token_bank(paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer: Any, device: torch.device):
     """Visual tokens of every item and of `n_aug` augmentations of each (cached in tokens.pt)."""
-    from drc.train.tokens import TokenBank
+    from drc.train.token_bank import TokenBank
 
     n_aug = cfg.stage2.n_augment
     recipe = bank_recipe(cfg, prep.train_ids)

@@ -23,7 +23,7 @@ from drc.config import build_config  # noqa: E402
 from drc.errors import CheckpointError, DrcError  # noqa: E402
 from drc.models.composer_config import ComposerConfig  # noqa: E402
 from drc.models.composers import build_composer  # noqa: E402
-from drc.models.conditioning import LatentInstruction  # noqa: E402
+from drc.models.instruction import LatentInstruction  # noqa: E402
 from drc.models.text import ByteTokenizer  # noqa: E402
 from drc.train.batches import encode_text, trainable_scope  # noqa: E402
 from drc.train.losses import composer_loss  # noqa: E402

@@ -26,7 +26,7 @@ from drc.backends.janus_reference import raw_codes, reference_codes, reference_g
 from drc.cli import main  # noqa: E402
 from drc.config import build_config  # noqa: E402
 from drc.errors import DrcError  # noqa: E402
-from drc.models.conditioning import LatentInstruction  # noqa: E402
+from drc.models.instruction import LatentInstruction  # noqa: E402
 from drc.models.text import ByteTokenizer  # noqa: E402
 
 CPU = torch.device("cpu")

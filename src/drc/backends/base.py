@@ -37,7 +37,7 @@ from torch import Tensor
 
 from drc.errors import DrcError
 from drc.models.generator_config import BackendName
-from drc.models.sampling import VisualTokenModel
+from drc.models.token_model import VisualTokenModel
 
 BACKENDS: tuple[str, ...] = get_args(BackendName)
 
@@ -69,7 +69,7 @@ class VisualTokenizer(Protocol):
 
 
 # The generator side is a base class, not a protocol: a generator subclasses
-# `drc.models.sampling.VisualTokenModel`, implements `config` (`n_visual` = N cells per image,
+# `drc.models.token_model.VisualTokenModel`, implements `config` (`n_visual` = N cells per image,
 # `max_text_len` bytes of text), the teacher-forced `forward` and one sampling step (`_decoder`),
 # and inherits `loss` and `generate`, so every backend samples and guides the same way.
 TokenGenerator = VisualTokenModel

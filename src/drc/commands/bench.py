@@ -117,7 +117,7 @@ def bench_generate(
 ) -> float:
     """Seconds for one batch of `batch` images (CFG as configured for evaluation)."""
     s = SampleConfig()
-    ids, mask = ByteTokenizer().encode([CAPTION] * batch, model.cfg.max_text_len)
+    ids, mask = ByteTokenizer().encode([CAPTION] * batch, model.config.max_text_len)
     ids, mask = ids.to(device), mask.to(device)
     gen = torch.Generator(device=device).manual_seed(0)
 

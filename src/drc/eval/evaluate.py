@@ -160,7 +160,7 @@ def evaluate_run(
     Returns {"metrics": {...} at the full history length, "by_history_len": {k: joint_acc},
     "by_theme": {...}, "worst_theme": str, "probes": {...}, "grid": [rows], "n_cases": int}.
     """
-    cfg = model.cfg
+    cfg = model.config
     prep = data if isinstance(data, Prepared) else prepare(data, cfg)
     k_full = cfg.data.history_len
     lens = sorted({min(k, k_full) for k in history_lens} | {k_full})

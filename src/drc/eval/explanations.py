@@ -53,7 +53,7 @@ def explanation_metrics(
     `records`, `cases` and `weights` are parallel (one per generated case, every history length).
     """
     items = prep.ds.items
-    k_full = model.cfg.data.history_len
+    k_full = model.config.data.history_len
     idx = [i for i, r in enumerate(records) if r.extra["k"] == k_full]
     flags = {
         i: intruder_flags(list(cases[i].sample.history)[-k_full:], items, records[i].user_style) for i in idx
@@ -109,7 +109,7 @@ def _leave_one_out(
     model: Any, prep: Any, cases: Sequence[Any], picked: Sequence[int], probes: Any, seed: int
 ) -> tuple[list[list[float]], list[list[float]]]:
     """Per picked case: the style influence and the draft influence of each history image."""
-    k = model.cfg.data.history_len
+    k = model.config.data.history_len
     histories, refs, owner = [], [], []
     for j, i in enumerate(picked):
         c = cases[i]
@@ -123,7 +123,7 @@ def _leave_one_out(
     instr = model.compose(padded, mask, torch.stack(refs))
     n = LOO_IMAGES
     seeds = [row_seed(seed, owner[r] * n + t) for r in range(len(owner)) for t in range(n)]
-    bs = max(1, model.cfg.sample.batch_size)
+    bs = max(1, model.config.sample.batch_size)
     rows = instr.repeat_interleave(n)
     probs = []
     for s in range(0, len(seeds), bs):

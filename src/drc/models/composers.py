@@ -31,8 +31,8 @@ from torch import Tensor, nn
 from drc.errors import DrcError
 from drc.methods import METHOD_ARCHITECTURE
 from drc.models.composer_config import ComposerConfig
-from drc.models.conditioning import LatentInstruction
 from drc.models.fusion import FusionBlock, FusionNetwork
+from drc.models.instruction import LatentInstruction
 from drc.models.towers import AttentionPool, SemTower, StyleTower, local_window_mask
 
 

@@ -37,9 +37,9 @@ import torch
 from torch import Tensor, nn
 
 from drc.models.attention import Block, KVCache, attention_bias, compute_dtype, positions, trim_padding
-from drc.models.conditioning import LatentInstruction
 from drc.models.generator_config import GeneratorConfig
-from drc.models.sampling import StepFn, VisualTokenModel
+from drc.models.instruction import LatentInstruction
+from drc.models.token_model import StepFn, VisualTokenModel
 
 
 def flops_per_token(cfg: GeneratorConfig, training: bool = True, context: int | None = None) -> float:
@@ -69,7 +69,7 @@ class Generator(VisualTokenModel):
             raise ValueError(f"n_visual {cfg.n_visual} is not a multiple of grid_w {cfg.grid_w}")
         if cfg.d_model % cfg.n_head:
             raise ValueError(f"d_model {cfg.d_model} is not a multiple of n_head {cfg.n_head}")
-        self.cfg = cfg
+        self.config = cfg
         d = cfg.d_model
         self.grid_h = cfg.n_visual // cfg.grid_w
         self.text_emb = nn.Embedding(cfg.text_vocab, d)
@@ -94,9 +94,6 @@ class Generator(VisualTokenModel):
         self.register_buffer("rows", cells // cfg.grid_w, persistent=False)
         self.register_buffer("cols", cells % cfg.grid_w, persistent=False)
 
-    @property
-    def config(self) -> GeneratorConfig:
-        return self.cfg
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -118,7 +115,7 @@ class Generator(VisualTokenModel):
         draft only (caption-only rows). The null instruction is visible wherever no draft is.
         """
         b = text_ids.shape[0]
-        cfg = self.cfg
+        cfg = self.config
         if text_ids.shape[1] > cfg.max_text_len:
             raise ValueError(f"text length {text_ids.shape[1]} > max_text_len {cfg.max_text_len}")
         text_mask = text_mask.bool()
@@ -184,9 +181,9 @@ class Generator(VisualTokenModel):
         text_ids, text_mask = trim_padding(text_ids, text_mask)
         prefix, pmask = self._prefix(text_ids, text_mask, instr, drop_cond, drop_draft)
         inputs = image_tokens
-        if self.training and self.cfg.token_noise > 0:
-            noisy = torch.rand(inputs.shape, device=inputs.device) < self.cfg.token_noise
-            inputs = torch.where(noisy, torch.randint_like(inputs, self.cfg.visual_vocab), inputs)
+        if self.training and self.config.token_noise > 0:
+            noisy = torch.rand(inputs.shape, device=inputs.device) < self.config.token_noise
+            inputs = torch.where(noisy, torch.randint_like(inputs, self.config.visual_vocab), inputs)
         slots = self._slots(torch.roll(inputs, 1, dims=1))
         x = torch.cat([prefix, slots.to(prefix.dtype)], 1)
         x = self._run(x, attention_bias(pmask, image_tokens.shape[1], compute_dtype(x)))
@@ -202,13 +199,13 @@ class Generator(VisualTokenModel):
         text_ids, text_mask = trim_padding(text_ids, text_mask)
         prefix, pmask = self._prefix(text_ids, text_mask, instr, drop)
         rows, p = prefix.shape[:2]
-        n = self.cfg.n_visual
+        n = self.config.n_visual
         dtype = compute_dtype(prefix)
         bias = attention_bias(pmask, n, dtype)  # (R,1,P+N,P+N), sliced at every step
         cache = None
         if use_cache:
-            hd = self.cfg.d_model // self.cfg.n_head
-            cache = KVCache(self.cfg.n_layer, rows, self.cfg.n_head, p + n, hd, prefix.device, dtype)
+            hd = self.config.d_model // self.config.n_head
+            cache = KVCache(self.config.n_layer, rows, self.config.n_head, p + n, hd, prefix.device, dtype)
         tokens = torch.zeros(rows, n, dtype=torch.long, device=prefix.device)  # sampled so far
         i = 0
 

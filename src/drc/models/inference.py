@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from drc.data.images import pixels_to_unit
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
 from drc.precision import autocast
 
 

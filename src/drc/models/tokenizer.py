@@ -227,7 +227,7 @@ class VQTokenizer(nn.Module):
     def __init__(self, cfg: TokenizerConfig) -> None:
         super().__init__()
         _levels(cfg)
-        self.cfg = cfg
+        self.config = cfg
         self.encoder = Encoder(cfg)
         self.quantizer = EMAQuantizer(cfg)
         self.decoder = Decoder(cfg)
@@ -239,17 +239,14 @@ class VQTokenizer(nn.Module):
                 nn.init.zeros_(m.bias)
         nn.init.normal_(self.decoder.conv_out.weight, std=0.01)  # start from a flat grey image
 
-    @property
-    def config(self) -> TokenizerConfig:
-        return self.cfg
 
     @property
     def vocab_size(self) -> int:
-        return self.cfg.codebook_size
+        return self.config.codebook_size
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """Token grid (h, w) for an image of (height, width) pixels."""
-        f = self.cfg.downsample
+        f = self.config.downsample
         if height % f or width % f:
             raise ValueError(f"image size {height}x{width} is not a multiple of the downsampling {f}")
         return height // f, width // f
@@ -277,4 +274,4 @@ class VQTokenizer(nn.Module):
         """Training pass: (recon (B,3,H,W) unclamped, commitment loss * beta (scalar), idx (B,h,w))."""
         z = self.encoder(images)
         z_q, commit, idx = self.quantizer(z)
-        return self.decoder(z_q), self.cfg.beta * commit, idx
+        return self.decoder(z_q), self.config.beta * commit, idx

@@ -23,8 +23,8 @@ from PIL import Image
 
 from drc import influence as explain
 from drc.errors import DrcError
-from drc.models.conditioning import LatentInstruction
 from drc.models.inference import pad_history
+from drc.models.instruction import LatentInstruction
 
 
 @dataclass

@@ -17,8 +17,8 @@ from drc.config import Trainable, config_hash
 from drc.errors import DrcError
 from drc.loop.trainer import StageResult, Trainer
 from drc.models.composers import Composer
-from drc.models.conditioning import LatentInstruction
 from drc.models.inference import condition, embed_tokens, pad_history
+from drc.models.instruction import LatentInstruction
 
 
 def history_rows(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:

@@ -16,7 +16,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
 
 
 def draft_loss(instr: LatentInstruction, target: Tensor) -> Tensor:

@@ -31,12 +31,12 @@ from drc.atomic import atomic_write_text
 from drc.config import RunConfig
 from drc.errors import DrcError
 from drc.loop.trainer import StageResult, StepOutput
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
 from drc.runtime import StepRandom, dist_info
 from drc.train.batches import embed_tokens, encode_text, fit_composer_stage
+from drc.train.importance import ImportanceSampler
 from drc.train.losses import composer_loss
-from drc.train.sampling import ImportanceSampler
-from drc.train.tokens import TokenBank
+from drc.train.token_bank import TokenBank
 
 # the order of the four compositions in the 4B batch: (style source, semantics source)
 COMPOSITIONS = (("a", "a"), ("a", "m"), ("s", "a"), ("s", "m"))
@@ -151,7 +151,7 @@ def stage1_losses(
 
 def text_len(generator: Any) -> int:
     """The generator's text budget (`cfg.max_text_len` tokens)."""
-    return int(generator.cfg.max_text_len)
+    return int(generator.config.max_text_len)
 
 
 def train_stage1(

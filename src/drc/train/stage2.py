@@ -44,7 +44,7 @@ from drc.train.batches import (
 )
 from drc.train.losses import composer_loss, weight_loss
 from drc.train.stage1 import text_len
-from drc.train.tokens import TokenBank
+from drc.train.token_bank import TokenBank
 
 
 class Stage2Data:

@@ -174,7 +174,7 @@ class TokenBank:
             for a in range(n_aug):
                 out = augment_fn(chunk, np.random.default_rng([seed, a, c]))  # type: ignore[misc]
                 aug[sel.to(aug.device), a] = encode(torch.as_tensor(np.asarray(out)))
-        V = int(tokenizer.cfg.codebook_size)
+        V = int(tokenizer.config.codebook_size)
         codebook = tokenizer.embed(torch.arange(V, device=device)[None])[0].float().detach()
         tokenizer.train(was_training)
         ids = list(bank.ids)
