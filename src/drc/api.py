@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from drc.config import RunConfig, SampleConfig, choices, load_yaml
+from drc.config import RunConfig, load_yaml
 from drc.data.images import array_to_image, fit, load_image, unit_to_pixels
 from drc.errors import DrcError
 from drc.influence import influence, leave_one_out, row_seed
@@ -44,9 +44,6 @@ MAX_IN_MEMORY = 1024
 EXPLAIN_IMAGES = 4  # images per leave-one-out variant behind `explain` (each variant costs as many)
 
 __all__ = ["DrcModel", "Generation", "MAX_IN_MEMORY", "batch_seed", "load", "train", "evaluate"]
-
-RENDERERS = choices(SampleConfig, "renderer")
-
 
 def train(
     data: str | Path, out: str | Path, method: str = "drc", preset: str = "default", **kw: Any
@@ -153,8 +150,6 @@ class DrcModel:
         from drc.models.text import ByteTokenizer
 
         s = self.config.sample
-        if s.renderer not in RENDERERS:
-            raise DrcError(f"unknown sample.renderer {s.renderer!r}; valid: {', '.join(RENDERERS)}")
         if s.renderer == "draft":
             return self.decode(instr.argmax())
         from drc.precision import autocast

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from drc.config_io import ChoiceChecked
 from drc.precision import Precision
 
 DEFAULT_PROMPT = "<|User|>: {text}\n\n<|Assistant|>:"  # Janus-Pro's chat format (its processor's)
@@ -21,7 +22,7 @@ JANUS_SAMPLE: dict[str, float | int] = {"cfg_scale": 5.0, "temperature": 1.0, "t
 
 
 @dataclass
-class JanusOptions:
+class JanusOptions(ChoiceChecked):
     """The Janus backend's settings (`janus.*` keys; read only with `generator.backend=janus`)."""
 
     # the prompt around the instruction text ({text}); Janus-Pro's format. <bos> goes before it,

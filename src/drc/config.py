@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from drc.backend_options import BACKEND_SAMPLE, JanusOptions
 from drc.config_io import (
+    ChoiceChecked,
     apply_overrides,
     choices,
     config_hash,
@@ -79,7 +80,7 @@ class DataConfig:
 
 
 @dataclass
-class Stage1Config:
+class Stage1Config(ChoiceChecked):
     """Stage 1: disentanglement learning on triplets, with difficulty-aware importance sampling."""
 
     enabled: bool = True
@@ -97,7 +98,7 @@ class Stage1Config:
 
 
 @dataclass
-class Stage2Config:
+class Stage2Config(ChoiceChecked):
     """Stage 2: personalized modeling from (history, augmented reference) to the target.
 
     Grouped by what a setting acts on: what trains, the reference, the history, the loss, the budget.
@@ -144,7 +145,7 @@ class Stage2Config:
 
 
 @dataclass
-class ValidationConfig:
+class ValidationConfig(ChoiceChecked):
     """The validation split (`drc.data.heldout`) and what Stage 2 does with it (`drc.train.validation`).
 
     A section of its own, not part of `data`: the shipped bases are matched on the data config's hash,
@@ -170,7 +171,7 @@ class ValidationConfig:
 
 
 @dataclass
-class SampleConfig:
+class SampleConfig(ChoiceChecked):
     """Sampling settings for generation and evaluation.
 
     temperature, top_k and cfg_scale default to the built-in generator's; another backend's own
@@ -191,7 +192,7 @@ class SampleConfig:
 
 
 @dataclass
-class RunConfig:
+class RunConfig(ChoiceChecked):
     """Everything one run needs; saved resolved as `config.yaml` in the run folder."""
 
     method: MethodName = "drc"

@@ -31,15 +31,11 @@ and `drc.backends.janus` (a pretrained Janus / Janus-Pro loaded from a local fol
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, get_args, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
-from drc.errors import DrcError
-from drc.models.generator_config import BackendName
 from drc.models.token_model import VisualTokenModel
-
-BACKENDS: tuple[str, ...] = get_args(BackendName)
 
 
 @runtime_checkable
@@ -83,9 +79,3 @@ class Backend:
     tokenizer: Any
     generator: Any
     pretrained: bool = False
-
-
-def check_backend(name: str) -> str:
-    if name not in BACKENDS:
-        raise DrcError(f"unknown generator.backend {name!r}; valid: {', '.join(BACKENDS)}")
-    return name

@@ -7,12 +7,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from drc.config_io import ChoiceChecked
+
 # which model renders the draft (`generator.backend`; drc.backends)
 BackendName = Literal["builtin", "janus"]
 
 
 @dataclass
-class GeneratorConfig:
+class GeneratorConfig(ChoiceChecked):
     n_layer: int = 6
     n_head: int = 4
     d_model: int = 256

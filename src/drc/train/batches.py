@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from drc.config import Trainable, config_hash
-from drc.errors import DrcError
 from drc.loop.trainer import StageResult, Trainer
 from drc.models.composers import Composer
 from drc.models.inference import condition, embed_tokens, pad_history
@@ -69,19 +68,16 @@ def encode_text(text: str, batch: int, max_len: int, device: torch.device) -> tu
 
 # --------------------------------------------------------------------------- which modules train
 
-TRAINABLE: tuple[str, ...] = get_args(Trainable)
-
-
 @contextmanager
-def trainable_scope(composer: nn.Module, generator: nn.Module, mode: str) -> Iterator[list[nn.Parameter]]:
+def trainable_scope(
+    composer: nn.Module, generator: nn.Module, mode: Trainable
+) -> Iterator[list[nn.Parameter]]:
     """Freeze what `mode` does not train, for the duration; yields the parameters that train.
 
     "composer": towers + fusion (or a baseline's projections) only; the generator's parameters get
     requires_grad False, but gradients still flow *through* it to the instruction tokens.
     "composer+generator": both. The previous requires_grad flags are restored on exit.
     """
-    if mode not in TRAINABLE:
-        raise DrcError(f"unknown trainable setting {mode!r}; valid: {', '.join(TRAINABLE)}")
     saved = [(p, p.requires_grad) for m in (composer, generator) for p in m.parameters()]
     try:
         if mode == "composer":

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from drc.config import RunConfig, Stage2Config, choices, stage2_optim
+from drc.config import RunConfig, Stage2Config, stage2_optim
 from drc.errors import DrcError
 from drc.loop.trainer import StageResult, StepOutput
 from drc.models.inference import pad_history
@@ -156,10 +156,6 @@ def train_stage2(
 
     validate: the loop's validation hook (`drc.train.validation.Validator`), or None."""
     s2 = cfg.stage2
-    valid_sampling = choices(Stage2Config, "history_sampling")
-    if s2.history_sampling not in valid_sampling:  # a config built in Python is not checked on build
-        valid = ", ".join(valid_sampling)
-        raise DrcError(f"unknown stage2.history_sampling {s2.history_sampling!r}; valid: {valid}")
     out_dir = Path(out_dir)
     data = Stage2Data(bank, samples, composer.history_len)
     if s2.augment and composer.uses_reference and bank.n_aug == 0:
