@@ -76,6 +76,6 @@ class Backend:
     """A loaded backend: its tokenizer and generator, and whether drc trains them (`pretrained`)."""
 
     name: str
-    tokenizer: Any
-    generator: Any
+    tokenizer: VisualTokenizer
+    generator: TokenGenerator
     pretrained: bool = False

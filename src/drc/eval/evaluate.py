@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,10 @@ from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
 from drc.eval.probes import ProbeConfig, Probes, train_probes
 from drc.precision import autocast
 from drc.runtime import Progress, derived_seed
+
+if TYPE_CHECKING:
+    from drc.api import DrcModel
+    from drc.backends.base import VisualTokenizer
 
 HISTORY_LENS = (1, 2, 3, 5)
 
@@ -45,7 +49,7 @@ def probes_for(
     cfg: ProbeConfig,
     device: torch.device,
     cache: Path | None,
-    tokenizer: Any = None,
+    tokenizer: VisualTokenizer | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> Probes | None:
@@ -118,7 +122,7 @@ def case_seed(seed: int, sample: Sample, k: int) -> int:
 
 
 def _features(
-    images: torch.Tensor, probes: Probes | None, model: Any, centre: np.ndarray | None = None
+    images: torch.Tensor, probes: Probes | None, model: DrcModel, centre: np.ndarray | None = None
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Probe predictions (or empty) and the feature vectors `(B, F)` used for the similarity metrics.
 
@@ -134,14 +138,14 @@ def _features(
     return {}, feats if centre is None else feats - centre
 
 
-def feature_centre(model: Any, prep: Prepared, n: int = 512) -> np.ndarray:
+def feature_centre(model: DrcModel, prep: Prepared, n: int = 512) -> np.ndarray:
     """Mean unlabelled feature `(F,)` of (up to n of) the dataset's training items."""
     ids = prep.train_ids[:: max(1, len(prep.train_ids) // n)][:n]
     return _features(prep.bank.get(ids), None, model)[1].mean(0)
 
 
 def evaluate_run(
-    model: Any,
+    model: DrcModel,
     data: str | Path | Prepared,
     encoder: str | Path | None = None,
     probes: Probes | None = None,
@@ -264,7 +268,7 @@ def evaluate_run(
 
 
 def encoder_metrics(
-    path: str | Path, outputs: torch.Tensor, cases: list[Case], prep: Prepared, model: Any
+    path: str | Path, outputs: torch.Tensor, cases: list[Case], prep: Prepared, model: DrcModel
 ) -> dict[str, float]:
     """CLIP-I / CLIP-T / DINO / FID from a local pretrained encoder folder (nothing is downloaded)."""
     from drc.eval.encoders import encoder_scores, load_encoder

@@ -20,7 +20,7 @@ method's metrics:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -28,6 +28,11 @@ from drc.eval.explain_metrics import cold_start_ratio, influence_agreement, intr
 from drc.eval.metrics import EvalRecord, breakdown, summarize
 from drc.influence import draft_distance, leave_one_out, prob_distance, row_seed
 from drc.models.inference import pad_history
+
+if TYPE_CHECKING:
+    from drc.api import DrcModel
+    from drc.data.prepare import Prepared
+    from drc.eval.probes import Probes
 
 LOO_IMAGES = 2  # images per leave-one-out variant (same streams in every variant)
 
@@ -38,13 +43,13 @@ def intruder_flags(history: Sequence[str], items: dict[str, Any], main_style: st
 
 
 def explanation_metrics(
-    model: Any,
-    prep: Any,
+    model: DrcModel,
+    prep: Prepared,
     records: Sequence[EvalRecord],
     cases: Sequence[Any],
     weights: Sequence[Sequence[float]],
     by_history_len: dict[str, float],
-    probes: Any,
+    probes: Probes | None,
     seed: int = 0,
     max_users: int = 24,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -106,7 +111,8 @@ def explanation_metrics(
 
 @torch.no_grad()
 def _leave_one_out(
-    model: Any, prep: Any, cases: Sequence[Any], picked: Sequence[int], probes: Any, seed: int
+    model: DrcModel, prep: Prepared, cases: Sequence[Any], picked: Sequence[int], probes: Probes | None,
+    seed: int,
 ) -> tuple[list[list[float]], list[list[float]]]:
     """Per picked case: the style influence and the draft influence of each history image."""
     k = model.config.data.history_len

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -19,8 +19,12 @@ from drc.models.composers import Composer
 from drc.models.inference import condition, embed_tokens, pad_history
 from drc.models.instruction import LatentInstruction
 
+if TYPE_CHECKING:
+    from drc.backends.base import VisualTokenizer
+    from drc.train.token_bank import TokenBank
 
-def history_rows(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
+
+def history_rows(bank: TokenBank, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
     """Item-id histories -> (rows (B, k) long into `bank`, mask (B, k) bool), right-aligned.
 
     A history longer than k keeps its last k items; a shorter one is padded at the front.
@@ -28,7 +32,7 @@ def history_rows(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple
     return pad_history([bank.rows(list(h)[-k:] if k > 0 else []) for h in histories], k)
 
 
-def history_tokens(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
+def history_tokens(bank: TokenBank, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
     """Item-id histories -> (tokens (B, k, N) long, mask (B, k) bool) on the bank's device."""
     rows, mask = history_rows(bank, histories, k)
     dev = bank.tokens.device
@@ -37,7 +41,7 @@ def history_tokens(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tup
 
 
 def embed_history(
-    tokenizer: Any, bank: Any, histories: Sequence[Sequence[str]], k: int
+    tokenizer: VisualTokenizer, bank: TokenBank, histories: Sequence[Sequence[str]], k: int
 ) -> tuple[Tensor, Tensor]:
     """Item-id histories -> (hist (B, k, N, code_dim), mask (B, k) bool)."""
     tokens, mask = history_tokens(bank, histories, k)
@@ -45,7 +49,8 @@ def embed_history(
 
 
 def instruction_for(
-    composer: Composer, tokenizer: Any, bank: Any, histories: Sequence[Sequence[str]], ref_tokens: Tensor
+    composer: Composer, tokenizer: VisualTokenizer, bank: TokenBank, histories: Sequence[Sequence[str]],
+    ref_tokens: Tensor,
 ) -> LatentInstruction:
     """Item-id histories + reference tokens (B, N) -> LatentInstruction (k = composer.history_len)."""
     tokens, mask = history_tokens(bank, histories, composer.history_len)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -45,6 +45,11 @@ from drc.train.batches import (
 from drc.train.losses import composer_loss, weight_loss
 from drc.train.stage1 import text_len
 from drc.train.token_bank import TokenBank
+
+if TYPE_CHECKING:
+    from drc.backends.base import TokenGenerator
+    from drc.models.composers import Composer
+    from drc.train.validation import Validator
 
 
 class Stage2Data:
@@ -142,15 +147,15 @@ def pick_references(
 
 def train_stage2(
     cfg: RunConfig,
-    composer: Any,
-    generator: Any,
+    composer: Composer,
+    generator: TokenGenerator,
     bank: TokenBank,
     samples: list[Any],
     text: str,
     out_dir: Path,
     device: torch.device,
     progress: bool = True,
-    validate: Any = None,
+    validate: Validator | None = None,
 ) -> StageResult:
     """Run Stage 2 (resumable from `out_dir/ckpt`) for any method's composer.
 

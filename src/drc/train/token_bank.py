@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from torch import Tensor
 from drc.atomic import atomic_write
 from drc.errors import DrcError
 from drc.models.inference import encode_images
+
+if TYPE_CHECKING:
+    from drc.backends.base import VisualTokenizer
 
 
 @dataclass
@@ -117,7 +120,7 @@ class TokenBank:
     @torch.no_grad()
     def build(
         bank: Any,
-        tokenizer: Any,
+        tokenizer: VisualTokenizer,
         ds_items: Mapping[str, Any],
         n_aug: int,
         seed: int,
