@@ -49,8 +49,8 @@ __all__ = [
 
 Preset = Literal["tiny", "default"]
 PRESETS: tuple[str, ...] = get_args(Preset)
-# the demo's probe budget per preset (`drc.eval.probes.ProbeConfig` settings); at the default preset
-# 300 steps already read both labels perfectly on held-out real items (measured: 1.000 / 1.000)
+# the demo's probe budget per preset (`drc.eval.probes.ProbeConfig` settings; why 300: bench/README.md,
+# "Measurements behind the config defaults")
 PROBE_PRESETS: dict[str, dict[str, Any]] = {"default": {"steps": 300}, "tiny": {"steps": 30, "channels": 8}}
 
 
@@ -66,8 +66,8 @@ class DataConfig:
 
     # a sample: k history images and a reference, with the coarse prompt (text) used for Stage 2 and
     # evaluation, which names neither style nor semantics. An empty prompt means: take it from the
-    # dataset's `dataset.json` ("instruction"), else "an image". (Formerly `data.instruction`:
-    # "instruction" now means only the latent tokens.)
+    # dataset's `dataset.json` ("instruction"), else "an image". ("instruction" names only the latent
+    # tokens; config_io.RENAMED maps the saved key `data.instruction` here.)
     history_len: int = 5
     prompt: str = ""
     # every image is resized to this
@@ -105,12 +105,9 @@ class Stage2Config(ChoiceChecked):
     """
 
     train: OptimConfig = field(default_factory=lambda: OptimConfig(steps=800, batch_size=16, lr=2e-3))
-    # "composer" (the default) keeps the pretrained generator frozen, as the paper keeps its LMM.
-    # Measured on the sticker benchmark (36 test users, held-out pairs; 400 steps): training the
-    # generator too drove the Stage 2 loss to 0.17 (it memorised the ~1,000 training images) and
-    # no test output showed the asked-for semantics (joint 0.000), while the frozen generator kept
-    # its text-pretrained ability to compose unseen pairs (joint 0.139; 0.250 with 800 steps at
-    # lr 2e-3, the defaults).
+    # "composer" (the default) keeps the pretrained generator frozen, as the paper keeps its LMM: a
+    # trained generator memorises the training images (measured: bench/README.md, "Measurements
+    # behind the config defaults").
     trainable: Trainable = "composer"
     # -- the reference: semantic-preserving augmentations of the target (`augment`; `n_augment` of
     # them precomputed and tokenised per item), and a `real_reference_share` of real items with the
@@ -135,9 +132,9 @@ class Stage2Config(ChoiceChecked):
     cond_drop: float = 0.1
     # weight of the importance-weight supervision (drc.train.losses.weight_loss; labelled data only):
     # KL from "uniform over the history images that share the target's style label" to the weights.
-    # Learned end to end from the draft loss alone, the weights stayed blind on noisy histories
-    # (intruder weight / own weight 1.006 on the sticker demo): averaging already washes one
-    # intruder out of the style features, so the draft loss barely rewards spotting it.
+    # Learned end to end from the draft loss alone, the weights stay blind on noisy histories:
+    # averaging already washes one intruder out of the style features, so the draft loss barely
+    # rewards spotting it (measured: bench/README.md, "Importance-weight supervision").
     weight_supervision: float = 1.0
     # -- the budget. Fairness: a method without Stage 1 (every baseline, drc_no_stage1) trains Stage 2
     # for stage1.train.steps more steps, so that every method gets the same number of composer updates
@@ -201,7 +198,7 @@ class RunConfig(ChoiceChecked):
     device: Device = "auto"  # auto | cpu | cuda
     # auto | bf16 | fp32: the autocast dtype. auto = bf16 where the device multiplies in bf16 faster
     # than in fp32 (CUDA with native bf16, CPUs with AMX or avx512_bf16), fp32 elsewhere: see
-    # drc.runtime.resolve_precision. The choice and its reason are recorded in run.json.
+    # drc.precision.resolve_precision. The choice and its reason are recorded in run.json.
     precision: Precision = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)

@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DrcError(f"{out}: exists and is not a folder")
-    # zero-padded to the width of n (at least 3 digits, as before) so the names sort in order
+    # zero-padded to the width of n (at least 3 digits) so the names sort in order
     width = max(3, len(str(args.n - 1)))
     names = [f"{i:0{width}d}.png" for i in range(args.n)]
     clash = next((n for n in [*names, "generation.json"] if (out / n).exists()), None)

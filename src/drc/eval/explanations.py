@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from drc.data.benchmarks.intruders import intruder_mask
 from drc.eval.explain_metrics import cold_start_ratio, influence_agreement, intruder_weight_ratio, spread
 from drc.eval.metrics import EvalRecord, breakdown, summarize
 from drc.influence import draft_distance, leave_one_out, prob_distance, row_seed
@@ -35,11 +36,6 @@ if TYPE_CHECKING:
     from drc.eval.probes import Probes
 
 LOO_IMAGES = 2  # images per leave-one-out variant (same streams in every variant)
-
-
-def intruder_flags(history: Sequence[str], items: dict[str, Any], main_style: str) -> list[bool]:
-    """True for each history item whose style label differs from the user's main style."""
-    return [items[i].style is not None and str(items[i].style) != main_style for i in history]
 
 
 def explanation_metrics(
@@ -61,7 +57,7 @@ def explanation_metrics(
     k_full = model.config.data.history_len
     idx = [i for i, r in enumerate(records) if r.extra["k"] == k_full]
     flags = {
-        i: intruder_flags(list(cases[i].sample.history)[-k_full:], items, records[i].user_style) for i in idx
+        i: intruder_mask(list(cases[i].sample.history)[-k_full:], items, records[i].user_style) for i in idx
     }
     noisy = [i for i in idx if any(flags[i])]
     clean = [i for i in idx if not any(flags[i])]

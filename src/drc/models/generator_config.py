@@ -28,8 +28,8 @@ class GeneratorConfig(ChoiceChecked):
     dropout: float = 0.0
     # training only: share of teacher-forced input visual tokens replaced by random ones. A cheap
     # regulariser (dropout's random masks cost ~35% of a CPU step) that also trains the model to
-    # continue from its own imperfect samples.
-    # (sticker benchmark, 600 steps: held-out loss 1.91 without, 1.66 with dropout 0.1, 1.50 with 0.2)
+    # continue from its own imperfect samples (measured: bench/README.md, "Measurements behind the
+    # config defaults").
     token_noise: float = 0.2
     cond_drop: float = 0.1  # pretraining: share of examples trained unconditional (for CFG sampling)
     # pretraining of the image (draft) path: the share of conditioned examples shown without a draft

@@ -3,7 +3,7 @@
 Conventions:
 - pixels are uint8 `(B, 3, H, W)`; the models read them scaled to [-1, 1] (`drc.data.images`);
 - encoding an image into visual tokens happens in one place, `encode_images`, in one precision: the
-  run's `precision` (the autocast of `drc.runtime`: bf16 where the machine multiplies in bf16
+  run's `precision` (the autocast of `drc.precision`: bf16 where the machine multiplies in bf16
   faster, else fp32), with the input in channels_last (the fast conv layout on CPU and GPU). The
   token bank, pretraining and generation all encode through it, so every stage sees an image as
   the same tokens;

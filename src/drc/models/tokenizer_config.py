@@ -13,7 +13,8 @@ class TokenizerConfig:
     code_dim: int = 32
     downsample: int = 8  # a power of two: 8 -> a 64x64 image becomes 8x8 tokens
     # pixel (un)shuffle factor before the first / after the last convolution: the convolutions never
-    # run at full resolution (1.45x cheaper per step than a full-resolution level, same PSNR)
+    # run at full resolution (cheaper at the same PSNR: bench/README.md, "Measurements behind the
+    # config defaults")
     patch: int = 2
     channel_mult: tuple[int, ...] = (2, 4, 8)  # one entry per conv resolution: log2(downsample/patch) + 1
     enc_blocks: int = 1  # residual blocks per resolution in the encoder

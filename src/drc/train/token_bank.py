@@ -137,7 +137,7 @@ class TokenBank:
             augmented rows is drawn with `np.random.default_rng([seed, a, c])`, so the bank depends
             only on the seed (and on `aug_ids`).
         augment_fn: `(uint8 (B, 3, H, W), rng) -> uint8 (B, 3, H, W)`; default `augment_batch`.
-        precision: the encoder's autocast (`drc.runtime`; the codebook lookup is float32 anyway);
+        precision: the encoder's autocast (`drc.precision`; the codebook lookup is float32 anyway);
             the same as generation's `DrcModel.tokens` and pretraining's `encode_images`, so every
             stage sees an image as the same tokens.
         aug_ids: the items whose augmentations anything reads (the training items; None = all).
