@@ -3,9 +3,9 @@
     python bench/janus_gpu_check.py --out janus_check/                       # tiny, on CUDA
     python bench/janus_gpu_check.py --out janus_check/ --model-dir /models/Janus-Pro-1B [--low-memory]
     python bench/janus_gpu_check.py --out janus_check/ --device cpu --model-dir TINY   # CPU, tiny model
-                                     # (TINY: python -m drc.backends.janus_tiny TINY)
+                                     # (TINY: python tests/backends/janus_tiny.py TINY)
 
-1. tiny: builds a tiny random Janus (drc.backends.janus_tiny) and a 24-user sticker benchmark, runs
+1. tiny: builds a tiny random Janus (tests/backends/janus_tiny.py) and a 24-user sticker benchmark, runs
    `train_run` (Stage 1 + Stage 2, tiny preset, generator.backend=janus) on the device, loads the
    run with `DrcModel.load`, generates; images/s at batch 1 and 8 and peak memory.
 2. real (with --model-dir; a folder in transformers' format or DeepSeek's original one): loads it
@@ -90,8 +90,10 @@ def save_grid(images: torch.Tensor, path: Path) -> None:
 
 
 def tiny_check(device: torch.device, out: Path, work: Path) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "backends"))
+    from janus_tiny import make_tiny_janus  # a test fixture: tests/backends/janus_tiny.py
+
     from drc.api import DrcModel
-    from drc.backends.janus_tiny import make_tiny_janus
     from drc.data.benchmarks.stickers import build
     from drc.pipeline import train_run
 
