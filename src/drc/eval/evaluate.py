@@ -232,7 +232,19 @@ def evaluate_run(
                 )
             )
         bar.update(min(start + bs, len(cases)))
-    allout = torch.cat(outputs)
+    return _result(
+        model, prep, records, torch.cat(outputs), weights, cases, lens, probes, encoder, seed, max_loo_users
+    )
+
+
+def _result(
+    model: DrcModel, prep: Prepared, records: list[EvalRecord], allout: torch.Tensor,
+    weights: list[list[float]], cases: list[Case], lens: list[int], probes: Probes | None,
+    encoder: str | Path | None, seed: int, max_loo_users: int,
+) -> dict[str, Any]:  # fmt: skip
+    """`evaluate_run`'s result from its generated cases: the metrics at the full history length, by
+    history length and by theme, and the explanation and encoder metrics."""
+    k_full = model.config.data.history_len
     full = [r for r in records if r.extra["k"] == k_full]
     metrics = summarize(full)
     if probes is None:  # accuracies need labels; keep only what is defined
