@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ from drc.train.token_bank import TokenBank
 
 if TYPE_CHECKING:
     from drc.backends.base import TokenGenerator
+    from drc.data.samples import Sample
     from drc.models.composers import Composer
     from drc.train.validation import Validator
 
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
 class Stage2Data:
     """The train samples as bank rows, plus each sample's real-reference candidates (labelled data)."""
 
-    def __init__(self, bank: TokenBank, samples: list[Any], k: int) -> None:
+    def __init__(self, bank: TokenBank, samples: list[Sample], k: int) -> None:
         train = [s for s in samples if s.split == "train"]
         if not train:
             raise DrcError("stage 2 needs training samples, got none (is every user in valid/test?)")
@@ -150,7 +151,7 @@ def train_stage2(
     composer: Composer,
     generator: TokenGenerator,
     bank: TokenBank,
-    samples: list[Any],
+    samples: list[Sample],
     text: str,
     out_dir: Path,
     device: torch.device,

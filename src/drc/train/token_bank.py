@@ -28,6 +28,7 @@ from drc.models.inference import encode_images
 
 if TYPE_CHECKING:
     from drc.backends.base import VisualTokenizer
+    from drc.data.bank import ImageBank
 
 
 @dataclass
@@ -119,7 +120,7 @@ class TokenBank:
     @staticmethod
     @torch.no_grad()
     def build(
-        bank: Any,
+        bank: ImageBank,
         tokenizer: VisualTokenizer,
         ds_items: Mapping[str, Any],
         n_aug: int,

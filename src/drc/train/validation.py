@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from drc.backends.base import TokenGenerator
     from drc.config import RunConfig
     from drc.data.prepare import Prepared
+    from drc.data.samples import Sample
     from drc.models.composers import Composer
     from drc.train.token_bank import TokenBank
 
@@ -54,7 +55,7 @@ class ValidationCases:
         return len(self.target)
 
     @staticmethod
-    def build(bank: TokenBank, samples: Sequence[Any], k: int, seed: int) -> ValidationCases | None:
+    def build(bank: TokenBank, samples: Sequence[Sample], k: int, seed: int) -> ValidationCases | None:
         """Cases from `samples` (split "heldout"); None if there are none, or a case has no reference
         (no real one, and the bank holds no augmentations of its target)."""
         if not samples or (bank.n_aug == 0 and any(s.reference is None for s in samples)):
