@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,12 +30,15 @@ from drc.config import RunConfig, load_yaml
 from drc.data.images import array_to_image, fit, load_image, unit_to_pixels
 from drc.errors import DrcError
 from drc.influence import influence, leave_one_out, row_seed
-from drc.models.composers import composer_for
+from drc.models.composers import Composer, composer_for
 from drc.models.inference import condition, encode_images, pad_history
 from drc.models.instruction import LatentInstruction
 from drc.precision import resolve_device
 from drc.run_folder import RunInfo, RunPaths
 from drc.threads import configure_threads
+
+if TYPE_CHECKING:
+    from drc.backends.base import TokenGenerator, VisualTokenizer
 
 ImageLike = str | Path | np.ndarray | Image.Image
 
@@ -69,7 +72,10 @@ class Generation:
 class DrcModel:
     """A trained run, ready to generate: tokenizer + composer + generator."""
 
-    def __init__(self, paths: RunPaths, cfg: RunConfig, tokenizer, generator, composer, prompt: str, device):
+    def __init__(
+        self, paths: RunPaths, cfg: RunConfig, tokenizer: VisualTokenizer, generator: TokenGenerator,
+        composer: Composer, prompt: str, device: torch.device,
+    ) -> None:  # fmt: skip
         self.paths, self.config = paths, cfg
         self.tokenizer, self.generator, self.composer = tokenizer, generator, composer
         self.prompt = prompt  # the run's coarse prompt: the text when generate is given none

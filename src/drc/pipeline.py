@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -29,6 +29,10 @@ from drc.precision import resolve_device
 from drc.pretrained import resolve_run
 from drc.run_folder import RunInfo, RunPaths, copy_stage, is_done, open_run
 from drc.runtime import barrier, dist_info
+
+if TYPE_CHECKING:
+    from drc.backends.base import TokenGenerator, VisualTokenizer
+    from drc.train.token_bank import TokenBank
 
 T = TypeVar("T")
 
@@ -117,7 +121,9 @@ def bank_recipe(cfg: RunConfig, aug_ids: list[str]) -> str:
     return f"seed={cfg.seed} n_aug={cfg.stage2.n_augment} aug_ids={ids}"
 
 
-def ensure_token_bank(paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer: Any, device: torch.device):
+def ensure_token_bank(
+    paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer: VisualTokenizer, device: torch.device
+) -> TokenBank:
     """Visual tokens of every item and of `n_aug` augmentations of each (cached in tokens.pt)."""
     from drc.train.token_bank import TokenBank
 
@@ -151,8 +157,8 @@ def train_method(
     paths: RunPaths,
     cfg: RunConfig,
     prep: Prepared,
-    tokenizer: Any,
-    generator: Any,
+    tokenizer: VisualTokenizer,
+    generator: TokenGenerator,
     device: torch.device,
     progress: bool = True,
     info: RunInfo | None = None,
