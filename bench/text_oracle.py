@@ -27,8 +27,9 @@ from drc.config import build_config
 from drc.data.prepare import prepare
 from drc.eval.probes import Probes
 from drc.models.instruction import LatentInstruction
+from drc.models.loading import load_generator, load_tokenizer
 from drc.models.text import ByteTokenizer
-from drc.train.pretrain import corrupt_draft, load_generator, load_tokenizer
+from drc.train.pretrain import corrupt_draft
 
 
 def main() -> None:
