@@ -279,8 +279,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def config_hash(cfg: Any) -> str:
-    """Stable short hash of a config, used to refuse checkpoints from another config."""
-    blob = json.dumps(to_dict(cfg), sort_keys=True).encode()
+    """Stable short hash of a config (a dataclass, or its `to_dict`), used to refuse checkpoints from
+    another config."""
+    blob = json.dumps(cfg if isinstance(cfg, dict) else to_dict(cfg), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

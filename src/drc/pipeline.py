@@ -8,7 +8,6 @@ tokenizer and one pretrained generator (the demo trains eight methods on one bas
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import shutil
 import sys
@@ -150,7 +149,8 @@ def stage1_fingerprint(cfg: RunConfig) -> str:
     """Hash of everything Stage 1 depends on (all but the method name and Stage 2's settings)."""
     from drc.config import Stage2Config
 
-    return config_hash(dataclasses.replace(cfg, method="", stage2=Stage2Config()))
+    # hashed as a dict: "" is no method, so no RunConfig can hold it
+    return config_hash({**to_dict(cfg), "method": "", "stage2": to_dict(Stage2Config())})
 
 
 def train_method(
