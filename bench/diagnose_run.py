@@ -28,7 +28,7 @@ import drc.api as api
 from drc.data.prepare import prepare
 from drc.eval.evaluate import _cases, case_generator, probes_for
 from drc.eval.probes import ProbeConfig, Probes
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
 
 
 def _acc(pred: dict, cases: list, prep, field: str) -> float:
@@ -59,7 +59,7 @@ def _scores(images: torch.Tensor, probes: Probes, cases: list, prep) -> dict[str
 def diagnose(run: Path, data: Path, split: str, max_samples: int | None, probes_dir: Path | None,
              seed: int = 0, sample: bool = True) -> dict:  # fmt: skip
     model = api.load(run, device="cpu")
-    prep = prepare(data, model.cfg)
+    prep = prepare(data, model.config)
     probes = (
         Probes.load(probes_dir, model.device)
         if probes_dir is not None
@@ -70,14 +70,14 @@ def diagnose(run: Path, data: Path, split: str, max_samples: int | None, probes_
 
 
 def _diagnose(model, prep, probes, run, data, split, max_samples, seed, sample) -> dict:
-    k = model.cfg.data.history_len
+    k = model.config.data.history_len
     cases = [c for c in _cases(prep, split, (k,), seed, max_samples) if c.k == k]
     if not cases:
         raise SystemExit(f"no {split} samples in {data}")
-    V = model.tokenizer.cfg.codebook_size if hasattr(model.tokenizer, "cfg") else None
+    V = model.tokenizer.config.codebook_size if hasattr(model.tokenizer, "config") else None
     rows: dict[str, list[torch.Tensor]] = {n: [] for n in ("recon", "oracle", "ref_draft", "draft", "output")}
     cell_acc, ref_cell_acc = [], []
-    bs = model.cfg.sample.batch_size
+    bs = model.config.sample.batch_size
     for start in range(0, len(cases), bs):
         chunk = cases[start : start + bs]
         B = len(chunk)

@@ -3,9 +3,9 @@
     python bench/janus_gpu_check.py --out janus_check/                       # tiny, on CUDA
     python bench/janus_gpu_check.py --out janus_check/ --model-dir /models/Janus-Pro-1B [--low-memory]
     python bench/janus_gpu_check.py --out janus_check/ --device cpu --model-dir TINY   # CPU, tiny model
-                                     # (TINY: python -m drc.backends.janus_tiny TINY)
+                                     # (TINY: python tests/backends/janus_tiny.py TINY)
 
-1. tiny: builds a tiny random Janus (drc.backends.janus_tiny) and a 24-user sticker benchmark, runs
+1. tiny: builds a tiny random Janus (tests/backends/janus_tiny.py) and a 24-user sticker benchmark, runs
    `train_run` (Stage 1 + Stage 2, tiny preset, generator.backend=janus) on the device, loads the
    run with `DrcModel.load`, generates; images/s at batch 1 and 8 and peak memory.
 2. real (with --model-dir; a folder in transformers' format or DeepSeek's original one): loads it
@@ -90,8 +90,10 @@ def save_grid(images: torch.Tensor, path: Path) -> None:
 
 
 def tiny_check(device: torch.device, out: Path, work: Path) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "backends"))
+    from janus_tiny import make_tiny_janus  # a test fixture: tests/backends/janus_tiny.py
+
     from drc.api import DrcModel
-    from drc.backends.janus_tiny import make_tiny_janus
     from drc.data.benchmarks.stickers import build
     from drc.pipeline import train_run
 
@@ -186,7 +188,7 @@ def reference_check(gen: Any, device: torch.device) -> dict:
 def sampling_check(tok: Any, gen: Any, x: torch.Tensor, device: torch.device, out: Path, s: Any) -> dict:
     """A plain text-to-image sample (PNG), and how closely samples follow a one-hot draft of a sticker:
     the share of cells whose sampled code is the draft's, against the same share without the draft."""
-    from drc.models.conditioning import LatentInstruction
+    from drc.models.instruction import LatentInstruction
     from drc.train.batches import encode_text
 
     n, res = 4, {"sample": {"temperature": s.temperature, "top_k": s.top_k, "cfg_scale": s.cfg_scale}}
@@ -254,7 +256,7 @@ def real_check(model_dir: str, device: torch.device, out: Path, low_memory: bool
     from drc.api import DrcModel
     from drc.backends import load_backend
     from drc.config import build_config
-    from drc.models.conditioning import LatentInstruction
+    from drc.models.instruction import LatentInstruction
     from drc.run_folder import RunPaths
 
     res: dict[str, Any] = {"model_dir": model_dir}

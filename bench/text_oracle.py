@@ -26,9 +26,10 @@ import torch
 from drc.config import build_config
 from drc.data.prepare import prepare
 from drc.eval.probes import Probes
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
+from drc.models.loading import load_generator, load_tokenizer
 from drc.models.text import ByteTokenizer
-from drc.train.pretrain import corrupt_draft, load_generator, load_tokenizer
+from drc.train.pretrain import corrupt_draft
 
 
 def main() -> None:
@@ -56,7 +57,7 @@ def main() -> None:
     items = [example[q] for q in pairs for _ in range(a.n)]
     texts = [prep.prompt if a.draft else prep.ds.items[i].text for i in items]
     labels = [q for q in pairs for _ in range(a.n)]
-    ids, mask = ByteTokenizer().encode(texts, gen.cfg.max_text_len)
+    ids, mask = ByteTokenizer().encode(texts, gen.config.max_text_len)
     ids, mask = torch.as_tensor(ids), torch.as_tensor(mask).bool()
     g = torch.Generator().manual_seed(a.seed)
     drafts = None
@@ -65,9 +66,9 @@ def main() -> None:
             x = prep.bank.get(items).float().div(127.5).sub(1)
             true = tok.encode(x).flatten(1)
         share = torch.full((len(items),), a.noise)
-        drafts = corrupt_draft(true, share, gen.cfg.visual_vocab, torch.Generator().manual_seed(a.seed))
+        drafts = corrupt_draft(true, share, gen.config.visual_vocab, torch.Generator().manual_seed(a.seed))
     s = cfg.sample
-    V = gen.cfg.visual_vocab
+    V = gen.config.visual_vocab
     toks = torch.cat([
         gen.generate(ids[i : i + 64], mask[i : i + 64],
                      None if drafts is None else LatentInstruction.hard(drafts[i : i + 64], V),

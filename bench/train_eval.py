@@ -59,14 +59,15 @@ def main() -> None:
     probes = Probes.load(a.probes)
     model = DrcModel.load(run, device="cpu")
     prep = prepare(a.data, build_config(a.method, overrides=over), cache=run / "images.pt")
-    generator_cfg = model.cfg
-    draft_cfg = dataclasses.replace(model.cfg, sample=dataclasses.replace(model.cfg.sample, renderer="draft"))
+    generator_cfg = model.config
+    draft_sample = dataclasses.replace(model.config.sample, renderer="draft")
+    draft_cfg = dataclasses.replace(model.config, sample=draft_sample)
     splits = (("test", None),) if a.test_only else (("test", None), ("train", a.train_samples))
     for split, n in splits:
         for suffix, cfg in (
             (("", generator_cfg),) if a.test_only else (("", generator_cfg), ("_draft", draft_cfg))
         ):
-            model.cfg = cfg
+            model.config = cfg
             r = evaluate_run(
                 model,
                 prep,
@@ -83,7 +84,7 @@ def main() -> None:
                 row["explain"] = {
                     k: m[k] if m.get(k) is None else round(float(m[k]), 3) for k in EXPLAIN_KEYS
                 }
-    model.cfg = generator_cfg
+    model.config = generator_cfg
     print(json.dumps(row))
     with open(out / "results.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")

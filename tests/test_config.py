@@ -111,12 +111,38 @@ def test_a_bad_choice_in_a_config_file_fails_when_the_config_is_built(tmp_path):
 def test_choices_reads_a_settings_annotation():
     import pytest
 
-    from drc.api import RENDERERS
     from drc.config import SampleConfig, Stage2Config, choices
-    from drc.train.batches import TRAINABLE
 
     assert choices(Stage2Config, "history_sampling") == ("window", "random")
-    assert RENDERERS == choices(SampleConfig, "renderer") == ("generator", "draft")
-    assert TRAINABLE == choices(Stage2Config, "trainable") == ("composer", "composer+generator")
+    assert choices(SampleConfig, "renderer") == ("generator", "draft")
+    assert choices(Stage2Config, "trainable") == ("composer", "composer+generator")
     with pytest.raises(TypeError, match="not a Literal"):
         choices(Stage2Config, "mask_ratio")
+
+
+def test_a_choice_is_checked_on_replace_and_in_python():
+    """Every Literal setting is checked when a config is made, also by `dataclasses.replace`."""
+    import dataclasses
+
+    import pytest
+
+    from drc.backend_options import JanusOptions
+    from drc.config import RunConfig, SampleConfig, Stage2Config
+    from drc.errors import DrcError
+    from drc.models.generator_config import GeneratorConfig
+
+    cfg = RunConfig()
+    with pytest.raises(DrcError, match=r"unknown Stage2Config.history_sampling 'bogus'; valid: window, rand"):
+        dataclasses.replace(cfg.stage2, history_sampling="bogus")
+    with pytest.raises(DrcError, match=r"unknown SampleConfig.renderer 'bogus'; valid: generator, draft"):
+        SampleConfig(renderer="bogus")  # type: ignore[arg-type]
+    with pytest.raises(DrcError, match=r"unknown GeneratorConfig.backend 'bogus'; valid: builtin, janus"):
+        dataclasses.replace(cfg.generator, backend="bogus")
+    with pytest.raises(DrcError, match=r"unknown RunConfig.method 'bogus'; valid: drc, "):
+        dataclasses.replace(cfg, method="bogus")
+    with pytest.raises(DrcError, match=r"unknown JanusOptions.dtype 'bogus'"):
+        JanusOptions(dtype="bogus")  # type: ignore[arg-type]
+    # the valid choices still go through
+    assert dataclasses.replace(cfg.stage2, history_sampling="window").history_sampling == "window"
+    assert isinstance(dataclasses.replace(cfg, generator=GeneratorConfig(backend="janus")), RunConfig)
+    assert Stage2Config().trainable == "composer"

@@ -20,23 +20,26 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from drc.config import RunConfig, SampleConfig, choices, load_yaml
+from drc.config import RunConfig, load_yaml
 from drc.data.images import array_to_image, fit, load_image, unit_to_pixels
 from drc.errors import DrcError
 from drc.influence import influence, leave_one_out
-from drc.models.composers import composer_for
-from drc.models.conditioning import LatentInstruction
+from drc.models.composers import Composer, composer_for
 from drc.models.inference import condition, encode_images, pad_history
+from drc.models.instruction import LatentInstruction
 from drc.precision import resolve_device
 from drc.run_folder import RunInfo, RunPaths
 from drc.seeding import image_generators, images_key
 from drc.threads import configure_threads
+
+if TYPE_CHECKING:
+    from drc.backends.base import TokenGenerator, VisualTokenizer
 
 ImageLike = str | Path | np.ndarray | Image.Image
 
@@ -45,9 +48,6 @@ MAX_IN_MEMORY = 1024
 EXPLAIN_IMAGES = 4  # images per leave-one-out variant behind `explain` (each variant costs as many)
 
 __all__ = ["DrcModel", "Generation", "MAX_IN_MEMORY", "load", "train", "evaluate"]
-
-RENDERERS = choices(SampleConfig, "renderer")
-
 
 def train(
     data: str | Path, out: str | Path, method: str = "drc", preset: str = "default", **kw: Any
@@ -73,15 +73,18 @@ class Generation:
 class DrcModel:
     """A trained run, ready to generate: tokenizer + composer + generator."""
 
-    def __init__(self, paths: RunPaths, cfg: RunConfig, tokenizer, generator, composer, prompt: str, device):
-        self.paths, self.cfg = paths, cfg
+    def __init__(
+        self, paths: RunPaths, cfg: RunConfig, tokenizer: VisualTokenizer, generator: TokenGenerator,
+        composer: Composer, prompt: str, device: torch.device,
+    ) -> None:  # fmt: skip
+        self.paths, self.config = paths, cfg
         self.tokenizer, self.generator, self.composer = tokenizer, generator, composer
         self.prompt = prompt  # the run's coarse prompt: the text when generate is given none
         self.device = device
 
     @property
     def image_size(self) -> tuple[int, int]:
-        return (self.cfg.data.image_height, self.cfg.data.image_width)
+        return (self.config.data.image_height, self.config.data.image_width)
 
     @classmethod
     def load(cls, run: str | Path, device: str = "auto") -> DrcModel:
@@ -117,7 +120,7 @@ class DrcModel:
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, 3, H, W) -> visual tokens long (B, N) (on the CPU)."""
         return encode_images(
-            self.tokenizer, images, device=self.device, precision=self.cfg.precision
+            self.tokenizer, images, device=self.device, precision=self.config.precision
         ).flatten(1)
 
     @torch.no_grad()
@@ -148,9 +151,7 @@ class DrcModel:
         """
         from drc.models.text import ByteTokenizer
 
-        s = self.cfg.sample
-        if s.renderer not in RENDERERS:
-            raise DrcError(f"unknown sample.renderer {s.renderer!r}; valid: {', '.join(RENDERERS)}")
+        s = self.config.sample
         if s.renderer == "draft":
             return self.decode(instr.argmax())
         from drc.precision import autocast
@@ -159,7 +160,7 @@ class DrcModel:
         gen = generators if generators is not None else torch.Generator(device="cpu").manual_seed(seed)
         # the precision the generator was pretrained in (bf16 where the machine has it): sampling in
         # float32 on an AMX CPU took twice as long for the same images' worth of accuracy
-        with autocast(self.device, self.cfg.precision):
+        with autocast(self.device, self.config.precision):
             idx = self.generator.generate(
                 ids.to(self.device),
                 mask.to(self.device),
@@ -208,7 +209,7 @@ class DrcModel:
         and the request's key (`drc.seeding`)."""
         if len(history) == 0:
             raise DrcError("generate needs at least one history image")
-        k = self.cfg.data.history_len
+        k = self.config.data.history_len
         hist_img = self.load_images(list(history)[-k:])  # the most recent k images, as in training
         ref_img = self.load_images([reference])
         hist_tok = self.tokens(hist_img)  # (L, N)
@@ -236,7 +237,7 @@ class DrcModel:
         """
         if n < 1:
             raise DrcError(f"n must be at least 1, got {n}")
-        bs = self.cfg.sample.batch_size if batch_size is None else batch_size
+        bs = self.config.sample.batch_size if batch_size is None else batch_size
         if bs < 1:
             raise DrcError(f"batch_size must be at least 1, got {bs}")
         instr, text, weights, key = self._condition(history, reference, prompt)
@@ -245,7 +246,7 @@ class DrcModel:
             "n": n,
             "seed": seed,
             "run": str(self.paths.root),
-            **_asdict(self.cfg.sample),
+            **_asdict(self.config.sample),
             "batch_size": bs,
         }
         return self._batches(instr.repeat_interleave(bs), text, weights, settings, n, seed, key, bs)
@@ -305,7 +306,7 @@ class DrcModel:
         n images are rendered with all k images and n with each one left out, image i of every
         variant from the same random stream, so a variant differs only by its history.
         """
-        k = self.cfg.data.history_len
+        k = self.config.data.history_len
         hist = list(history)[-k:]
         if len(hist) < 2:
             return None

@@ -22,7 +22,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -30,6 +30,10 @@ from drc.config import RunConfig, from_dict, load_yaml, to_dict
 from drc.config_io import flat_keys, read_yaml
 from drc.errors import DrcError
 from drc.run_folder import RunInfo, RunPaths, is_done
+
+if TYPE_CHECKING:
+    from drc.backends.base import VisualTokenizer
+    from drc.data.prepare import Prepared
 
 # Images of the folder the base's tokenizer reconstructs for the check (evenly spread over the
 # training items): enough for a PSNR stable to about 0.1 dB, about a second on a CPU.
@@ -161,7 +165,9 @@ def sample_ids(ids: list[str], n: int = DOMAIN_SAMPLE) -> list[str]:
     return [ids[round(i * (len(ids) - 1) / (n - 1))] for i in range(n)]
 
 
-def reconstruction_psnr(tokenizer: Any, images: torch.Tensor, device: torch.device, precision: str) -> float:
+def reconstruction_psnr(
+    tokenizer: VisualTokenizer, images: torch.Tensor, device: torch.device, precision: str
+) -> float:
     """PSNR (dB) of decode(encode(x)) against uint8 `images` (N, 3, H, W)."""
     from drc.train.pretrain import tokenizer_stats
 
@@ -244,7 +250,7 @@ def check_line(check: dict[str, Any]) -> str:
 
 
 def start_from(
-    choice: BaseChoice, base_dir: Path | None, prep: Any, paths: RunPaths, info: RunInfo,
+    choice: BaseChoice, base_dir: Path | None, prep: Prepared, paths: RunPaths, info: RunInfo,
     device: torch.device, precision: str, progress: bool,
 ) -> None:  # fmt: skip
     """Say what the run starts from, check the base on the folder first, record both in `info`."""

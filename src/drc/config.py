@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 
-from drc.backends.janus_config import SAMPLE_DEFAULTS as JANUS_SAMPLE
-from drc.backends.janus_config import JanusOptions
+from drc.backend_options import BACKEND_SAMPLE, JanusOptions
 from drc.config_io import (
+    ChoiceChecked,
     apply_overrides,
     choices,
     config_hash,
@@ -32,8 +32,8 @@ from drc.errors import DrcError
 from drc.loop.optim import OptimConfig
 from drc.methods import METHOD_OVERRIDES, METHODS, MethodName
 from drc.models.composer_config import ComposerConfig
-from drc.models.generator import GeneratorConfig
-from drc.models.tokenizer import TokenizerConfig
+from drc.models.generator_config import GeneratorConfig
+from drc.models.tokenizer_config import TokenizerConfig
 from drc.precision import Device, Precision
 
 T = TypeVar("T")
@@ -49,8 +49,8 @@ __all__ = [
 
 Preset = Literal["tiny", "default"]
 PRESETS: tuple[str, ...] = get_args(Preset)
-# the demo's probe budget per preset (`drc.eval.probes.ProbeConfig` settings); at the default preset
-# 300 steps already read both labels perfectly on held-out real items (measured: 1.000 / 1.000)
+# the demo's probe budget per preset (`drc.eval.probes.ProbeConfig` settings; why 300: bench/README.md,
+# "Measurements behind the config defaults")
 PROBE_PRESETS: dict[str, dict[str, Any]] = {"default": {"steps": 300}, "tiny": {"steps": 30, "channels": 8}}
 
 
@@ -66,8 +66,8 @@ class DataConfig:
 
     # a sample: k history images and a reference, with the coarse prompt (text) used for Stage 2 and
     # evaluation, which names neither style nor semantics. An empty prompt means: take it from the
-    # dataset's `dataset.json` ("instruction"), else "an image". (Formerly `data.instruction`:
-    # "instruction" now means only the latent tokens.)
+    # dataset's `dataset.json` ("instruction"), else "an image". ("instruction" names only the latent
+    # tokens; config_io.RENAMED maps the saved key `data.instruction` here.)
     history_len: int = 5
     prompt: str = ""
     # every image is resized to this
@@ -80,7 +80,7 @@ class DataConfig:
 
 
 @dataclass
-class Stage1Config:
+class Stage1Config(ChoiceChecked):
     """Stage 1: disentanglement learning on triplets, with difficulty-aware importance sampling."""
 
     enabled: bool = True
@@ -98,19 +98,16 @@ class Stage1Config:
 
 
 @dataclass
-class Stage2Config:
+class Stage2Config(ChoiceChecked):
     """Stage 2: personalized modeling from (history, augmented reference) to the target.
 
     Grouped by what a setting acts on: what trains, the reference, the history, the loss, the budget.
     """
 
     train: OptimConfig = field(default_factory=lambda: OptimConfig(steps=800, batch_size=16, lr=2e-3))
-    # "composer" (the default) keeps the pretrained generator frozen, as the paper keeps its LMM.
-    # Measured on the sticker benchmark (36 test users, held-out pairs; 400 steps): training the
-    # generator too drove the Stage 2 loss to 0.17 (it memorised the ~1,000 training images) and
-    # no test output showed the asked-for semantics (joint 0.000), while the frozen generator kept
-    # its text-pretrained ability to compose unseen pairs (joint 0.139; 0.250 with 800 steps at
-    # lr 2e-3, the defaults).
+    # "composer" (the default) keeps the pretrained generator frozen, as the paper keeps its LMM: a
+    # trained generator memorises the training images (measured: bench/README.md, "Measurements
+    # behind the config defaults").
     trainable: Trainable = "composer"
     # -- the reference: semantic-preserving augmentations of the target (`augment`; `n_augment` of
     # them precomputed and tokenised per item), and a `real_reference_share` of real items with the
@@ -135,9 +132,9 @@ class Stage2Config:
     cond_drop: float = 0.1
     # weight of the importance-weight supervision (drc.train.losses.weight_loss; labelled data only):
     # KL from "uniform over the history images that share the target's style label" to the weights.
-    # Learned end to end from the draft loss alone, the weights stayed blind on noisy histories
-    # (intruder weight / own weight 1.006 on the sticker demo): averaging already washes one
-    # intruder out of the style features, so the draft loss barely rewards spotting it.
+    # Learned end to end from the draft loss alone, the weights stay blind on noisy histories:
+    # averaging already washes one intruder out of the style features, so the draft loss barely
+    # rewards spotting it (measured: bench/README.md, "Importance-weight supervision").
     weight_supervision: float = 1.0
     # -- the budget. Fairness: a method without Stage 1 (every baseline, drc_no_stage1) trains Stage 2
     # for stage1.train.steps more steps, so that every method gets the same number of composer updates
@@ -145,7 +142,7 @@ class Stage2Config:
 
 
 @dataclass
-class ValidationConfig:
+class ValidationConfig(ChoiceChecked):
     """The validation split (`drc.data.heldout`) and what Stage 2 does with it (`drc.train.validation`).
 
     A section of its own, not part of `data`: the shipped bases are matched on the data config's hash,
@@ -171,7 +168,7 @@ class ValidationConfig:
 
 
 @dataclass
-class SampleConfig:
+class SampleConfig(ChoiceChecked):
     """Sampling settings for generation and evaluation.
 
     temperature, top_k and cfg_scale default to the built-in generator's; another backend's own
@@ -192,7 +189,7 @@ class SampleConfig:
 
 
 @dataclass
-class RunConfig:
+class RunConfig(ChoiceChecked):
     """Everything one run needs; saved resolved as `config.yaml` in the run folder."""
 
     method: MethodName = "drc"
@@ -201,7 +198,7 @@ class RunConfig:
     device: Device = "auto"  # auto | cpu | cuda
     # auto | bf16 | fp32: the autocast dtype. auto = bf16 where the device multiplies in bf16 faster
     # than in fp32 (CUDA with native bf16, CPUs with AMX or avx512_bf16), fp32 elsewhere: see
-    # drc.runtime.resolve_precision. The choice and its reason are recorded in run.json.
+    # drc.precision.resolve_precision. The choice and its reason are recorded in run.json.
     precision: Precision = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -220,10 +217,6 @@ class RunConfig:
     # settings of the Janus backend (read only with generator.backend=janus; see drc.backends.janus)
     janus: JanusOptions = field(default_factory=JanusOptions)
 
-
-# Sampling defaults of the backends whose generator was trained with other settings than drc's own
-# (`sample.*` keys); `build_config` puts them under the config file and the overrides.
-BACKEND_SAMPLE: dict[str, dict[str, Any]] = {"janus": {f"sample.{k}": v for k, v in JANUS_SAMPLE.items()}}
 
 # --------------------------------------------------------------------------- presets
 

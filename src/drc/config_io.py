@@ -8,6 +8,7 @@ Keys that were renamed (`RENAMED`) fail naming the new key.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -163,6 +164,34 @@ def choices(cls: Any, name: str) -> tuple[str, ...]:
     return options
 
 
+@functools.cache
+def _choice_fields(cls: type) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """(name, allowed values) of every `Literal[...]` setting of dataclass `cls` (None where optional)."""
+
+    def allowed(tp: Any) -> tuple[Any, ...]:
+        if typing.get_origin(tp) is typing.Literal:
+            return typing.get_args(tp)
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            return tuple(v for a in typing.get_args(tp) for v in ((None,) if a is type(None) else allowed(a)))
+        return ()
+
+    hints = typing.get_type_hints(cls)
+    out = ((f.name, allowed(hints[f.name])) for f in dataclasses.fields(cls))
+    return tuple((name, values) for name, values in out if any(v is not None for v in values))
+
+
+class ChoiceChecked:
+    """Base of the config dataclasses: every `Literal[...]` setting is checked when an instance is made,
+    by `from_dict`, in Python, or by `dataclasses.replace`, so the code that reads a choice need not."""
+
+    def __post_init__(self) -> None:
+        for name, values in _choice_fields(type(self)):
+            value = getattr(self, name)
+            if value not in values:
+                shown = ", ".join(str(v) for v in values if v is not None)
+                raise DrcError(f"unknown {type(self).__name__}.{name} {value!r}; valid: {shown}")
+
+
 def valid_keys(cls: Any, prefix: str = "") -> list[str]:
     """All dotted leaf keys of dataclass `cls`."""
     out: list[str] = []
@@ -250,8 +279,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def config_hash(cfg: Any) -> str:
-    """Stable short hash of a config, used to refuse checkpoints from another config."""
-    blob = json.dumps(to_dict(cfg), sort_keys=True).encode()
+    """Stable short hash of a config (a dataclass, or its `to_dict`), used to refuse checkpoints from
+    another config."""
+    blob = json.dumps(cfg if isinstance(cfg, dict) else to_dict(cfg), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

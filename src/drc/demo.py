@@ -19,12 +19,15 @@ import math
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from drc.config import METHODS, PROBE_PRESETS, build_config, to_dict
 from drc.errors import DrcError
+
+if TYPE_CHECKING:
+    from drc.config import RunConfig
 
 SCENARIOS = {
     # scenario: (benchmark module, image (H, W), benchmark users per preset)
@@ -77,7 +80,7 @@ def build_benchmark(scenario: str, out: Path, preset: str, seed: int = 0) -> Pat
     return data
 
 
-def shipped_base(scenario: str, cfg: Any) -> Path | None:
+def shipped_base(scenario: str, cfg: RunConfig) -> Path | None:
     """The shipped pretrained tokenizer + generator for `scenario`, if they fit `cfg`."""
     d = PRETRAINED_DIR / scenario
     meta = d / "meta.json"

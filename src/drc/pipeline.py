@@ -8,14 +8,13 @@ tokenizer and one pretrained generator (the demo trains eight methods on one bas
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -29,6 +28,10 @@ from drc.precision import resolve_device
 from drc.pretrained import resolve_run
 from drc.run_folder import RunInfo, RunPaths, copy_stage, is_done, open_run
 from drc.runtime import barrier, dist_info
+
+if TYPE_CHECKING:
+    from drc.backends.base import TokenGenerator, VisualTokenizer
+    from drc.train.token_bank import TokenBank
 
 T = TypeVar("T")
 
@@ -117,9 +120,11 @@ def bank_recipe(cfg: RunConfig, aug_ids: list[str]) -> str:
     return f"seed={cfg.seed} n_aug={cfg.stage2.n_augment} aug_ids={ids}"
 
 
-def ensure_token_bank(paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer: Any, device: torch.device):
+def ensure_token_bank(
+    paths: RunPaths, cfg: RunConfig, prep: Prepared, tokenizer: VisualTokenizer, device: torch.device
+) -> TokenBank:
     """Visual tokens of every item and of `n_aug` augmentations of each (cached in tokens.pt)."""
-    from drc.train.tokens import TokenBank
+    from drc.train.token_bank import TokenBank
 
     n_aug = cfg.stage2.n_augment
     recipe = bank_recipe(cfg, prep.train_ids)
@@ -144,15 +149,16 @@ def stage1_fingerprint(cfg: RunConfig) -> str:
     """Hash of everything Stage 1 depends on (all but the method name and Stage 2's settings)."""
     from drc.config import Stage2Config
 
-    return config_hash(dataclasses.replace(cfg, method="", stage2=Stage2Config()))
+    # hashed as a dict: "" is no method, so no RunConfig can hold it
+    return config_hash({**to_dict(cfg), "method": "", "stage2": to_dict(Stage2Config())})
 
 
 def train_method(
     paths: RunPaths,
     cfg: RunConfig,
     prep: Prepared,
-    tokenizer: Any,
-    generator: Any,
+    tokenizer: VisualTokenizer,
+    generator: TokenGenerator,
     device: torch.device,
     progress: bool = True,
     info: RunInfo | None = None,

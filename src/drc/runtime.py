@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from tqdm import tqdm
 
 
 def derived_seed(*parts: Any) -> int:
@@ -82,43 +83,39 @@ def barrier() -> None:
 
 
 class Progress:
-    """A one-line progress bar with rate and ETA on a terminal; periodic log lines otherwise."""
+    """Progress of a loop on stderr, drawn by tqdm: a live bar on a terminal; elsewhere (logs) one line
+    every `every` steps and at the end, in tqdm's format (`[name]: 50%|...| 10/20 [00:05<00:05, ...]`)."""
 
     def __init__(self, name: str, total: int, start: int = 0, enabled: bool = True, every: int = 50):
         self.name, self.total, self.start = name, max(total, 1), start
         self.enabled = enabled
         self.every = max(every, 1)
-        self.tty = sys.stderr.isatty()
         self.t0 = time.perf_counter()
-        self.last_draw = 0.0
+        self.bar: tqdm | None = None
+        if enabled and sys.stderr.isatty():
+            self.bar = tqdm(
+                total=self.total, initial=start, desc=f"[{name}]", file=sys.stderr, mininterval=0.25,
+                dynamic_ncols=True,
+            )  # fmt: skip
 
     def update(self, done: int, info: str = "") -> None:
         if not self.enabled:
             return
-        now = time.perf_counter()
         final = done >= self.total
-        if self.tty and not final and now - self.last_draw < 0.25:
+        if self.bar is not None:
+            if info:
+                self.bar.set_postfix_str(info, refresh=False)
+            self.bar.update(done - self.bar.n)
+            if final:
+                self.bar.close()
             return
-        if not self.tty and not final and done % self.every != 0:
+        if not final and done % self.every != 0:
             return
-        self.last_draw = now
-        elapsed = now - self.t0
-        rate = (done - self.start) / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 else 0.0
-        width = 24
-        filled = int(width * done / self.total)
-        bar = "#" * filled + "." * (width - filled)
-        line = (
-            f"[{self.name}] {bar} {done}/{self.total} {rate:5.1f} it/s "
-            f"elapsed {_fmt(elapsed)} ETA {_fmt(eta)} {info}"
-        )
-        if self.tty:
-            sys.stderr.write("\r" + line[:160].ljust(160) + ("\n" if final else ""))
-        else:
-            sys.stderr.write(line + "\n")
+        elapsed = time.perf_counter() - self.t0
+        rate = (done - self.start) / elapsed if elapsed > 0 else None
+        line = tqdm.format_meter(
+            done, self.total, elapsed, prefix=f"[{self.name}]", ascii=True, rate=rate, postfix=info or None,
+            initial=self.start,
+        )  # fmt: skip
+        sys.stderr.write(line + "\n")
         sys.stderr.flush()
-
-
-def _fmt(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}"

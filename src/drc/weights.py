@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from drc.atomic import atomic_write
+from drc.config_io import save_yaml
 from drc.errors import CheckpointError
 
 
@@ -83,8 +84,6 @@ def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], source:
 
 def save_module(module: nn.Module, directory: str | Path, config: Any, name: str = "model") -> Path:
     """Save `module` as `directory/name.safetensors` with its config as `directory/name.yaml`."""
-    from drc.config import save_yaml  # local: config imports the model modules
-
     directory = Path(directory)
     save_yaml(config, directory / f"{name}.yaml")
     path = directory / f"{name}.safetensors"

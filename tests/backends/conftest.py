@@ -15,7 +15,7 @@ def tiny_janus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     transformers = pytest.importorskip("transformers")
     if not hasattr(transformers, "JanusForConditionalGeneration"):
         pytest.skip("this transformers has no Janus (needs >= 4.51)")
-    from drc.backends.janus_tiny import make_tiny_janus
+    from janus_tiny import make_tiny_janus  # tests/backends/janus_tiny.py, beside this file
 
     return make_tiny_janus(tmp_path_factory.mktemp("janus") / "tiny", image_size=SIDE, codebook=CODEBOOK)
 

@@ -23,7 +23,7 @@ from drc.config import build_config  # noqa: E402
 from drc.errors import CheckpointError, DrcError  # noqa: E402
 from drc.models.composer_config import ComposerConfig  # noqa: E402
 from drc.models.composers import build_composer  # noqa: E402
-from drc.models.conditioning import LatentInstruction  # noqa: E402
+from drc.models.instruction import LatentInstruction  # noqa: E402
 from drc.models.text import ByteTokenizer  # noqa: E402
 from drc.train.batches import encode_text, trainable_scope  # noqa: E402
 from drc.train.losses import composer_loss  # noqa: E402
@@ -111,8 +111,10 @@ def test_sharded_weights_name_the_missing_shard_and_other_folder_errors(tiny_jan
 
 
 def test_both_backends_implement_the_interface(backend):
-    from drc.models.generator import Generator, GeneratorConfig
-    from drc.models.tokenizer import TokenizerConfig, VQTokenizer
+    from drc.models.generator import Generator
+    from drc.models.generator_config import GeneratorConfig
+    from drc.models.tokenizer import VQTokenizer
+    from drc.models.tokenizer_config import TokenizerConfig
 
     builtin_tok = VQTokenizer(TokenizerConfig(channels=8, codebook_size=16, code_dim=4))
     builtin_gen = Generator(GeneratorConfig(n_layer=1, n_head=2, d_model=16).with_visual(16, 8, 8))

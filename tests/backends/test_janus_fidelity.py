@@ -20,13 +20,13 @@ transformers = pytest.importorskip("transformers")
 if not hasattr(transformers, "JanusForConditionalGeneration"):
     pytest.skip("this transformers has no Janus (needs >= 4.51)", allow_module_level=True)
 
+from drc.backend_options import DEFAULT_PROMPT  # noqa: E402
 from drc.backends import load_backend  # noqa: E402
-from drc.backends.janus_config import DEFAULT_PROMPT  # noqa: E402
 from drc.backends.janus_reference import raw_codes, reference_codes, reference_generate  # noqa: E402
 from drc.cli import main  # noqa: E402
 from drc.config import build_config  # noqa: E402
 from drc.errors import DrcError  # noqa: E402
-from drc.models.conditioning import LatentInstruction  # noqa: E402
+from drc.models.instruction import LatentInstruction  # noqa: E402
 from drc.models.text import ByteTokenizer  # noqa: E402
 
 CPU = torch.device("cpu")

@@ -23,7 +23,7 @@ if not hasattr(transformers, "JanusForConditionalGeneration"):
 from drc.backends import check_config, load_backend  # noqa: E402
 from drc.config import build_config  # noqa: E402
 from drc.errors import DrcError  # noqa: E402
-from drc.models.conditioning import LatentInstruction  # noqa: E402
+from drc.models.instruction import LatentInstruction  # noqa: E402
 from drc.models.text import ByteTokenizer  # noqa: E402
 from drc.weights import read_tensors  # noqa: E402
 

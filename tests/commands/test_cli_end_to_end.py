@@ -245,7 +245,8 @@ def test_train_run_checks_a_config_built_in_python(tiny_stickers: Path, tmp_path
     from drc.pipeline import train_run
 
     cfg = build_config("drc", "tiny")
-    bad = dataclasses.replace(cfg, stage1=dataclasses.replace(cfg.stage1, trainable="everything"))
-    with pytest.raises(DrcError, match="unknown stage1.trainable 'everything'"):
+    # a config built in Python cannot hold a bad choice at all: the dataclass refuses it when made
+    with pytest.raises(DrcError, match="unknown Stage1Config.trainable 'everything'"):
+        bad = dataclasses.replace(cfg, stage1=dataclasses.replace(cfg.stage1, trainable="everything"))
         train_run(tiny_stickers, tmp_path / "r", cfg=bad, progress=False)
     assert not (tmp_path / "r").exists()

@@ -39,7 +39,7 @@ def _pngs(out: Path) -> dict[str, bytes]:
 def test_cli_writes_n_images_in_batches_and_reproduces_them(
     model: api.DrcModel, tiny_drc_run: Path, tiny_stickers: Path, tmp_path: Path, capsys
 ) -> None:
-    bs = model.cfg.sample.batch_size
+    bs = model.config.sample.batch_size
     n = 2 * bs + 3  # two full batches and a short one
     out = tmp_path / "gen"
     assert _generate(tiny_drc_run, tiny_stickers, out, n) == 0
@@ -66,7 +66,7 @@ def test_cli_writes_n_images_in_batches_and_reproduces_them(
 def test_cli_interrupted_run_keeps_its_images(
     model: api.DrcModel, tiny_drc_run: Path, tiny_stickers: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    bs = model.cfg.sample.batch_size
+    bs = model.config.sample.batch_size
     n = 3 * bs
     real = api.DrcModel.generate_iter
 

@@ -32,7 +32,7 @@ def test_shipped_run_generates_from_its_examples(scenario, tmp_path, monkeypatch
     for name in meta["images"]:
         assert Image.open(out / name).size == (w, h)
     model = load(scenario)
-    assert model.cfg.method == "drc" and model.image_size == (h, w)
+    assert model.config.method == "drc" and model.image_size == (h, w)
 
 
 def test_a_folder_named_like_a_scenario_wins_over_the_shipped_run(tmp_path, monkeypatch):

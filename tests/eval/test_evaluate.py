@@ -30,7 +30,8 @@ def test_a_cases_image_does_not_depend_on_the_batch_or_the_other_cases(
     run = dict(probe_cfg=QUICK, progress=False, max_loo_users=0)
     full = _k5_images(evaluate_run(model, tiny_stickers, history_lens=(1, 2, 5), **run))
     # another batch size, only the full history length, only the first samples
-    model.cfg = dataclasses.replace(model.cfg, sample=dataclasses.replace(model.cfg.sample, batch_size=3))
+    small = dataclasses.replace(model.config.sample, batch_size=3)
+    model.config = dataclasses.replace(model.config, sample=small)
     part = _k5_images(evaluate_run(model, tiny_stickers, history_lens=(5,), max_samples=4, **run))
     assert len(part) == 4 and set(part) <= set(full)
     # A batch of 3 is computed with other kernels than a batch of 32: a sampled token may flip where a

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from agreement import share_equal
-from drc.models.conditioning import LatentInstruction
-from drc.models.generator import Generator, GeneratorConfig, flops_per_token
+from drc.models.generator import Generator, flops_per_token
+from drc.models.generator_config import GeneratorConfig
+from drc.models.instruction import LatentInstruction
 from drc.models.text import ByteTokenizer
 
 V, GRID, D = 32, (3, 4), 32

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from drc.errors import CheckpointError
-from drc.models.tokenizer import TokenizerConfig, VQTokenizer
+from drc.models.tokenizer import VQTokenizer
+from drc.models.tokenizer_config import TokenizerConfig
 from drc.weights import load_state_strict
 
 TINY = TokenizerConfig(channels=8, codebook_size=16, code_dim=4, reseed_after=3)

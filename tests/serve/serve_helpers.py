@@ -56,7 +56,7 @@ class Served:
                 for m in (Tenant, EndUser, StoredImage, HistoryItem, Job)
             }
         files = sorted(
-            str(p.relative_to(self.cfg.blob_dir)) for p in self.cfg.blob_dir.rglob("*") if p.is_file()
+            str(p.relative_to(self.config.blob_dir)) for p in self.config.blob_dir.rglob("*") if p.is_file()
         )
         return {"rows": counts, "files": files}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from drc import influence as explain
-from drc.models.sampling import sample_from_logits
+from drc.models.token_model import sample_from_logits
 
 
 def test_one_generator_per_row_makes_rows_independent_of_the_batch() -> None:

@@ -61,7 +61,7 @@ def test_restart_requeues_running_jobs_and_keeps_everything(tmp_path: Path, tiny
         )
     # what a service killed mid-job leaves behind: one job running, one queued (written with the
     # service stopped, so no worker touched them)
-    engine = db.make_engine(sv.cfg.database_url)
+    engine = db.make_engine(sv.config.database_url)
     with db.session_factory(engine).begin() as s:
         running, queued = Job(status=RUNNING, **base), Job(status=QUEUED, **base)
         s.add_all([running, queued])

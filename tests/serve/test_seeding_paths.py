@@ -37,7 +37,7 @@ def test_generate_the_service_and_evaluation_draw_the_same_image(
     tiny_model, tiny_stickers: Path, tmp_path: Path, monkeypatch  # noqa: ANN001
 ) -> None:
     model = tiny_model
-    assert model.cfg.sample.renderer == "generator"  # the draft renderer draws nothing at random
+    assert model.config.sample.renderer == "generator"  # the draft renderer draws nothing at random
     streams: list[list[int]] = []
     sample = model.sample
 
@@ -46,8 +46,8 @@ def test_generate_the_service_and_evaluation_draw_the_same_image(
         return sample(instr, texts, seed=seed, generators=generators)
 
     monkeypatch.setattr(model, "sample", recording)
-    k = model.cfg.data.history_len
-    prep = prepare(tiny_stickers, model.cfg)
+    k = model.config.data.history_len
+    prep = prepare(tiny_stickers, model.config)
     case = _cases(prep, "test", [k], 0, 1)[0]
     hist = prep.bank.get(list(case.sample.history)[-k:])  # uint8 (k, 3, H, W)
     ref = case.ref_image  # uint8 (3, H, W)
@@ -71,7 +71,7 @@ def test_generate_the_service_and_evaluation_draw_the_same_image(
         assert job["status"] == "done", job
         png = sv.client.get(f"/v1/images/{job['images'][0]['id']}", headers=h).content
         by_route = np.array(Image.open(io.BytesIO(png)).convert("RGB"))
-        blobs = sv.cfg.blob_dir
+        blobs = sv.config.blob_dir
     # 4. the service's Python path, on the files the route stored
     store = BlobStore(blobs)
     shas = [store.put(_png(im)) for im in [*hist, ref]]

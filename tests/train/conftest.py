@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from drc.data.samples import Sample
-from drc.models.generator import Generator, GeneratorConfig
-from drc.train.tokens import TokenBank
+from drc.models.generator import Generator
+from drc.models.generator_config import GeneratorConfig
+from drc.train.token_bank import TokenBank
 
 STYLES = ("s0", "s1", "s2")
 SEMANTICS = ("m0", "m1", "m2", "m3")

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
 from drc.train.losses import composer_loss, draft_loss, weight_loss
 
 V = 16

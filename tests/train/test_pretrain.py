@@ -138,7 +138,7 @@ def test_generator_pretraining_lowers_loss_loads_and_resumes(tmp_path: Path) -> 
     cfg = _cfg(steps=40)
     model, stats = train_generator(cfg, tokens, texts, tmp_path / "gen", CPU, progress=False)
     assert set(stats) >= {"loss", "steps", "seconds", "tokens_per_s"}
-    assert model.cfg.visual_vocab == 32 and model.cfg.n_visual == 16 and model.cfg.grid_w == 4
+    assert model.config.visual_vocab == 32 and model.config.n_visual == 16 and model.config.grid_w == 4
     rows = [json.loads(r) for r in (tmp_path / "gen" / "history.jsonl").read_text().splitlines()]
     assert rows[-1]["loss"] < 0.6 * rows[0]["loss"]
 

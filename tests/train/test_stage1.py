@@ -14,9 +14,9 @@ from agreement import assert_codes_near_ties
 from drc.config import build_config
 from drc.errors import DrcError
 from drc.models.composers import build_composer
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
 from drc.train.stage1 import COMPOSITIONS, TripletSource, stage1_losses, train_stage1
-from drc.train.tokens import TokenBank
+from drc.train.token_bank import TokenBank
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -134,7 +134,7 @@ def models(cfg, bank, make_generator, k: int = 3):
     torch.manual_seed(0)
     gen = make_generator(d_model=32)
     code_dim = bank.codebook.shape[1]
-    comp = build_composer("drc", cfg.composer, code_dim, gen.cfg.visual_vocab, bank.n_visual, k)
+    comp = build_composer("drc", cfg.composer, code_dim, gen.config.visual_vocab, bank.n_visual, k)
     return comp, gen
 
 
@@ -178,7 +178,8 @@ def test_stage1_refuses_a_baseline_composer(bank, make_generator, tmp_path):
 
 def test_token_bank_build_with_the_real_tokenizer():
     from drc.data.bank import ImageBank
-    from drc.models.tokenizer import TokenizerConfig, VQTokenizer
+    from drc.models.tokenizer import VQTokenizer
+    from drc.models.tokenizer_config import TokenizerConfig
 
     torch.manual_seed(0)
     tcfg = TokenizerConfig(

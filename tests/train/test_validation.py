@@ -9,7 +9,7 @@ from torch import nn
 
 from drc.config import OptimConfig
 from drc.loop.trainer import StepOutput, Trainer
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
 from drc.train.validation import ValidationCases, Validator, judge
 
 V, N, D = 4, 3, 4

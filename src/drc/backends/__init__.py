@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from drc.backends.base import BACKENDS, Backend, TokenGenerator, VisualTokenizer, check_backend
+from drc.backends.base import Backend, TokenGenerator, VisualTokenizer
 from drc.errors import DrcError
 
 if TYPE_CHECKING:
     from drc.config import RunConfig
 
-__all__ = ["BACKENDS", "Backend", "TokenGenerator", "VisualTokenizer", "check_config", "load_backend"]
+__all__ = ["Backend", "TokenGenerator", "VisualTokenizer", "check_config", "load_backend"]
 
 
 def check_config(cfg: RunConfig) -> None:
     """Fail fast (before a run folder is written or any data is read) on a backend config that
     cannot load: an unknown backend, a missing or incomplete model folder, an impossible setting."""
-    if check_backend(cfg.generator.backend) == "janus":
+    if cfg.generator.backend == "janus":
         from drc.backends.janus import check_options
 
         check_options(cfg)
@@ -41,7 +41,7 @@ def load_backend(
     else pretrain/). janus: the pretrained model in `generator.model_dir`; with `run`, plus the
     run's trained adapter weights (generator/model.safetensors), loaded strictly.
     """
-    name = check_backend(cfg.generator.backend)
+    name = cfg.generator.backend
     if name == "builtin":
         if run is None:
             raise ValueError("the builtin backend is loaded from a run folder: pass run=")

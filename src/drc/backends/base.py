@@ -31,15 +31,11 @@ and `drc.backends.janus` (a pretrained Janus / Janus-Pro loaded from a local fol
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, get_args, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
-from drc.errors import DrcError
-from drc.models.generator import BackendName
-from drc.models.sampling import VisualTokenModel
-
-BACKENDS: tuple[str, ...] = get_args(BackendName)
+from drc.models.token_model import VisualTokenModel
 
 
 @runtime_checkable
@@ -69,7 +65,7 @@ class VisualTokenizer(Protocol):
 
 
 # The generator side is a base class, not a protocol: a generator subclasses
-# `drc.models.sampling.VisualTokenModel`, implements `config` (`n_visual` = N cells per image,
+# `drc.models.token_model.VisualTokenModel`, implements `config` (`n_visual` = N cells per image,
 # `max_text_len` bytes of text), the teacher-forced `forward` and one sampling step (`_decoder`),
 # and inherits `loss` and `generate`, so every backend samples and guides the same way.
 TokenGenerator = VisualTokenModel
@@ -80,12 +76,6 @@ class Backend:
     """A loaded backend: its tokenizer and generator, and whether drc trains them (`pretrained`)."""
 
     name: str
-    tokenizer: Any
-    generator: Any
+    tokenizer: VisualTokenizer
+    generator: TokenGenerator
     pretrained: bool = False
-
-
-def check_backend(name: str) -> str:
-    if name not in BACKENDS:
-        raise DrcError(f"unknown generator.backend {name!r}; valid: {', '.join(BACKENDS)}")
-    return name

@@ -35,7 +35,7 @@ they are decoded to the string and tokenized with Janus's own tokenizer (cached 
 string), which must give back a sample prompt exactly (`check_round_trip`).
 
 Sampling follows Janus's own settings unless the run sets others (`sample.*` defaults cfg 5,
-temperature 1, no top-k: `janus_config.SAMPLE_DEFAULTS`); codes are chosen with Janus's VQ rule
+temperature 1, no top-k: `drc.backend_options.JANUS_SAMPLE`); codes are chosen with Janus's VQ rule
 (`janus_modules.nearest_code`); LoRA adapters are kept in fp32 over a bf16 base.
 """
 
@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from drc.backend_options import JanusOptions
 from drc.backends.base import Backend
 from drc.errors import DrcError
 
@@ -60,7 +61,6 @@ from drc.backends.janus_config import (
     EOI,
     SAMPLE_TEXT,
     TRANSFORMERS_CHECKED,
-    JanusOptions,
     check_model_dir,
     resolve_dtype,
     weight_files,

@@ -1,6 +1,6 @@
-"""The Janus backend's settings (`JanusOptions`, the `janus.*` keys), what its tokenizer is (its
-config; the generator's is the run's `GeneratorConfig` with the VQ's shapes), and reading its model
-folder (`drc.backends.janus` loads from it)."""
+"""The Janus backend's constants, what its tokenizer is (its config; the generator's is the run's
+`GeneratorConfig` with the VQ's shapes), and reading its model folder (`drc.backends.janus` loads
+from it). Its run-config settings (`JanusOptions`) are `drc.backend_options`."""
 
 from __future__ import annotations
 
@@ -16,36 +16,10 @@ from drc.precision import Precision
 
 ADAPTER_KEY = "lora_"  # substring of every adapter parameter name (peft's lora_A / lora_B)
 BOI, EOI = "<begin_of_image>", "<end_of_image>"
-DEFAULT_PROMPT = "<|User|>: {text}\n\n<|Assistant|>:"  # Janus-Pro's chat format (its processor's)
 # the transformers releases the backend was checked against (the `janus` extra pins them)
 TRANSFORMERS_CHECKED = ">=5.25,<5.26"
 SAMPLE_TEXT = "a red sticker of a cat, smiling"  # round-tripped through the text tokenizer at load
-# Janus's own sampling settings (DeepSeek's generation_inference.py: cfg_weight 5, temperature 1,
-# every code allowed): what `drc config` / `drc train` resolve `sample.*` to with this backend
-# unless a config file or an override sets them (the built-in generator's are SampleConfig's)
-SAMPLE_DEFAULTS: dict[str, float | int] = {"cfg_scale": 5.0, "temperature": 1.0, "top_k": 0}
 CHUNK = 16  # images per VQ pass: a 384 px VQ activation is ~75 MB per image per layer in fp32
-
-
-@dataclass
-class JanusOptions:
-    """The Janus backend's settings (`janus.*` keys; read only with `generator.backend=janus`)."""
-
-    # the prompt around the instruction text ({text}); Janus-Pro's format. <bos> goes before it,
-    # the framed draft and <begin_of_image> after it
-    prompt: str = DEFAULT_PROMPT
-    # weights' dtype: auto = bf16 on CUDA (what Janus ships and runs in), fp32 elsewhere
-    dtype: Precision = "auto"
-    # load the weights straight onto the device, shard by shard (transformers' device_map), instead
-    # of materialising the whole model in CPU memory first: the 7B model needs ~15 GB, not ~30 GB
-    low_memory: bool = False
-    # LoRA adapters on the LLM's attention projections (0 = none); they train where
-    # stage1/stage2.trainable=composer+generator. Needs peft (pip install 'drc[janus]')
-    lora_rank: int = 0
-    lora_alpha: float = 16.0
-    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    # bytes of instruction text handed to the tokenizer (the built-in generator reads 24)
-    max_text_len: int = 256
 
 
 @dataclass

@@ -14,10 +14,10 @@ from torch import Tensor, nn
 
 from drc.backends.janus_config import ADAPTER_KEY, CHUNK, JanusTokenizerConfig
 from drc.models.attention import positions
-from drc.models.conditioning import LatentInstruction
-from drc.models.generator import GeneratorConfig
-from drc.models.sampling import StepFn, VisualTokenModel
+from drc.models.generator_config import GeneratorConfig
+from drc.models.instruction import LatentInstruction
 from drc.models.text import ByteTokenizer
+from drc.models.token_model import StepFn, VisualTokenModel
 
 # --------------------------------------------------------------------------- the visual tokenizer
 
@@ -48,7 +48,7 @@ class JanusVisualTokenizer(nn.Module):
         self.vq = vq
         vcfg = vq.config
         grid = int(vq.quantize.quant_state_dims[0])
-        self.cfg = JanusTokenizerConfig(
+        self.config = JanusTokenizerConfig(
             code_dim=int(vcfg.embed_dim),
             codebook_size=int(vcfg.num_embeddings),
             image_size=grid * 2 ** (len(vcfg.channel_multiplier) - 1),
@@ -56,13 +56,10 @@ class JanusVisualTokenizer(nn.Module):
         )
         self.out_size = out_size
 
-    @property
-    def config(self) -> JanusTokenizerConfig:
-        return self.cfg
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """The token grid: always the VQ's own (images of any size are resized to its size)."""
-        return self.cfg.grid, self.cfg.grid
+        return self.config.grid, self.config.grid
 
     def _resize(self, x: Tensor, size: tuple[int, int]) -> Tensor:
         if tuple(x.shape[-2:]) == tuple(size):
@@ -72,7 +69,7 @@ class JanusVisualTokenizer(nn.Module):
     @torch.no_grad()
     def encode(self, images: Tensor) -> Tensor:
         """`(B, 3, H, W)` float in [-1, 1] -> `(B, g, g)` long codes (Janus's rule: `nearest_code`)."""
-        s, g = self.cfg.image_size, self.cfg.grid
+        s, g = self.config.image_size, self.config.grid
         dtype = self.vq.quant_conv.weight.dtype
         out = []
         with torch.autocast(images.device.type, enabled=False):  # the code choice needs the VQ's fp32
@@ -122,7 +119,7 @@ class JanusGenerator(VisualTokenModel):
     ) -> None:
         super().__init__()
         self.janus = janus
-        self.cfg = cfg
+        self.config = cfg
         self.ids = ids
         self.prompt = prompt
         self._text_tokenizer = text_tokenizer
@@ -131,9 +128,6 @@ class JanusGenerator(VisualTokenModel):
         # transformers 5 calls the KV cache `cache`, 4.x `past_key_values`
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
 
-    @property
-    def config(self) -> GeneratorConfig:
-        return self.cfg
 
     @property
     def text_tokenizer(self) -> Any:
@@ -212,7 +206,7 @@ class JanusGenerator(VisualTokenModel):
         The expectation (not the argmax) keeps the path differentiable for `stageN.gen_weight`; a
         one-hot draft gives exactly `image_embeds` of its codes.
         """
-        cfg = self.cfg
+        cfg = self.config
         instr.check_fits(cfg.n_visual, cfg.visual_vocab, "Janus")
         m = self.janus.model
         table = m.generation_embeddings.weight

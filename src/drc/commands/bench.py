@@ -1,7 +1,7 @@
 """`drc bench [--json] [--quick] [--device D] [--precision P]`: training and sampling speed of the generator.
 
 Measures, on this machine, in the precision training runs in here (`--precision auto`, the default,
-resolves it as training does; see `drc.runtime.resolve_precision`):
+resolves it as training does; see `drc.precision.resolve_precision`):
 - precision / precision_reason / auto_precision: the precision used, why, and what `auto` picks;
 - matmul_gflops_fp32 / matmul_gflops_bf16: the best of a few square matmuls in each precision;
 - matmul_gflops: the peak of the precision used (the one MFU is relative to);
@@ -11,7 +11,7 @@ resolves it as training does; see `drc.runtime.resolve_precision`):
   evaluation samples;
 - kv_speedup: the same sampling recomputing the whole prefix at every step, time ratio;
 - peak_mem_mb: peak resident memory (CPU) or peak allocated GPU memory (CUDA);
-- threads: PyTorch's intra-op threads (see `drc.runtime.configure_threads`).
+- threads: PyTorch's intra-op threads (see `drc.threads.configure_threads`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import torch
 
 from drc.config import OptimConfig, RunConfig, SampleConfig
 from drc.loop.trainer import StepOutput, Trainer
-from drc.models.generator import Generator, GeneratorConfig, flops_per_token
+from drc.models.generator import Generator, flops_per_token
+from drc.models.generator_config import GeneratorConfig
 from drc.models.text import ByteTokenizer
 from drc.precision import PRECISIONS, autocast, resolve_device, resolve_precision
 from drc.runtime import StepRandom
@@ -116,7 +117,7 @@ def bench_generate(
 ) -> float:
     """Seconds for one batch of `batch` images (CFG as configured for evaluation)."""
     s = SampleConfig()
-    ids, mask = ByteTokenizer().encode([CAPTION] * batch, model.cfg.max_text_len)
+    ids, mask = ByteTokenizer().encode([CAPTION] * batch, model.config.max_text_len)
     ids, mask = ids.to(device), mask.to(device)
     gen = torch.Generator(device=device).manual_seed(0)
 

@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DrcError(f"{out}: exists and is not a folder")
-    # zero-padded to the width of n (at least 3 digits, as before) so the names sort in order
+    # zero-padded to the width of n (at least 3 digits) so the names sort in order
     width = max(3, len(str(args.n - 1)))
     names = [f"{i:0{width}d}.png" for i in range(args.n)]
     clash = next((n for n in [*names, "generation.json"] if (out / n).exists()), None)
@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
     model = api.load(args.run, device=args.device)
     # the inputs are loaded here, so a bad image is reported before anything is written
     batches = model.generate_iter(history, ref, prompt=args.prompt, n=args.n, seed=args.seed)
-    bs = model.cfg.sample.batch_size
+    bs = model.config.sample.batch_size
     from drc.runtime import Progress
 
     # on a terminal a live bar; in a log about 20 lines (every a whole number of batches)
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> int:
             meta = {
                 **batch.settings,
                 "reference": str(ref),
-                "history": [str(h) for h in history][-model.cfg.data.history_len :],
+                "history": [str(h) for h in history][-model.config.data.history_len :],
                 "history_weights": batch.weights,
             }
             # the list of images grows with n: rewritten every few seconds, not after every batch

@@ -21,7 +21,6 @@ from drc.errors import DataError
 if TYPE_CHECKING:  # torch is imported lazily: `drc data check` should not pay for it
     import torch
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16/32-bit integer greyscale

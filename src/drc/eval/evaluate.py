@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,10 @@ from drc.eval.probes import ProbeConfig, Probes, train_probes
 from drc.precision import autocast
 from drc.runtime import Progress, derived_seed
 from drc.seeding import image_generators, images_key
+
+if TYPE_CHECKING:
+    from drc.api import DrcModel
+    from drc.backends.base import VisualTokenizer
 
 HISTORY_LENS = (1, 2, 3, 5)
 
@@ -46,7 +50,7 @@ def probes_for(
     cfg: ProbeConfig,
     device: torch.device,
     cache: Path | None,
-    tokenizer: Any = None,
+    tokenizer: VisualTokenizer | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> Probes | None:
@@ -127,7 +131,7 @@ def sample_cases(
 ) -> tuple[torch.Tensor, Any, list[torch.Tensor], torch.Tensor]:
     """One image per case, sampled in one batch: uint8 (B, 3, H, W), the LatentInstruction, each
     case's history images (L_b, 3, H, W) and the references (B, 3, H, W)."""
-    B, k_full = len(chunk), model.cfg.data.history_len
+    B, k_full = len(chunk), model.config.data.history_len
     hist_imgs = []
     hist_tok = torch.zeros(B, k_full, model.generator.config.n_visual, dtype=torch.long)
     mask = torch.zeros(B, k_full, dtype=torch.bool)
@@ -145,7 +149,7 @@ def sample_cases(
 
 
 def _features(
-    images: torch.Tensor, probes: Probes | None, model: Any, centre: np.ndarray | None = None
+    images: torch.Tensor, probes: Probes | None, model: DrcModel, centre: np.ndarray | None = None
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Probe predictions (or empty) and the feature vectors `(B, F)` used for the similarity metrics.
 
@@ -161,14 +165,14 @@ def _features(
     return {}, feats if centre is None else feats - centre
 
 
-def feature_centre(model: Any, prep: Prepared, n: int = 512) -> np.ndarray:
+def feature_centre(model: DrcModel, prep: Prepared, n: int = 512) -> np.ndarray:
     """Mean unlabelled feature `(F,)` of (up to n of) the dataset's training items."""
     ids = prep.train_ids[:: max(1, len(prep.train_ids) // n)][:n]
     return _features(prep.bank.get(ids), None, model)[1].mean(0)
 
 
 def evaluate_run(
-    model: Any,
+    model: DrcModel,
     data: str | Path | Prepared,
     encoder: str | Path | None = None,
     probes: Probes | None = None,
@@ -187,7 +191,7 @@ def evaluate_run(
     Returns {"metrics": {...} at the full history length, "by_history_len": {k: joint_acc},
     "by_theme": {...}, "worst_theme": str, "probes": {...}, "grid": [rows], "n_cases": int}.
     """
-    cfg = model.cfg
+    cfg = model.config
     prep = data if isinstance(data, Prepared) else prepare(data, cfg)
     k_full = cfg.data.history_len
     lens = sorted({min(k, k_full) for k in history_lens} | {k_full})
@@ -239,7 +243,19 @@ def evaluate_run(
                 )
             )
         bar.update(min(start + bs, len(cases)))
-    allout = torch.cat(outputs)
+    return _result(
+        model, prep, records, torch.cat(outputs), weights, cases, lens, probes, encoder, seed, max_loo_users
+    )
+
+
+def _result(
+    model: DrcModel, prep: Prepared, records: list[EvalRecord], allout: torch.Tensor,
+    weights: list[list[float]], cases: list[Case], lens: list[int], probes: Probes | None,
+    encoder: str | Path | None, seed: int, max_loo_users: int,
+) -> dict[str, Any]:  # fmt: skip
+    """`evaluate_run`'s result from its generated cases: the metrics at the full history length, by
+    history length and by theme, and the explanation and encoder metrics."""
+    k_full = model.config.data.history_len
     full = [r for r in records if r.extra["k"] == k_full]
     metrics = summarize(full)
     if probes is None:  # accuracies need labels; keep only what is defined
@@ -275,7 +291,7 @@ def evaluate_run(
 
 
 def encoder_metrics(
-    path: str | Path, outputs: torch.Tensor, cases: list[Case], prep: Prepared, model: Any
+    path: str | Path, outputs: torch.Tensor, cases: list[Case], prep: Prepared, model: DrcModel
 ) -> dict[str, float]:
     """CLIP-I / CLIP-T / DINO / FID from a local pretrained encoder folder (nothing is downloaded)."""
     from drc.eval.encoders import encoder_scores, load_encoder

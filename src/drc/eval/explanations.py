@@ -20,32 +20,33 @@ method's metrics:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from drc.data.benchmarks.intruders import intruder_mask
 from drc.eval.explain_metrics import cold_start_ratio, influence_agreement, intruder_weight_ratio, spread
 from drc.eval.metrics import EvalRecord, breakdown, summarize
 from drc.influence import draft_distance, leave_one_out, prob_distance
 from drc.models.inference import pad_history
 from drc.seeding import image_generators, images_key
 
+if TYPE_CHECKING:
+    from drc.api import DrcModel
+    from drc.data.prepare import Prepared
+    from drc.eval.probes import Probes
+
 LOO_IMAGES = 2  # images per leave-one-out variant (same streams in every variant)
 
 
-def intruder_flags(history: Sequence[str], items: dict[str, Any], main_style: str) -> list[bool]:
-    """True for each history item whose style label differs from the user's main style."""
-    return [items[i].style is not None and str(items[i].style) != main_style for i in history]
-
-
 def explanation_metrics(
-    model: Any,
-    prep: Any,
+    model: DrcModel,
+    prep: Prepared,
     records: Sequence[EvalRecord],
     cases: Sequence[Any],
     weights: Sequence[Sequence[float]],
     by_history_len: dict[str, float],
-    probes: Any,
+    probes: Probes | None,
     seed: int = 0,
     max_users: int = 24,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -54,10 +55,10 @@ def explanation_metrics(
     `records`, `cases` and `weights` are parallel (one per generated case, every history length).
     """
     items = prep.ds.items
-    k_full = model.cfg.data.history_len
+    k_full = model.config.data.history_len
     idx = [i for i, r in enumerate(records) if r.extra["k"] == k_full]
     flags = {
-        i: intruder_flags(list(cases[i].sample.history)[-k_full:], items, records[i].user_style) for i in idx
+        i: intruder_mask(list(cases[i].sample.history)[-k_full:], items, records[i].user_style) for i in idx
     }
     noisy = [i for i in idx if any(flags[i])]
     clean = [i for i in idx if not any(flags[i])]
@@ -107,10 +108,11 @@ def explanation_metrics(
 
 @torch.no_grad()
 def _leave_one_out(
-    model: Any, prep: Any, cases: Sequence[Any], picked: Sequence[int], probes: Any, seed: int
+    model: DrcModel, prep: Prepared, cases: Sequence[Any], picked: Sequence[int], probes: Probes | None,
+    seed: int,
 ) -> tuple[list[list[float]], list[list[float]]]:
     """Per picked case: the style influence and the draft influence of each history image."""
-    k = model.cfg.data.history_len
+    k = model.config.data.history_len
     histories, refs, owner, keys = [], [], [], []
     for j, i in enumerate(picked):
         c = cases[i]
@@ -128,7 +130,7 @@ def _leave_one_out(
     # image t of every variant of a case from the stream of the case's image t (`drc.seeding`), so a
     # variant differs from the full history only by its history
     all_gens = [g for j in owner for g in image_generators(seed, keys[j], range(n))]
-    bs = max(1, model.cfg.sample.batch_size)
+    bs = max(1, model.config.sample.batch_size)
     rows = instr.repeat_interleave(n)
     probs = []
     for s in range(0, len(all_gens), bs):

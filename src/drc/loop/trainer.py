@@ -114,7 +114,7 @@ class Trainer:
         self.name = name
         self.modules = modules
         self.trainable = [p for p in trainable if p.requires_grad]
-        self.cfg = optim
+        self.optim = optim
         self.seed = seed
         self.device = device
         # resolved once: "auto" becomes what this device runs fast (bf16 or fp32), see resolve_precision
@@ -195,9 +195,9 @@ class Trainer:
     def fit(self, step_fn: Callable[[int, StepRandom], StepOutput]) -> StageResult:
         start = self._resume()
         self._sync_initial_weights()
-        total = self.cfg.steps
+        total = self.optim.steps
         bar = Progress(
-            self.name, total, start, enabled=self.progress and self.dist.is_main, every=self.cfg.log_every
+            self.name, total, start, enabled=self.progress and self.dist.is_main, every=self.optim.log_every
         )
         t0 = time.perf_counter()
         trainable_ids = {id(p) for p in self.trainable}
@@ -217,7 +217,7 @@ class Trainer:
         for step in range(start, total):
             if self.validate is not None and self.validate.stop:
                 break  # stopped early before an interruption: stays stopped
-            lr = lr_at(step, self.cfg)
+            lr = lr_at(step, self.optim)
             for g in self.opt.param_groups:
                 g["lr"] = lr
             rnd = StepRandom.for_step(self.seed, self.name, step, self.dist.rank)
@@ -226,8 +226,8 @@ class Trainer:
             self.opt.zero_grad(set_to_none=True)
             out.loss.float().backward()
             self._allreduce_grads()
-            if self.cfg.grad_clip > 0:
-                gnorm = float(torch.nn.utils.clip_grad_norm_(self.trainable, self.cfg.grad_clip))
+            if self.optim.grad_clip > 0:
+                gnorm = float(torch.nn.utils.clip_grad_norm_(self.trainable, self.optim.grad_clip))
             else:
                 gnorm = 0.0
             self.opt.step()
@@ -238,7 +238,7 @@ class Trainer:
                 running[k] = running.get(k, 0.0) + float(v)
             n_running += 1
             done = step + 1
-            if done % self.cfg.log_every == 0 or done == total:
+            if done % self.optim.log_every == 0 or done == total:
                 row = {"step": done, "lr": lr, **{k: v / n_running for k, v in running.items()}}
                 self.history.append(row)
                 running, n_running = {}, 0
@@ -247,7 +247,7 @@ class Trainer:
             if self.validate is not None and (done % self.validate.every == 0 or done == total):
                 self.history.append({"step": done, **self._validate(done)})
                 stop = self.validate.stop
-            if self.ckpt is not None and (done % self.cfg.ckpt_every == 0 or done == total or stop):
+            if self.ckpt is not None and (done % self.optim.ckpt_every == 0 or done == total or stop):
                 self._save(done)
                 barrier()
             if stop:

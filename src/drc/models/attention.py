@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
-    from drc.models.generator import GeneratorConfig
+    from drc.models.generator_config import GeneratorConfig
 
 
 class KVCache:

@@ -17,8 +17,8 @@ class ComposerConfig:
     # The StyleTower reads its partners' tokens averaged over runs of gcd(style_pool, N) neighbouring
     # cells (raster order; a run never straddles two images; 1 = every token). Style (palette, line,
     # texture) is a statistic of a region, not of a cell, and the (k*N)^2 attention over the whole
-    # history was most of a training step. Measured (bench/README.md): 4 trains 1.5x faster, and
-    # held-out joint accuracy did not drop (stickers 0.719 -> 0.885, posters 0.771 -> 0.760; one seed).
+    # history was most of a training step; pooling by 4 trains faster at no loss of held-out accuracy
+    # (measured: bench/README.md, "Speed levers for the 20-minute demo").
     style_pool: int = 4
     # How far a draft cell sees the reference, in token cells (Chebyshev distance on the token grid).
     # 0 (the paper): every cell reads the whole reference. w > 0: the SemTower, the fusion's cells

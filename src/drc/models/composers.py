@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -31,9 +31,13 @@ from torch import Tensor, nn
 from drc.errors import DrcError
 from drc.methods import METHOD_ARCHITECTURE
 from drc.models.composer_config import ComposerConfig
-from drc.models.conditioning import LatentInstruction
 from drc.models.fusion import FusionBlock, FusionNetwork
+from drc.models.instruction import LatentInstruction
 from drc.models.towers import AttentionPool, SemTower, StyleTower, local_window_mask
+
+if TYPE_CHECKING:
+    from drc.backends.base import TokenGenerator, VisualTokenizer
+    from drc.config import RunConfig
 
 
 class Composer(nn.Module):
@@ -278,7 +282,7 @@ def build_composer(
     return _ARCHITECTURES[arch](cfg, code_dim, vocab, n_visual, history_len, grid=grid)
 
 
-def composer_for(cfg: Any, tokenizer: Any, generator: Any) -> Composer:
+def composer_for(cfg: RunConfig, tokenizer: VisualTokenizer, generator: TokenGenerator) -> Composer:
     """The composer of `cfg.method` (a RunConfig), sized for this tokenizer and generator (training
     and loading)."""
     return build_composer(

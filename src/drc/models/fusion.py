@@ -4,7 +4,7 @@ One learned query per grid cell (`n_cells` = N) attends over the concatenation o
 and the semantic features (each tagged with a learned type embedding, so the queries can tell the
 two apart); a few blocks of self-attention among the queries, cross-attention to the features and an
 FFN. The composer's draft head turns each query's output into scores over the codebook (the latent
-instruction, `drc.models.conditioning`). The output length is fixed (N), whatever the history length.
+instruction, `drc.models.instruction`). The output length is fixed (N), whatever the history length.
 
 `ComposerConfig` (sizes of the towers and the fusion) lives in `composer_config.py`.
 """

@@ -31,63 +31,15 @@ cache is tested against (same seed, same tokens) and the baseline of `drc bench`
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from drc.models.attention import Block, KVCache, attention_bias, compute_dtype, positions, trim_padding
-from drc.models.conditioning import LatentInstruction
-from drc.models.sampling import StepFn, VisualTokenModel
-
-# which model renders the draft (`generator.backend`; drc.backends)
-BackendName = Literal["builtin", "janus"]
-
-
-@dataclass
-class GeneratorConfig:
-    n_layer: int = 6
-    n_head: int = 4
-    d_model: int = 256
-    visual_vocab: int = 0  # codebook size; 0 = fill from the tokenizer (`with_visual`)
-    n_visual: int = 0  # visual tokens per image; 0 = fill from the tokenizer grid
-    grid_w: int = 0  # tokens per row of the grid (rows = n_visual / grid_w); 0 = fill
-    text_vocab: int = 256  # byte-level text (drc.models.text.ByteTokenizer)
-    max_text_len: int = 24
-    n_null: int = 4  # length of the learned null instruction
-    mlp_ratio: int = 4
-    dropout: float = 0.0
-    # training only: share of teacher-forced input visual tokens replaced by random ones. A cheap
-    # regulariser (dropout's random masks cost ~35% of a CPU step) that also trains the model to
-    # continue from its own imperfect samples.
-    # (sticker benchmark, 600 steps: held-out loss 1.91 without, 1.66 with dropout 0.1, 1.50 with 0.2)
-    token_noise: float = 0.2
-    cond_drop: float = 0.1  # pretraining: share of examples trained unconditional (for CFG sampling)
-    # pretraining of the image (draft) path: the share of conditioned examples shown without a draft
-    # (caption only), the largest share of a draft's cells corrupted (each example draws its share
-    # uniformly in [0, draft_noise]), and the share of drafted examples whose caption is replaced by
-    # the dataset's coarse instruction (what Stage 2 and generation show with a draft)
-    draft_drop: float = 0.3
-    draft_noise: float = 0.5
-    coarse_text: float = 0.5
-    bias: bool = False  # biases in linears / norms (nanoGPT: off is a little faster and no worse)
-    # which model renders the draft (drc.backends): "builtin" (this class, trained by `drc train`) or
-    # "janus" (a pretrained Janus / Janus-Pro from the local folder `model_dir`; the fields above
-    # then do not apply, its settings are the run config's `janus.*`)
-    backend: BackendName = "builtin"
-    model_dir: str = ""
-
-    def with_visual(self, vocab: int, grid_h: int, grid_w: int) -> GeneratorConfig:
-        """A copy with the tokenizer-dependent fields filled (those left at 0)."""
-        return dataclasses.replace(
-            self,
-            visual_vocab=self.visual_vocab or vocab,
-            n_visual=self.n_visual or grid_h * grid_w,
-            grid_w=self.grid_w or grid_w,
-        )
+from drc.models.generator_config import GeneratorConfig
+from drc.models.instruction import LatentInstruction
+from drc.models.token_model import StepFn, VisualTokenModel
 
 
 def flops_per_token(cfg: GeneratorConfig, training: bool = True, context: int | None = None) -> float:
@@ -117,7 +69,7 @@ class Generator(VisualTokenModel):
             raise ValueError(f"n_visual {cfg.n_visual} is not a multiple of grid_w {cfg.grid_w}")
         if cfg.d_model % cfg.n_head:
             raise ValueError(f"d_model {cfg.d_model} is not a multiple of n_head {cfg.n_head}")
-        self.cfg = cfg
+        self.config = cfg
         d = cfg.d_model
         self.grid_h = cfg.n_visual // cfg.grid_w
         self.text_emb = nn.Embedding(cfg.text_vocab, d)
@@ -142,9 +94,6 @@ class Generator(VisualTokenModel):
         self.register_buffer("rows", cells // cfg.grid_w, persistent=False)
         self.register_buffer("cols", cells % cfg.grid_w, persistent=False)
 
-    @property
-    def config(self) -> GeneratorConfig:
-        return self.cfg
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -166,7 +115,7 @@ class Generator(VisualTokenModel):
         draft only (caption-only rows). The null instruction is visible wherever no draft is.
         """
         b = text_ids.shape[0]
-        cfg = self.cfg
+        cfg = self.config
         if text_ids.shape[1] > cfg.max_text_len:
             raise ValueError(f"text length {text_ids.shape[1]} > max_text_len {cfg.max_text_len}")
         text_mask = text_mask.bool()
@@ -232,9 +181,9 @@ class Generator(VisualTokenModel):
         text_ids, text_mask = trim_padding(text_ids, text_mask)
         prefix, pmask = self._prefix(text_ids, text_mask, instr, drop_cond, drop_draft)
         inputs = image_tokens
-        if self.training and self.cfg.token_noise > 0:
-            noisy = torch.rand(inputs.shape, device=inputs.device) < self.cfg.token_noise
-            inputs = torch.where(noisy, torch.randint_like(inputs, self.cfg.visual_vocab), inputs)
+        if self.training and self.config.token_noise > 0:
+            noisy = torch.rand(inputs.shape, device=inputs.device) < self.config.token_noise
+            inputs = torch.where(noisy, torch.randint_like(inputs, self.config.visual_vocab), inputs)
         slots = self._slots(torch.roll(inputs, 1, dims=1))
         x = torch.cat([prefix, slots.to(prefix.dtype)], 1)
         x = self._run(x, attention_bias(pmask, image_tokens.shape[1], compute_dtype(x)))
@@ -250,13 +199,13 @@ class Generator(VisualTokenModel):
         text_ids, text_mask = trim_padding(text_ids, text_mask)
         prefix, pmask = self._prefix(text_ids, text_mask, instr, drop)
         rows, p = prefix.shape[:2]
-        n = self.cfg.n_visual
+        n = self.config.n_visual
         dtype = compute_dtype(prefix)
         bias = attention_bias(pmask, n, dtype)  # (R,1,P+N,P+N), sliced at every step
         cache = None
         if use_cache:
-            hd = self.cfg.d_model // self.cfg.n_head
-            cache = KVCache(self.cfg.n_layer, rows, self.cfg.n_head, p + n, hd, prefix.device, dtype)
+            hd = self.config.d_model // self.config.n_head
+            cache = KVCache(self.config.n_layer, rows, self.config.n_head, p + n, hd, prefix.device, dtype)
         tokens = torch.zeros(rows, n, dtype=torch.long, device=prefix.device)  # sampled so far
         i = 0
 

@@ -3,7 +3,7 @@
 Conventions:
 - pixels are uint8 `(B, 3, H, W)`; the models read them scaled to [-1, 1] (`drc.data.images`);
 - encoding an image into visual tokens happens in one place, `encode_images`, in one precision: the
-  run's `precision` (the autocast of `drc.runtime`: bf16 where the machine multiplies in bf16
+  run's `precision` (the autocast of `drc.precision`: bf16 where the machine multiplies in bf16
   faster, else fp32), with the input in channels_last (the fast conv layout on CPU and GPU). The
   token bank, pretraining and generation all encode through it, so every stage sees an image as
   the same tokens;
@@ -18,14 +18,18 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from drc.data.images import pixels_to_unit
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
 from drc.precision import autocast
+
+if TYPE_CHECKING:
+    from drc.backends.base import VisualTokenizer
+    from drc.models.composers import Composer
 
 
 def model_input(images: Tensor, device: torch.device | str) -> Tensor:
@@ -36,7 +40,7 @@ def model_input(images: Tensor, device: torch.device | str) -> Tensor:
 
 @torch.no_grad()
 def encode_images(
-    tokenizer: Any, images: Tensor, batch_size: int = 256, device: torch.device | str = "cpu",
+    tokenizer: VisualTokenizer, images: Tensor, batch_size: int = 256, device: torch.device | str = "cpu",
     precision: str = "auto",
 ) -> Tensor:  # fmt: skip
     """uint8 (N,3,H,W) -> long (N,h,w) token grids (on the CPU)."""
@@ -72,7 +76,7 @@ def pad_history(histories: Sequence[Tensor], k: int) -> tuple[Tensor, Tensor]:
     return padded, mask
 
 
-def embed_tokens(embedder: Any, tokens: Tensor) -> Tensor:
+def embed_tokens(embedder: VisualTokenizer, tokens: Tensor) -> Tensor:
     """`(..., N)` long -> `(..., N, code_dim)` codebook vectors, without gradient."""
     lead = tokens.shape[:-1]
     flat = tokens.reshape(-1, tokens.shape[-1])
@@ -82,7 +86,7 @@ def embed_tokens(embedder: Any, tokens: Tensor) -> Tensor:
 
 
 def condition(
-    composer: Any, tokenizer: Any, hist_tokens: Tensor, hist_mask: Tensor, ref_tokens: Tensor
+    composer: Composer, tokenizer: VisualTokenizer, hist_tokens: Tensor, hist_mask: Tensor, ref_tokens: Tensor
 ) -> LatentInstruction:
     """The one call generation and evaluation use: tokens in, latent instruction out.
 

@@ -10,15 +10,17 @@ from pathlib import Path
 
 import torch
 
-from drc.config import load_yaml
-from drc.models.generator import Generator, GeneratorConfig
-from drc.models.tokenizer import TokenizerConfig, VQTokenizer
+from drc.config_io import from_dict, read_yaml
+from drc.models.generator import Generator
+from drc.models.generator_config import GeneratorConfig
+from drc.models.tokenizer import VQTokenizer
+from drc.models.tokenizer_config import TokenizerConfig
 from drc.weights import load_module_weights
 
 
 def load_tokenizer(directory: str | Path, device: torch.device | str = "cpu") -> VQTokenizer:
     """Strictly load a tokenizer saved by `train_tokenizer` (model.yaml + model.safetensors)."""
-    cfg = load_yaml(TokenizerConfig, Path(directory) / "model.yaml")
+    cfg = from_dict(TokenizerConfig, read_yaml(Path(directory) / "model.yaml"))
     model = VQTokenizer(cfg)
     load_module_weights(model, directory)
     return model.to(device).eval()
@@ -26,7 +28,7 @@ def load_tokenizer(directory: str | Path, device: torch.device | str = "cpu") ->
 
 def load_generator(directory: str | Path, device: torch.device | str = "cpu") -> Generator:
     """Strictly load a generator saved by `train_generator` (model.yaml + model.safetensors)."""
-    cfg = load_yaml(GeneratorConfig, Path(directory) / "model.yaml")
+    cfg = from_dict(GeneratorConfig, read_yaml(Path(directory) / "model.yaml"))
     model = Generator(cfg)
     load_module_weights(model, directory)
     return model.to(device).eval()

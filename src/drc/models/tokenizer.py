@@ -30,30 +30,12 @@ checkpoint resume see them:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-@dataclass
-class TokenizerConfig:
-    channels: int = 32  # base width; resolution level i has channels * channel_mult[i]
-    codebook_size: int = 512
-    code_dim: int = 32
-    downsample: int = 8  # a power of two: 8 -> a 64x64 image becomes 8x8 tokens
-    # pixel (un)shuffle factor before the first / after the last convolution: the convolutions never
-    # run at full resolution (1.45x cheaper per step than a full-resolution level, same PSNR)
-    patch: int = 2
-    channel_mult: tuple[int, ...] = (2, 4, 8)  # one entry per conv resolution: log2(downsample/patch) + 1
-    enc_blocks: int = 1  # residual blocks per resolution in the encoder
-    dec_blocks: int = 2  # ... and in the decoder (heavier: it redraws details from few codes)
-    beta: float = 0.25  # commitment loss weight
-    ema_decay: float = 0.95  # short trainings: codes must follow a fast-moving encoder
-    reseed_after: int = 50  # training steps without use after which a code is re-seeded
-    edge_weight: float = 0.5  # training loss: weight of the image-gradient L1 term (sharp outlines)
+from drc.models.tokenizer_config import TokenizerConfig
 
 
 def _levels(cfg: TokenizerConfig) -> int:
@@ -245,7 +227,7 @@ class VQTokenizer(nn.Module):
     def __init__(self, cfg: TokenizerConfig) -> None:
         super().__init__()
         _levels(cfg)
-        self.cfg = cfg
+        self.config = cfg
         self.encoder = Encoder(cfg)
         self.quantizer = EMAQuantizer(cfg)
         self.decoder = Decoder(cfg)
@@ -257,17 +239,14 @@ class VQTokenizer(nn.Module):
                 nn.init.zeros_(m.bias)
         nn.init.normal_(self.decoder.conv_out.weight, std=0.01)  # start from a flat grey image
 
-    @property
-    def config(self) -> TokenizerConfig:
-        return self.cfg
 
     @property
     def vocab_size(self) -> int:
-        return self.cfg.codebook_size
+        return self.config.codebook_size
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """Token grid (h, w) for an image of (height, width) pixels."""
-        f = self.cfg.downsample
+        f = self.config.downsample
         if height % f or width % f:
             raise ValueError(f"image size {height}x{width} is not a multiple of the downsampling {f}")
         return height // f, width // f
@@ -295,4 +274,4 @@ class VQTokenizer(nn.Module):
         """Training pass: (recon (B,3,H,W) unclamped, commitment loss * beta (scalar), idx (B,h,w))."""
         z = self.encoder(images)
         z_q, commit, idx = self.quantizer(z)
-        return self.decoder(z_q), self.cfg.beta * commit, idx
+        return self.decoder(z_q), self.config.beta * commit, idx

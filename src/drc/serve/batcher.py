@@ -24,8 +24,8 @@ from PIL import Image
 
 from drc import influence as explain
 from drc.errors import DrcError
-from drc.models.conditioning import LatentInstruction
 from drc.models.inference import pad_history
+from drc.models.instruction import LatentInstruction
 from drc.seeding import image_digest, image_generators, request_key
 
 
@@ -77,12 +77,12 @@ class RunBatcher:
         # than in fp32 with the default generator); one precision for every batch, so a request's
         # images do not depend on the size of the batch it shared
         self.precision, self.precision_reason = resolve_precision(
-            precision or model.cfg.precision, model.device
+            precision or model.config.precision, model.device
         )
 
     @property
     def history_len(self) -> int:
-        return int(self.model.cfg.data.history_len)
+        return int(self.model.config.data.history_len)
 
     def tokens(self, shas: Sequence[str]) -> dict[str, torch.Tensor]:
         """Visual tokens (N,) of each image, tokenizing only those not cached (in one batch)."""

@@ -16,7 +16,7 @@ from drc.serve.uploads import CheckedImage
 def read_uploads(svc: Service, files: list[UploadFile]) -> list[CheckedImage]:
     """Check every file before any is stored: one bad file refuses the whole request. The header
     checks and the request's pixel budget come first; the decodes run in the small decode pool."""
-    limits = svc.cfg.limits
+    limits = svc.config.limits
     if len(files) > limits.max_files_per_upload:
         raise bad(413, f"{len(files)} files in one upload, over the limit of {limits.max_files_per_upload}")
     blobs, labels, pixels = [], [], 0
@@ -40,7 +40,7 @@ def store_images(
     svc: Service, s: Session, t: TenantRef, checked: list[CheckedImage], user_id: str | None
 ) -> list[StoredImage]:
     """Store checked uploads (files, then rows; the caller commits), within the tenant's quotas."""
-    q = quotas.effective(t, svc.cfg.quotas)
+    q = quotas.effective(t, svc.config.quotas)
     quotas.check_images(s, t, q, len(checked), sum(len(c.png) for c in checked))
     rows = []
     for c in checked:

@@ -30,7 +30,7 @@ WaitQuery = Annotated[
 
 def _checked_run(svc: Service, body: GenerateIn) -> str:
     """The run `body` asks for (the first served one by default), once its fields are within the limits."""
-    limits = svc.cfg.limits
+    limits = svc.config.limits
     run = body.run if body.run is not None else (svc.run_names[0] if svc.run_names else None)
     if run not in svc.batchers:
         raise bad(422, f"run: unknown run {run!r}; served: {', '.join(svc.run_names) or 'none'}")
@@ -56,7 +56,7 @@ def _history(svc: Service, s: Session, t: TenantRef, body: GenerateIn) -> list[s
     history = list(body.history or [])
     if not history:
         raise bad(422, "history: empty; give at least one image id")
-    limit = svc.cfg.limits.max_history
+    limit = svc.config.limits.max_history
     if len(history) > limit:
         raise bad(422, f"history: {len(history)} images, over the limit of {limit}")
     for i in history:
@@ -71,7 +71,7 @@ def generate(svc: Svc, body: GenerateIn, t: Auth, s: DB, response: Response, wai
     run = _checked_run(svc, body)
     get_image(s, t, body.reference)
     history = _history(svc, s, t, body)
-    q = quotas.effective(t, svc.cfg.quotas)
+    q = quotas.effective(t, svc.config.quotas)
     quotas.check_jobs(s, t, q)
     quotas.check_images(s, t, q, body.n, 0)  # room for its outputs
     batcher = svc.batchers[run]
@@ -100,7 +100,7 @@ def generate(svc: Svc, body: GenerateIn, t: Auth, s: DB, response: Response, wai
 
 def wait_for(svc: Service, s: Session, t: TenantRef, job_id: str, wait: float) -> JobOut:
     """The job, once it is done or failed or `wait` seconds (at most max_wait_s) have passed."""
-    deadline = time.monotonic() + min(wait, svc.cfg.worker.max_wait_s)
+    deadline = time.monotonic() + min(wait, svc.config.worker.max_wait_s)
     event = svc.waiter(job_id) if wait > 0 else None
     try:
         while True:
@@ -115,7 +115,7 @@ def wait_for(svc: Service, s: Session, t: TenantRef, job_id: str, wait: float) -
             # this process's worker sets the event after its commit (had it finished before we
             # registered, the read above would have seen it); a worker in another process sets
             # nothing, so the job is read again every poll_s
-            event.wait(min(left, svc.cfg.worker.poll_s))
+            event.wait(min(left, svc.config.worker.poll_s))
     finally:
         if event is not None:
             svc.drop_waiter(job_id)

@@ -48,7 +48,7 @@ def runs(svc: Svc, t: Auth) -> dict[str, Any]:
                 "has_report": find_report(svc.run_dirs[name]) is not None,
             }
         )
-    return {"runs": out, "limits": asdict(svc.cfg.limits)}
+    return {"runs": out, "limits": asdict(svc.config.limits)}
 
 
 @router.get("/v1/runs/{run}/report")

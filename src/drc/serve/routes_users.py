@@ -25,9 +25,9 @@ def create_user(svc: Svc, body: UserIn, t: Auth, s: DB) -> UserOut:
     name = body.name.strip()
     if not name:
         raise bad(422, "name: must not be empty")
-    if len(name) > svc.cfg.limits.max_name_chars:
-        raise bad(422, f"name: {len(name)} characters, over the limit of {svc.cfg.limits.max_name_chars}")
-    quotas.check_users(s, t, quotas.effective(t, svc.cfg.quotas))
+    if len(name) > svc.config.limits.max_name_chars:
+        raise bad(422, f"name: {len(name)} characters, over the limit of {svc.config.limits.max_name_chars}")
+    quotas.check_users(s, t, quotas.effective(t, svc.config.quotas))
     u = EndUser(tenant_id=t.id, name=name)
     s.add(u)
     s.commit()
@@ -71,7 +71,7 @@ def add_history(
     """Append images to the end user's history, in the order given (the last is the most recent)."""
     u = get_user(s, t, user_id)
     rows = user_history(s, u.id)
-    limit = svc.cfg.limits.max_history
+    limit = svc.config.limits.max_history
     if len(rows) + len(files) > limit:
         raise bad(
             422,

@@ -18,7 +18,7 @@ class Service:
     """What the routes share: config, database, file store, the served runs and the worker."""
 
     def __init__(self, cfg: ServeConfig, models: dict[str, Any] | None = None) -> None:
-        self.cfg = cfg
+        self.config = cfg
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = db.make_engine(cfg.database_url)
         self.sessions = db.session_factory(self.engine)
@@ -37,14 +37,14 @@ class Service:
 
     @property
     def run_names(self) -> list[str]:
-        return list(self._models) if self._models is not None else list(self.cfg.runs)
+        return list(self._models) if self._models is not None else list(self.config.runs)
 
     def start(self) -> None:
         from drc.serve.batcher import RunBatcher
         from drc.serve.worker import Worker, recover
 
         db.upgrade(self.engine)
-        got = recover(self.sessions, self.cfg.worker.stale_s, self.cfg.worker.max_retries)
+        got = recover(self.sessions, self.config.worker.stale_s, self.config.worker.max_retries)
         if got.requeued or got.failed:
             log.warning(
                 "drc serve: jobs a stopped worker left running: %d queued again, %d failed (out of retries)",
@@ -55,11 +55,11 @@ class Service:
             import drc.api as api
 
             self._models = {
-                name: api.load(path, device=self.cfg.device) for name, path in self.cfg.runs.items()
+                name: api.load(path, device=self.config.device) for name, path in self.config.runs.items()
             }
         for name, model in self._models.items():
             self.batchers[name] = RunBatcher(
-                model, self.store.read, self.cfg.worker.token_cache, self.cfg.precision
+                model, self.store.read, self.config.worker.token_cache, self.config.precision
             )
             batcher = self.batchers[name]
             log.info(
@@ -71,15 +71,15 @@ class Service:
                 self.engine, {pgnotify.QUEUED: self._job_queued, pgnotify.DONE: self._done_notified}
             )
             self.listener.start()
-        if self.cfg.role == "api":
+        if self.config.role == "api":
             return  # the jobs this process queues are taken by worker processes
         self.worker = Worker(
             self.sessions,
             self.store,
             self.batchers,
-            self.cfg.worker,
+            self.config.worker,
             on_done=self._job_done,
-            retention_days=self.cfg.retention_days,
+            retention_days=self.config.retention_days,
         )
         self.worker.start()
 

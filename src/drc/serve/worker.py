@@ -61,7 +61,7 @@ class Worker:
         on_done: Callable[[list[str]], None] | None = None,
         retention_days: float | None = None,
     ) -> None:
-        self.sessions, self.store, self.batchers, self.cfg = sessions, store, batchers, cfg
+        self.sessions, self.store, self.batchers, self.config = sessions, store, batchers, cfg
         self.on_done = on_done  # called with the ids of jobs that finished (done or failed): wakes long-polls
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -101,13 +101,13 @@ class Worker:
                         log.info("drc serve: %d output image(s) past retention deleted", n)
                 except Exception:  # noqa: BLE001 - retried at the next purge
                     log.exception("drc serve: retention purge error")
-                next_purge = time.monotonic() + self.cfg.purge_every_s
-            if self._stop.wait(self.cfg.heartbeat_s):
+                next_purge = time.monotonic() + self.config.purge_every_s
+            if self._stop.wait(self.config.heartbeat_s):
                 return
             try:
                 heartbeat.beat(self.sessions, self.id)
                 # another process's dead worker: its jobs come back to the queue
-                got = heartbeat.recover(self.sessions, self.cfg.stale_s, self.cfg.max_retries)
+                got = heartbeat.recover(self.sessions, self.config.stale_s, self.config.max_retries)
                 if got.requeued:
                     log.warning("drc serve: %d job(s) of a stopped worker queued again", len(got.requeued))
                     self.notify()
@@ -126,21 +126,21 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.cfg.poll_s)
+            self._wake.wait(self.config.poll_s)
             self._wake.clear()
             try:
                 while not self._stop.is_set() and self.step():
                     pass
             except Exception:  # a database hiccup must not kill the worker; the next poll retries
                 log.exception("drc serve: worker error")
-                time.sleep(self.cfg.poll_s)
+                time.sleep(self.config.poll_s)
 
     # ------------------------------------------------------------------ one batch
     def claim(self) -> list[Claim]:
         """Mark the next batch of queued jobs (or parts of jobs) running and return them (empty when
         none is queued); tenants take turns (scheduling.py)."""
         with self.sessions.begin() as s:
-            return self._queue.claim(s, set(self.batchers), self.cfg, self.id)
+            return self._queue.claim(s, set(self.batchers), self.config, self.id)
 
     def step(self) -> bool:
         """Serve one batch; False when nothing was queued."""
@@ -189,7 +189,7 @@ class Worker:
         fell (measured 10.9 against 12.7 images/s). Left alone, the clients split into two groups
         whose turnarounds overlap the other group's sampling.
         """
-        cfg = self.cfg
+        cfg = self.config
         start = time.monotonic()
         while True:
             with self.sessions() as s:

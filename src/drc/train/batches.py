@@ -8,20 +8,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from drc.config import Trainable, config_hash
-from drc.errors import DrcError
 from drc.loop.trainer import StageResult, Trainer
 from drc.models.composers import Composer
-from drc.models.conditioning import LatentInstruction
 from drc.models.inference import condition, embed_tokens, pad_history
+from drc.models.instruction import LatentInstruction
+
+if TYPE_CHECKING:
+    from drc.backends.base import VisualTokenizer
+    from drc.train.token_bank import TokenBank
 
 
-def history_rows(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
+def history_rows(bank: TokenBank, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
     """Item-id histories -> (rows (B, k) long into `bank`, mask (B, k) bool), right-aligned.
 
     A history longer than k keeps its last k items; a shorter one is padded at the front.
@@ -29,7 +32,7 @@ def history_rows(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple
     return pad_history([bank.rows(list(h)[-k:] if k > 0 else []) for h in histories], k)
 
 
-def history_tokens(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
+def history_tokens(bank: TokenBank, histories: Sequence[Sequence[str]], k: int) -> tuple[Tensor, Tensor]:
     """Item-id histories -> (tokens (B, k, N) long, mask (B, k) bool) on the bank's device."""
     rows, mask = history_rows(bank, histories, k)
     dev = bank.tokens.device
@@ -38,7 +41,7 @@ def history_tokens(bank: Any, histories: Sequence[Sequence[str]], k: int) -> tup
 
 
 def embed_history(
-    tokenizer: Any, bank: Any, histories: Sequence[Sequence[str]], k: int
+    tokenizer: VisualTokenizer, bank: TokenBank, histories: Sequence[Sequence[str]], k: int
 ) -> tuple[Tensor, Tensor]:
     """Item-id histories -> (hist (B, k, N, code_dim), mask (B, k) bool)."""
     tokens, mask = history_tokens(bank, histories, k)
@@ -46,7 +49,8 @@ def embed_history(
 
 
 def instruction_for(
-    composer: Composer, tokenizer: Any, bank: Any, histories: Sequence[Sequence[str]], ref_tokens: Tensor
+    composer: Composer, tokenizer: VisualTokenizer, bank: TokenBank, histories: Sequence[Sequence[str]],
+    ref_tokens: Tensor,
 ) -> LatentInstruction:
     """Item-id histories + reference tokens (B, N) -> LatentInstruction (k = composer.history_len)."""
     tokens, mask = history_tokens(bank, histories, composer.history_len)
@@ -69,19 +73,16 @@ def encode_text(text: str, batch: int, max_len: int, device: torch.device) -> tu
 
 # --------------------------------------------------------------------------- which modules train
 
-TRAINABLE: tuple[str, ...] = get_args(Trainable)
-
-
 @contextmanager
-def trainable_scope(composer: nn.Module, generator: nn.Module, mode: str) -> Iterator[list[nn.Parameter]]:
+def trainable_scope(
+    composer: nn.Module, generator: nn.Module, mode: Trainable
+) -> Iterator[list[nn.Parameter]]:
     """Freeze what `mode` does not train, for the duration; yields the parameters that train.
 
     "composer": towers + fusion (or a baseline's projections) only; the generator's parameters get
     requires_grad False, but gradients still flow *through* it to the instruction tokens.
     "composer+generator": both. The previous requires_grad flags are restored on exit.
     """
-    if mode not in TRAINABLE:
-        raise DrcError(f"unknown trainable setting {mode!r}; valid: {', '.join(TRAINABLE)}")
     saved = [(p, p.requires_grad) for m in (composer, generator) for p in m.parameters()]
     try:
         if mode == "composer":

@@ -11,12 +11,15 @@ token loss given the (soft) draft, so that the composer also learns what the gen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch.nn.functional as F
 from torch import Tensor
 
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
+
+if TYPE_CHECKING:
+    from drc.backends.base import TokenGenerator
 
 
 def draft_loss(instr: LatentInstruction, target: Tensor) -> Tensor:
@@ -40,7 +43,7 @@ def weight_loss(weights: Tensor, own: Tensor) -> Tensor:
 def composer_loss(
     instr: LatentInstruction,
     target: Tensor,
-    generator: Any,
+    generator: TokenGenerator,
     text_ids: Tensor,
     text_mask: Tensor,
     gen_weight: float,

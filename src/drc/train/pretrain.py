@@ -21,9 +21,10 @@ from torch import Tensor
 from drc.config import OptimConfig, RunConfig, config_hash
 from drc.data.images import unit_to_pixels
 from drc.loop.trainer import StageResult, StepOutput, Trainer, write_history
-from drc.models.conditioning import LatentInstruction
-from drc.models.generator import Generator, GeneratorConfig
+from drc.models.generator import Generator
+from drc.models.generator_config import GeneratorConfig
 from drc.models.inference import model_input
+from drc.models.instruction import LatentInstruction
 from drc.models.text import ByteTokenizer
 from drc.models.tokenizer import VQTokenizer
 from drc.precision import autocast

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,12 +31,16 @@ from drc.atomic import atomic_write_text
 from drc.config import RunConfig
 from drc.errors import DrcError
 from drc.loop.trainer import StageResult, StepOutput
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
 from drc.runtime import StepRandom, dist_info
 from drc.train.batches import embed_tokens, encode_text, fit_composer_stage
+from drc.train.importance import ImportanceSampler
 from drc.train.losses import composer_loss
-from drc.train.sampling import ImportanceSampler
-from drc.train.tokens import TokenBank
+from drc.train.token_bank import TokenBank
+
+if TYPE_CHECKING:
+    from drc.backends.base import TokenGenerator, VisualTokenizer
+    from drc.models.composers import Composer
 
 # the order of the four compositions in the 4B batch: (style source, semantics source)
 COMPOSITIONS = (("a", "a"), ("a", "m"), ("s", "a"), ("s", "m"))
@@ -115,7 +119,7 @@ class TripletSource:
         return bank.tokens[a.to(dev)], bank.tokens[s.to(dev)], m
 
 
-def crossed_instruction(composer: Any, e_a: Tensor, e_s: Tensor, e_m: Tensor) -> LatentInstruction:
+def crossed_instruction(composer: Composer, e_a: Tensor, e_s: Tensor, e_m: Tensor) -> LatentInstruction:
     """The four compositions of one batch, `(B, N, code_dim)` each -> a LatentInstruction of 4B.
 
     Order (blocks of B): Fusion(F_sty^a, F_sem^a), (F_sty^a, F_sem^m), (F_sty^s, F_sem^a),
@@ -127,9 +131,9 @@ def crossed_instruction(composer: Any, e_a: Tensor, e_s: Tensor, e_m: Tensor) ->
 
 
 def stage1_losses(
-    composer: Any,
-    generator: Any,
-    embedder: Any,
+    composer: Composer,
+    generator: TokenGenerator,
+    embedder: VisualTokenizer,
     a: Tensor,
     s: Tensor,
     m: Tensor,
@@ -149,15 +153,15 @@ def stage1_losses(
     return per.view(4, B)
 
 
-def text_len(generator: Any) -> int:
+def text_len(generator: TokenGenerator) -> int:
     """The generator's text budget (`cfg.max_text_len` tokens)."""
-    return int(generator.cfg.max_text_len)
+    return int(generator.config.max_text_len)
 
 
 def train_stage1(
     cfg: RunConfig,
-    composer: Any,
-    generator: Any,
+    composer: Composer,
+    generator: TokenGenerator,
     bank: TokenBank,
     train_ids: list[str],
     user_of: dict[str, str],

@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +29,14 @@ from drc.models.inference import embed_tokens
 from drc.runtime import barrier, derived_seed, dist_info
 from drc.train.batches import history_rows
 from drc.weights import atomic_save_tensors, load_state_strict, read_tensors
+
+if TYPE_CHECKING:
+    from drc.backends.base import TokenGenerator
+    from drc.config import RunConfig
+    from drc.data.prepare import Prepared
+    from drc.data.samples import Sample
+    from drc.models.composers import Composer
+    from drc.train.token_bank import TokenBank
 
 BEST_FILE = "valid_best.safetensors"
 
@@ -47,7 +55,7 @@ class ValidationCases:
         return len(self.target)
 
     @staticmethod
-    def build(bank: Any, samples: Sequence[Any], k: int, seed: int) -> ValidationCases | None:
+    def build(bank: TokenBank, samples: Sequence[Sample], k: int, seed: int) -> ValidationCases | None:
         """Cases from `samples` (split "heldout"); None if there are none, or a case has no reference
         (no real one, and the bank holds no augmentations of its target)."""
         if not samples or (bank.n_aug == 0 and any(s.reference is None for s in samples)):
@@ -75,7 +83,7 @@ class ValidationCases:
 
 
 @torch.no_grad()
-def score(composer: Any, bank: Any, cases: ValidationCases, batch: int = 64) -> dict[str, float]:
+def score(composer: Composer, bank: TokenBank, cases: ValidationCases, batch: int = 64) -> dict[str, float]:
     """`{"valid_acc", "valid_ce"}`: the draft's per-cell accuracy and mean cross-entropy on `cases`."""
     dev = next(composer.parameters()).device
     correct, ce, n = 0.0, 0.0, 0
@@ -95,7 +103,7 @@ class Validator:
     """The loop's validation hook for one stage: scores, keeps the best weights, says when to stop."""
 
     def __init__(
-        self, cases: ValidationCases, bank: Any, composer: nn.Module, keep: dict[str, nn.Module],
+        self, cases: ValidationCases, bank: TokenBank, composer: nn.Module, keep: dict[str, nn.Module],
         out_dir: Path, every: int, patience: int,
     ) -> None:  # fmt: skip
         self.cases, self.bank, self.composer, self.keep = cases, bank, composer, keep
@@ -199,7 +207,8 @@ def judge(
 
 
 def validator_for(
-    cfg: Any, prep: Any, bank: Any, composer: Any, generator: Any, out_dir: Path
+    cfg: RunConfig, prep: Prepared, bank: TokenBank, composer: Composer, generator: TokenGenerator,
+    out_dir: Path,
 ) -> Validator | None:
     """The Stage 2 validator of a run (None where the run has no validation cases)."""
     from drc.config import stage2_optim

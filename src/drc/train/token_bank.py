@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +25,10 @@ from torch import Tensor
 from drc.atomic import atomic_write
 from drc.errors import DrcError
 from drc.models.inference import encode_images
+
+if TYPE_CHECKING:
+    from drc.backends.base import VisualTokenizer
+    from drc.data.bank import ImageBank
 
 
 @dataclass
@@ -116,8 +120,8 @@ class TokenBank:
     @staticmethod
     @torch.no_grad()
     def build(
-        bank: Any,
-        tokenizer: Any,
+        bank: ImageBank,
+        tokenizer: VisualTokenizer,
         ds_items: Mapping[str, Any],
         n_aug: int,
         seed: int,
@@ -134,7 +138,7 @@ class TokenBank:
             augmented rows is drawn with `np.random.default_rng([seed, a, c])`, so the bank depends
             only on the seed (and on `aug_ids`).
         augment_fn: `(uint8 (B, 3, H, W), rng) -> uint8 (B, 3, H, W)`; default `augment_batch`.
-        precision: the encoder's autocast (`drc.runtime`; the codebook lookup is float32 anyway);
+        precision: the encoder's autocast (`drc.precision`; the codebook lookup is float32 anyway);
             the same as generation's `DrcModel.tokens` and pretraining's `encode_images`, so every
             stage sees an image as the same tokens.
         aug_ids: the items whose augmentations anything reads (the training items; None = all).
@@ -174,7 +178,7 @@ class TokenBank:
             for a in range(n_aug):
                 out = augment_fn(chunk, np.random.default_rng([seed, a, c]))  # type: ignore[misc]
                 aug[sel.to(aug.device), a] = encode(torch.as_tensor(np.asarray(out)))
-        V = int(tokenizer.cfg.codebook_size)
+        V = int(tokenizer.config.codebook_size)
         codebook = tokenizer.embed(torch.arange(V, device=device)[None])[0].float().detach()
         tokenizer.train(was_training)
         ids = list(bank.ids)

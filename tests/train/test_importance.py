@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from drc.errors import DrcError
-from drc.train.sampling import ImportanceSampler
+from drc.train.importance import ImportanceSampler
 
 LOSSES = torch.tensor([0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 0.05, 2.0], dtype=torch.float64)
 
