@@ -157,6 +157,8 @@ def test_autocast_and_the_trainer_run_in_the_precision_auto_resolves_to(
     from drc.config import OptimConfig
     from drc.loop.trainer import StepOutput, Trainer
 
+    # what `auto` picks on this CPU kind, not what DRC_TEST_PRECISION forces for the rest of the suite
+    monkeypatch.delenv("DRC_PRECISION", raising=False)
     monkeypatch.setattr(prec, "cpu_capabilities", lambda: caps)
     with prec.autocast(CPU, "auto"):
         assert (torch.randn(4, 4) @ torch.randn(4, 4)).dtype == dtype

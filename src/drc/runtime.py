@@ -98,6 +98,12 @@ class Progress:
                 dynamic_ncols=True,
             )  # fmt: skip
 
+    def close(self) -> None:
+        """End a live bar's line (an interrupted loop); log lines need nothing."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
     def update(self, done: int, info: str = "") -> None:
         if not self.enabled:
             return

@@ -29,7 +29,7 @@ class Served:
     """A running app with its TestClient, config and tenants' keys."""
 
     client: TestClient
-    cfg: ServeConfig
+    config: ServeConfig
     app: object
 
     @property

@@ -113,8 +113,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         if done:
             write_json()
-        if bar.enabled and bar.tty:
-            sys.stderr.write("\n")  # end the live bar's line
+        bar.close()
         print(
             f"drc generate: interrupted; kept {done} of {args.n} images in {out} (listed in generation.json; "
             "the same --seed with --force makes them again)",
