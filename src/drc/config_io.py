@@ -167,17 +167,14 @@ def choices(cls: Any, name: str) -> tuple[str, ...]:
 @functools.cache
 def _choice_fields(cls: type) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     """(name, allowed values) of every `Literal[...]` setting of dataclass `cls` (None where optional)."""
-
-    def allowed(tp: Any) -> tuple[Any, ...]:
-        if typing.get_origin(tp) is typing.Literal:
-            return typing.get_args(tp)
-        if typing.get_origin(tp) in (typing.Union, types.UnionType):
-            return tuple(v for a in typing.get_args(tp) for v in ((None,) if a is type(None) else allowed(a)))
-        return ()
-
-    hints = typing.get_type_hints(cls)
-    out = ((f.name, allowed(hints[f.name])) for f in dataclasses.fields(cls))
-    return tuple((name, values) for name, values in out if any(v is not None for v in values))
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = typing.get_type_hints(cls)[f.name]
+        values = tuple(_literal_options(tp, as_text=False))
+        if values:
+            optional = type(None) in typing.get_args(tp)
+            out.append((f.name, values + ((None,) if optional else ())))
+    return tuple(out)
 
 
 class ChoiceChecked:
@@ -225,12 +222,13 @@ def annotated_yaml(cfg: Any, indent: str = "") -> str:
     return "\n".join(lines)
 
 
-def _literal_options(tp: Any) -> list[str]:
-    """The choices of a `Literal[...]` type, also inside `Literal[...] | None`; [] for other types."""
+def _literal_options(tp: Any, as_text: bool = True) -> list[Any]:
+    """The choices of a `Literal[...]` type, also inside `Literal[...] | None` (as text, or as the
+    values themselves); [] for other types."""
     if typing.get_origin(tp) is typing.Literal:
-        return [str(a) for a in typing.get_args(tp)]
+        return [str(a) if as_text else a for a in typing.get_args(tp)]
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return [o for a in typing.get_args(tp) for o in _literal_options(a)]
+        return [o for a in typing.get_args(tp) for o in _literal_options(a, as_text)]
     return []
 
 

@@ -24,6 +24,7 @@ from drc.data.prepare import Prepared, prepare
 from drc.data.samples import Sample
 from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
 from drc.eval.probes import ProbeConfig, Probes, train_probes
+from drc.models.inference import pad_history
 from drc.precision import autocast
 from drc.runtime import Progress, derived_seed
 from drc.seeding import image_generators, images_key
@@ -127,20 +128,14 @@ def case_generator(seed: int, case: Case, history: torch.Tensor, prompt: str) ->
 
 @torch.no_grad()
 def sample_cases(
-    model: Any, prep: Prepared, chunk: Sequence[Case], seed: int
+    model: DrcModel, prep: Prepared, chunk: Sequence[Case], seed: int
 ) -> tuple[torch.Tensor, Any, list[torch.Tensor], torch.Tensor]:
     """One image per case, sampled in one batch: uint8 (B, 3, H, W), the LatentInstruction, each
     case's history images (L_b, 3, H, W) and the references (B, 3, H, W)."""
-    B, k_full = len(chunk), model.config.data.history_len
-    hist_imgs = []
-    hist_tok = torch.zeros(B, k_full, model.generator.config.n_visual, dtype=torch.long)
-    mask = torch.zeros(B, k_full, dtype=torch.bool)
-    for b, c in enumerate(chunk):
-        h = list(c.sample.history)[-c.k :]
-        imgs = prep.bank.get(h)
-        hist_imgs.append(imgs)
-        hist_tok[b, k_full - len(h) :] = model.tokens(imgs).cpu()
-        mask[b, k_full - len(h) :] = True
+    B = len(chunk)
+    hist_imgs = [prep.bank.get(list(c.sample.history)[-c.k :]) for c in chunk]
+    k_full = model.config.data.history_len
+    hist_tok, mask = pad_history([model.tokens(imgs).cpu() for imgs in hist_imgs], k_full)
     ref_imgs = torch.stack([c.ref_image for c in chunk])
     instr = model.compose(hist_tok, mask, model.tokens(ref_imgs))
     gens = [case_generator(seed, c, h, model.prompt) for c, h in zip(chunk, hist_imgs)]
