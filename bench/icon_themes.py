@@ -66,10 +66,11 @@ THEMES: tuple[Theme, ...] = (
 
 # Concepts: the label, then the freedesktop icon names that draw it in the themes above, best first
 # (a later name is a theme's own alias where it lacks the standard one). Kept where every theme has
-# a drawing that shows the concept at 64 px (contact sheet). Left out: clock, pdf, microphone, laptop,
-# scanner, webcam, battery, wireless (a theme lacks them); executable, office, games, graphics, locale,
-# wallpaper, file manager, server (themes draw different things; elementary's server is a folder);
-# display and internet (look like computer and web browser).
+# a full-colour drawing that shows the concept at 64 px (contact sheet). Left out: clock, pdf,
+# microphone, laptop, scanner, webcam, battery, wireless, floppy disk (a theme lacks them or has only
+# a monochrome one); executable, office, games, graphics, locale, wallpaper, file manager, server
+# (themes draw different things; elementary's server is a folder); display and internet (look like
+# computer and web browser).
 CONCEPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("calculator", ("accessories-calculator",)),
     ("terminal", ("utilities-terminal",)),
@@ -95,7 +96,6 @@ CONCEPTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("hard disk", ("drive-harddisk",)),
     ("optical disc", ("media-optical",)),
     ("removable drive", ("drive-removable-media",)),
-    ("floppy disk", ("media-floppy",)),
     ("keyboard", ("input-keyboard",)),
     ("mouse", ("input-mouse",)),
     ("gamepad", ("input-gaming",)),

@@ -8,7 +8,7 @@ set of your own from another source"), labelled style x semantics with held-out 
 STYLE is the theme (its design team's drawing), SEMANTICS the concept (calculator, printer, audio
 file, ...), found by its freedesktop icon names in the theme's own full-colour icons (never the
 themes it inherits; no symbolic icons). Themes and concepts are in bench/icon_themes.py: 7 themes x
-35 concepts = 245 images, one per (theme, concept), rendered at --size (64; 128 works too) on white.
+34 concepts = 238 images, one per (theme, concept), rendered at --size (64; 128 works too) on white.
 
 The plan is the built-in one, as in bench/foreign_sets.py: `choose_held_out` (about 12% of the pairs,
 every concept held out somewhere), `plan_users` (valid ~10%, test ~25%, histories of 8-12 items, test
