@@ -230,6 +230,7 @@ class Credit:
     copyright: tuple[str, ...]
     license: str
     files: str
+    comment: tuple[str, ...] = ()  # the stanza's Comment (Papirus names the themes it builds on)
 
     def as_json(self) -> dict[str, object]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
@@ -285,6 +286,7 @@ def read_credit(theme: Theme, doc_root: Path) -> Credit:
         copyright=tuple(c for c in art[0].get("Copyright", []) if c),
         license=art[0]["License"][0],
         files=theme.files,
+        comment=tuple(c for c in art[0].get("Comment", []) if c not in ("", ".")),
     )
 
 
@@ -309,4 +311,7 @@ def license_text(credits: list[Credit]) -> str:
             f"| {c.theme} | {c.title} | {c.package} {c.version} | {c.source} | {holders} "
             f"| {c.license} (Files: {c.files}) |"
         )
+    for c in credits:
+        if c.comment:
+            lines += ["", f"{c.theme}, from its copyright file:", "", *(f"    {x}" for x in c.comment)]
     return "\n".join(lines) + "\n"
