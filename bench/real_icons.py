@@ -15,7 +15,8 @@ every concept held out somewhere), `plan_users` (valid ~10%, test ~25%, historie
 users 5 seen items then one held-out target) and `add_intruders` (--noisy-share of every split gets
 1-2 items of another theme). Users share the images (a real set has one image per icon). As in a
 user's own folder: item ids are opaque (`icon0123`, numbered in a shuffled order: the id names
-neither user, theme nor concept), users.jsonl is shuffled, dataset.json has no built-in `builder` mark.
+neither user, theme nor concept), users.jsonl is shuffled and user ids are numbered after the
+shuffle (they do not tell the split), and dataset.json has no built-in `builder` mark.
 
 Files: items.jsonl, users.jsonl, dataset.json, images/*.png, LICENSES.md (each theme's licence and
 authors from /usr/share/doc/PACKAGE/copyright), contact_sheet.png (theme x concept, held-out cells
@@ -120,8 +121,9 @@ def build(
     ]
     users, noisy = add_intruders(users, items, HISTORY_LEN, noisy_share, common.rng_for(seed, 808))
     n_intruders = sum(map(len, noisy.values()))
-    order = common.rng_for(seed, 909).permutation(len(users))  # a user's own file is in no split order
-    users = [users[int(i)] for i in order]
+    # a user's own file is in no split order, and its user ids do not tell the split either
+    order = common.rng_for(seed, 909).permutation(len(users))
+    users = [User(f"user{k:04d}", users[int(i)].history, users[int(i)].split) for k, i in enumerate(order)]
     info = {
         "name": NAME,
         "instruction": INSTRUCTION,

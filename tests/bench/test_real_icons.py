@@ -99,8 +99,10 @@ def test_builds_a_held_out_set_from_a_fake_theme_tree(
     # ids name neither user, theme nor concept; users are not listed in split order
     for i in items:
         assert i["id"].startswith("icon") and i["style"] not in i["id"] and "user" not in i["id"]
+    order = ["train", "valid", "test"].index
     splits = [u["split"] for u in users]
-    assert splits != sorted(splits, key=["train", "valid", "test"].index)
+    by_id = [u["split"] for u in sorted(users, key=lambda u: u["id"])]
+    assert splits != sorted(splits, key=order) and by_id != sorted(by_id, key=order)
     assert {tuple(p) for p in info["held_out"]} and info["made_by"] == real_icons.MADE_BY
     lic = (out / "LICENSES.md").read_text()
     for ti, t in enumerate(it.THEMES):
