@@ -1,0 +1,197 @@
+"""A small real-artwork set from desktop icon themes installed from Debian (issue 22: "a small real
+set of your own from another source"), labelled style x semantics with held-out pairs.
+
+    apt-get install -y --no-install-recommends tango-icon-theme oxygen-icon-theme breeze-icon-theme \\
+        papirus-icon-theme elementary-xfce-icon-theme faenza-icon-theme yaru-theme-icon
+    PYTHONPATH=src python bench/real_icons.py --out /work/data/icons_real --check
+
+STYLE is the theme (its design team's drawing), SEMANTICS the concept (calculator, printer, audio
+file, ...), found by its freedesktop icon names in the theme's own full-colour icons (never the
+themes it inherits; no symbolic icons). Themes and concepts are in bench/icon_themes.py: 7 themes x
+34 concepts = 238 images, one per (theme, concept), rendered at --size (64; 128 works too) on white.
+
+The plan is the built-in one, as in bench/foreign_sets.py: `choose_held_out` (about 12% of the pairs,
+every concept held out somewhere), `plan_users` (valid ~10%, test ~25%, histories of 8-12 items, test
+users 5 seen items then one held-out target) and `add_intruders` (--noisy-share of every split gets
+1-2 items of another theme). Users share the images (a real set has one image per icon). As in a
+user's own folder: item ids are opaque (`icon0123`, numbered in a shuffled order: the id names
+neither user, theme nor concept), users.jsonl is shuffled and user ids are numbered after the
+shuffle (they do not tell the split), and dataset.json has no built-in `builder` mark.
+
+Files: items.jsonl, users.jsonl, dataset.json, images/*.png, LICENSES.md (each theme's licence and
+authors from /usr/share/doc/PACKAGE/copyright), contact_sheet.png (theme x concept, held-out cells
+marked red) and sample40.png. --check loads the set with drc's reader and asserts the held-out test
+design (foreign_sets.check). A theme that is not installed stops the build with the apt command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import foreign_sets
+import icon_themes as it
+
+from drc.atomic import atomic_write_text
+from drc.data.benchmarks import common
+from drc.data.benchmarks.intruders import DEFAULT_SHARE, add_intruders
+from drc.data.manifest import INFO_FILE, ITEMS_FILE, USERS_FILE, Item, User, write_dataset
+
+MADE_BY = "bench/real_icons.py"
+NAME = "icons_real"
+INSTRUCTION = "a desktop icon"
+LICENSE_FILE = "LICENSES.md"
+HISTORY_LEN = 5
+OURS = (ITEMS_FILE, USERS_FILE, INFO_FILE, common.CONTACT_SHEET, foreign_sets.SAMPLE_SHEET, LICENSE_FILE)
+
+
+def prepare_out(out: Path) -> None:
+    """An empty/new folder, or one this script built before (emptied); anything else is refused."""
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"--out {out}: is a file")
+    if not out.exists() or not any(out.iterdir()):
+        out.mkdir(parents=True, exist_ok=True)
+        return
+    try:
+        info = json.loads((out / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = None
+    if not isinstance(info, dict) or info.get("made_by") != MADE_BY:
+        raise SystemExit(f"--out {out}: not empty and not built by {MADE_BY}; give a new or empty folder")
+    for f in OURS:
+        (out / f).unlink(missing_ok=True)
+    shutil.rmtree(out / "images", ignore_errors=True)
+
+
+def find_icons(icon_root: Path) -> dict[tuple[str, str], tuple[str, Path]]:
+    """{(theme, concept label): (icon name, file)} for every theme and concept; a one-line error for
+    a theme that is not installed or lacks a concept."""
+    found = {}
+    for t in it.THEMES:
+        index = it.index_theme(it.theme_root(t, icon_root))
+        for words, names in it.CONCEPTS:
+            hit = it.resolve(index, names)
+            if hit is None:
+                raise SystemExit(
+                    f"icon theme {t.name!r} ({icon_root / t.folder}) has none of {', '.join(names)} "
+                    f"(concept {words!r}); is {t.package} complete?"
+                )
+            found[(t.name, it.label(words))] = (hit[0], hit[1].path)
+    return found
+
+
+def build(
+    out: Path, n_users: int, seed: int, size: int, noisy_share: float, icon_root: Path, doc_root: Path
+) -> dict[str, Any]:
+    """Find, render and write the set; returns its counts."""
+    t0 = time.perf_counter()
+    themes = [t.name for t in it.THEMES]
+    sems = [it.label(w) for w, _ in it.CONCEPTS]
+    words = {it.label(w): w for w, _ in it.CONCEPTS}
+    credits = [it.read_credit(t, doc_root) for t in it.THEMES]
+    icons = find_icons(icon_root)
+    held = common.choose_held_out(themes, sems, seed)
+    plans = common.plan_users(themes, sems, held, n_users, seed, history_len=HISTORY_LEN)
+    prepare_out(out)
+    (out / "images").mkdir()
+    title = {t.name: t.title for t in it.THEMES}
+    pairs = [(t, s) for t in themes for s in sems]
+    number = common.rng_for(seed, 606).permutation(len(pairs))  # ids in no telling order
+    items: list[Item] = []
+    id_of: dict[tuple[str, str], str] = {}
+    cells = {}
+    for k, (t, s) in enumerate(pairs):
+        iid = f"icon{int(number[k]):04d}"
+        img = it.render_file(icons[(t, s)][1], size)
+        img.save(out / "images" / f"{iid}.png", format="PNG")
+        cells[(t, s)] = img
+        caption = f"{common.with_article(words[s])} icon, {title[t]} style"
+        items.append(Item(iid, f"images/{iid}.png", caption, style=t, semantics=s))
+        id_of[(t, s)] = iid
+    items.sort(key=lambda i: i.id)
+    users = [
+        User(f"user{ui:04d}", tuple(id_of[(p.theme, s)] for s in p.semantics), p.split)
+        for ui, p in enumerate(plans)
+    ]
+    users, noisy = add_intruders(users, items, HISTORY_LEN, noisy_share, common.rng_for(seed, 808))
+    n_intruders = sum(map(len, noisy.values()))
+    # a user's own file is in no split order, and its user ids do not tell the split either
+    order = common.rng_for(seed, 909).permutation(len(users))
+    users = [User(f"user{k:04d}", users[int(i)].history, users[int(i)].split) for k, i in enumerate(order)]
+    info = {
+        "name": NAME,
+        "instruction": INSTRUCTION,
+        "made_by": MADE_BY,
+        "themes": themes,
+        "semantics": sems,
+        "held_out": [list(p) for p in held],
+        "seed": seed,
+        "size": [size, size],
+        "history_len": HISTORY_LEN,
+        "noisy_users": {"share": noisy_share, "count": len(noisy), "intruders": n_intruders},
+        "style": "theme: the icon theme's design team (line, shading, perspective, palette)",
+        "semantic": "concept: the object the icon shows, by its freedesktop icon names",
+        "icon_names": {f"{t}/{s}": icons[(t, s)][0] for t, s in pairs},
+        "credits": [c.as_json() for c in credits],
+        "description": (__doc__ or "").split("\n\n")[0],
+    }
+    write_dataset(out, items, users, info)
+    atomic_write_text(out / LICENSE_FILE, it.license_text(credits))
+    common.contact_sheet(cells, themes, sems, set(held), out / common.CONTACT_SHEET)
+    foreign_sets.sample_sheet(out, items, seed)
+    split_of = {u.id: u.split for u in users}
+    tests = [p for p in plans if p.split == "test"]
+    return {
+        "name": NAME,
+        "out": str(out),
+        "items": len(items),
+        "users": len(users),
+        "users_per_split": dict(Counter(split_of.values())),
+        "themes": len(themes),
+        "semantics": len(sems),
+        "held_out_pairs": len(held),
+        "pairs": len(pairs),
+        "held_out_untested": len(set(held) - {(p.theme, p.semantics[-1]) for p in tests}),
+        "samples": sum(max(0, len(u.history) - HISTORY_LEN) for u in users),
+        "noisy_users": len(noisy),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--users", type=int, default=240)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=64, help="image side in pixels (64; 128 works too)")
+    p.add_argument("--noisy-share", type=float, default=DEFAULT_SHARE)
+    p.add_argument("--icon-root", type=Path, default=it.ICON_ROOT, help="where the themes are installed")
+    p.add_argument("--doc-root", type=Path, default=Path("/usr/share/doc"), help="packages' copyright files")
+    p.add_argument("--check", action="store_true", help="after building, verify it with drc's reader")
+    p.add_argument("--check-only", action="store_true", help="verify an existing build; build nothing")
+    a = p.parse_args(argv)
+    if not 16 <= a.size <= 512:
+        raise SystemExit(f"--size {a.size}: give 16..512 pixels")
+    if not 0.0 <= a.noisy_share <= 1.0:
+        raise SystemExit(f"--noisy-share {a.noisy_share}: give a share between 0 and 1")
+    if not a.check_only:
+        stats = build(a.out, a.users, a.seed, a.size, a.noisy_share, a.icon_root, a.doc_root)
+        print(json.dumps(stats))
+    if a.check or a.check_only:
+        print(json.dumps({"check": "ok", **foreign_sets.check(a.out)}))
+    return 0
+
+
+if __name__ == "__main__":
+    from drc.errors import DrcError
+
+    try:
+        sys.exit(main())
+    except DrcError as e:  # bad arguments or a bad folder: one line, no traceback
+        sys.exit(f"error: {e}")
