@@ -199,3 +199,14 @@ def test_variety_identical_outputs_zero_distinct_positive():
     assert math.isnan(M.variety([np.ones((1, 3))]))
     with pytest.raises(ValueError):
         M.mean_pairwise_distance(np.ones((1, 3)))
+
+
+def test_pixel_variety_hand_computed():
+    a = np.zeros((3, 3, 4, 4), dtype=np.uint8)
+    a[1] = 10  # pairs: (0,1) 10, (0,2) 0, (1,2) 10 -> mean 20/3
+    assert M.pixel_variety([a]) == pytest.approx(20 / 3)
+    b = np.full((2, 3, 4, 4), 255, dtype=np.uint8)
+    b[0] = 0  # uint8 must not wrap around: |0 - 255| = 255
+    assert M.pixel_variety([a, torch.from_numpy(b)]) == pytest.approx((20 / 3 + 255) / 2)
+    assert M.pixel_variety([np.repeat(b[:1], 4, axis=0)]) == 0.0
+    assert math.isnan(M.pixel_variety([b[:1]]))

@@ -259,7 +259,8 @@ def quality_metrics(
     `outputs` (uint8 (len(cases), 3, H, W)) against their real targets; `variety` of `variety_n`
     images of the first `variety_cases` full-length cases (image 0 is the case's output, 1..n-1 are
     drawn here: `drc.eval.variety`) in the feature space `features` (uint8 (B, 3, H, W) -> (B, F));
-    `real_variety` of real items of one (style, semantics) pair (None on unlabelled data)."""
+    `real_variety` of real items of one (style, semantics) pair (None on unlabelled data); and the
+    pixel forms of both, `variety_pixels` and `real_variety_pixels` (`drc.eval.metrics.pixel_variety`)."""
     from drc.eval.variety import output_variety, real_variety, sample_variants, variety_case_indices
 
     k_full = model.config.data.history_len
@@ -268,10 +269,11 @@ def quality_metrics(
     out: dict[str, float | int | None] = {"sharpness_ratio": sharpness_ratio(outputs[full], targets)}
     picked = variety_case_indices(cases, k_full, variety_cases) if variety_n >= 2 else []
     rest = sample_variants(model, prep, [cases[i] for i in picked], seed, range(1, variety_n))
-    out["variety"] = output_variety(outputs[picked], rest, features)
+    out["variety"], out["variety_pixels"] = output_variety(outputs[picked], rest, features)
     out["variety_n"] = variety_n if picked else 0
     out["variety_cases"] = len(picked)
-    out["real_variety"] = real_variety(prep, features) if labelled else None
+    real = real_variety(prep, features) if labelled else (None, None)
+    out["real_variety"], out["real_variety_pixels"] = real
     return out
 
 

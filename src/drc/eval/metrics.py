@@ -246,7 +246,7 @@ def mean_pairwise_distance(feats: ArrayLike) -> float:
     if n < 2:
         raise ValueError(f"a pairwise distance needs at least 2 rows, got {n}")
     sims = (u @ u.T)[np.triu_indices(n, k=1)]
-    return float(np.mean(1.0 - sims))
+    return float(np.mean(np.clip(1.0 - sims, 0.0, 2.0)))  # clip: round-off on identical rows
 
 
 def variety(groups: Sequence[ArrayLike]) -> float:
@@ -255,6 +255,19 @@ def variety(groups: Sequence[ArrayLike]) -> float:
     request; or the real items of one (style, semantics) pair). Groups with fewer than 2 rows are
     skipped; NaN when none is left."""
     vals = [mean_pairwise_distance(g) for g in groups if len(_as_2d(g)) >= 2]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def pixel_variety(groups: Sequence[ArrayLike]) -> float:
+    """`variety` in pixels: the mean over groups of the mean absolute difference (0..255 units)
+    over the pairs of images of a group; group g is (n_g, 3, H, W) images, n_g >= 2 (others are
+    skipped; NaN when none is left). Unlike probe features it sees shifts and redrawn detail."""
+    vals = []
+    for g in groups:
+        a = _as_2d(np.asarray(g.detach().cpu() if hasattr(g, "detach") else g).reshape(len(g), -1))
+        if len(a) >= 2:
+            i, j = np.triu_indices(len(a), k=1)
+            vals.append(float(np.abs(a[i] - a[j]).mean()))
     return float(np.mean(vals)) if vals else float("nan")
 
 

@@ -42,6 +42,8 @@ METRIC_ORDER = (
     "sharpness_ratio",
     "variety",
     "real_variety",
+    "variety_pixels",
+    "real_variety_pixels",
     "clip_i",
     "clip_t",
     "dino",

@@ -22,5 +22,6 @@ def quality_note(methods: dict[str, dict[str, Any]]) -> str:
         "targets (1 = as sharp; below 1 = blurrier). <i>variety</i>: mean pairwise cosine distance, in "
         f"the probes' feature space, between the images of one request ({escape(size) or 'none'}); "
         "<i>real_variety</i>: the same among real items of one (style, semantics) pair, the reference "
-        "point (0 = n copies of one image).</p>"
+        "point (0 = n copies of one image); <i>_pixels</i>: the same as a mean absolute pixel "
+        "difference (0..255), which also sees shifts and redrawn detail that the probes ignore.</p>"
     )

@@ -5,7 +5,10 @@
 1..n-1 of the first `variety_cases` cases at the full history length, each from its own random
 stream (`drc.seeding`: image i of the request), exactly the images `drc generate --n n` would give
 for those inputs. Both figures are `drc.eval.metrics.variety` in the evaluation's feature space (the
-probes' pooled trunk features, or the tokenizer's centred codes on unlabelled data).
+probes' pooled trunk features, or the tokenizer's centred codes on unlabelled data), and beside
+each its pixel form (`pixel_variety`, mean absolute difference): the probes are trained to ignore
+small shifts and blur, so on a benchmark whose real items of one pair differ by placement only
+their feature distance is near 0 while the pixels still differ.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 import torch
 
 from drc.data.prepare import Prepared
-from drc.eval.metrics import variety
+from drc.eval.metrics import pixel_variety, variety
 from drc.models.inference import pad_history
 from drc.seeding import image_generators, images_key
 
@@ -64,15 +67,15 @@ def sample_variants(
     return torch.cat(out)
 
 
-def output_variety(first: torch.Tensor, rest: torch.Tensor, features: Features) -> float:
-    """`variety` of each request's outputs: `first` uint8 (C, 3, H, W) is image 0 of each request,
-    `rest` uint8 (C, n-1, 3, H, W) its images 1..n-1; NaN when n < 2 or C = 0."""
+def output_variety(first: torch.Tensor, rest: torch.Tensor, features: Features) -> tuple[float, float]:
+    """(`variety`, `pixel_variety`) of each request's outputs: `first` uint8 (C, 3, H, W) is image
+    0 of each request, `rest` uint8 (C, n-1, 3, H, W) its images 1..n-1; NaN when n < 2 or C = 0."""
     C, m = rest.shape[:2]
     if C == 0 or m == 0:
-        return float("nan")
+        return float("nan"), float("nan")
     allimg = torch.cat([first[:, None], rest], dim=1)  # (C, n, 3, H, W)
     feats = features(allimg.flatten(0, 1)).reshape(C, m + 1, -1)
-    return variety(list(feats))
+    return variety(list(feats)), pixel_variety(list(allimg))
 
 
 def real_groups(prep: Prepared, max_groups: int = 64, per_group: int = 8) -> list[list[str]]:
@@ -90,12 +93,13 @@ def real_groups(prep: Prepared, max_groups: int = 64, per_group: int = 8) -> lis
     return groups[::step][:max_groups]
 
 
-def real_variety(prep: Prepared, features: Features, **kw: Any) -> float:
-    """`variety` of real items, grouped by (style, semantics) pair (`real_groups(prep, **kw)`): the
-    reference point for `output_variety`. NaN when no pair has 2 items."""
+def real_variety(prep: Prepared, features: Features, **kw: Any) -> tuple[float, float]:
+    """(`variety`, `pixel_variety`) of real items, grouped by (style, semantics) pair
+    (`real_groups(prep, **kw)`): the reference point for `output_variety`. NaN when no pair has 2
+    items."""
     groups = real_groups(prep, **kw)
     if not groups:
-        return float("nan")
-    feats = features(prep.bank.get([i for g in groups for i in g]))
+        return float("nan"), float("nan")
+    images = prep.bank.get([i for g in groups for i in g])
     sizes = np.cumsum([len(g) for g in groups])[:-1]
-    return variety(np.split(feats, sizes))
+    return variety(np.split(features(images), sizes)), pixel_variety(np.split(images.numpy(), sizes))
