@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drc.commands.evaluate import build_parser, summary_path
+import pytest
+
+from drc.commands.evaluate import build_parser, sample_overrides, summary_path
+from drc.errors import DrcError
 
 
 def test_own_data_keeps_the_plain_name(tmp_path: Path) -> None:
@@ -26,3 +29,13 @@ def test_other_data_gets_its_own_file(tmp_path: Path) -> None:
 def test_out_option_is_parsed() -> None:
     args = build_parser().parse_args(["--run", "r", "--data", "d", "--out", "x.json"])
     assert args.out == "x.json"
+
+
+def test_set_takes_only_sampling_settings() -> None:
+    args = build_parser().parse_args(["--run", "r", "--data", "d", "--set", "sample.draft_temperature=0.7"])
+    assert sample_overrides(args.set) == {"sample.draft_temperature": "0.7"}
+    assert args.variety_n == 4 and args.variety_cases == 16
+    with pytest.raises(DrcError, match="data.image_height"):
+        sample_overrides(["data.image_height=32"])
+    with pytest.raises(DrcError, match="key=value"):
+        sample_overrides(["sample.temperature"])

@@ -208,3 +208,19 @@ def test_each_methods_validation_is_a_line_of_the_report(tmp_path: Path) -> None
     text = html.read_text()
     assert "Validation: held-out pairs" in text and "copying the reference 0.027" in text
     assert "Other fields" not in text  # shown as its own section, not dumped as raw JSON
+
+
+def test_quality_metrics_are_columns_and_their_sample_sizes_are_a_note(tmp_path: Path) -> None:
+    report = _report()
+    for m, (sr, v) in zip(report["methods"], [(0.8, 0.05), (0.5, 0.0), (0.9, 0.1)]):
+        quality = dict(sharpness_ratio=sr, variety=v, real_variety=0.2, variety_n=4, variety_cases=16)
+        report["methods"][m].update(quality)
+    json_path, html_path = write_report(tmp_path, report, [])
+    assert json.loads(json_path.read_text())["methods"]["drc"]["variety_cases"] == 16
+    html = html_path.read_text()
+    cols = re.findall(r"<th>([a-z_]+)", html.split("<table class='methods'>")[1].split("</tr>")[0])[1:]
+    assert cols[-4:] == ["sharpness_ratio", "variety", "real_variety", "n"]
+    assert "variety_n" not in cols and "variety_cases" not in cols
+    assert "16 requests x 4 images" in html
+    # a report without them has no note
+    assert "real_variety" not in write_report(tmp_path / "plain", _report(), [])[1].read_text()

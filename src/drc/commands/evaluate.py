@@ -1,4 +1,8 @@
-"""`drc eval --run RUN --data DIR [--encoder PATH] [--split test] [--max-samples N] [--out FILE]`.
+"""`drc eval --run RUN --data DIR [--encoder PATH] [--split test] [--max-samples N] [--out FILE]
+[--max-loo-users 24] [--variety-n 4] [--variety-cases 16] [--set sample.KEY=VALUE ...]`.
+
+`--set` changes how the run samples for this evaluation only (e.g. `sample.draft_temperature=1.0`:
+sampled drafts); the run folder is not touched, and the settings used are saved in the summary.
 
 The summary goes to `--out`, else `RUN/eval/SPLIT_metrics.json` for the run's own training data
 and `RUN/eval/SPLIT_metrics_DATANAME.json` for any other dataset folder, so that evaluating a run
@@ -9,6 +13,7 @@ on a second dataset never replaces the first one's results. RUN may be a shipped
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -24,7 +29,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="summary JSON file (default: under RUN/eval/, see above)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--max-loo-users", type=int, default=24, help="noisy users given leave-one-out influence (0: none)"
+    )
+    p.add_argument("--variety-n", type=int, default=4, help="images per request for `variety` (< 2: none)")
+    p.add_argument("--variety-cases", type=int, default=16, help="requests for `variety` (0: none)")
+    p.add_argument(
+        "--set", nargs="*", default=[], metavar="sample.KEY=VALUE", help="sampling overrides (this eval only)"
+    )
     return p
+
+
+def sample_overrides(items: list[str]) -> dict[str, str]:
+    """`--set` items as overrides; only `sample.*` keys: the rest of a trained run is fixed."""
+    from drc.config_io import parse_overrides
+    from drc.errors import DrcError
+
+    over = parse_overrides(items)
+    bad = [k for k in over if not k.startswith("sample.")]
+    if bad:
+        raise DrcError(f"--set {bad[0]}: drc eval only changes sample.* settings of a trained run")
+    return over
 
 
 def summary_path(run: str, data: str, split: str, info_data: str | None) -> Path:
@@ -41,7 +66,12 @@ def main(argv: list[str]) -> int:
     from drc.pretrained import resolve_run
     from drc.run_folder import RunInfo
 
+    over = sample_overrides(args.set)
     model = api.load(args.run, device=args.device)
+    if over:
+        from drc.config_io import apply_overrides
+
+        model.config = apply_overrides(model.config, over)
     res = evaluate_run(
         model,
         args.data,
@@ -50,12 +80,16 @@ def main(argv: list[str]) -> int:
         max_samples=args.max_samples,
         seed=args.seed,
         progress=not args.quiet,
+        variety_n=args.variety_n,
+        max_loo_users=args.max_loo_users,
+        variety_cases=args.variety_cases,
     )
     summary = {
         k: res[k] for k in ("metrics", "by_history_len", "by_theme", "worst_theme", "probes", "n_cases")
     }
     summary["data"] = str(Path(args.data).resolve())
     summary["split"] = args.split
+    summary["sample"] = dataclasses.asdict(model.config.sample)
     info_data = RunInfo.load(model.paths.info).data if model.paths.info.is_file() else None
     out = Path(args.out) if args.out else summary_path(args.run, args.data, args.split, info_data)
     if not args.out and resolve_run(args.run)[1] is not None:

@@ -22,7 +22,7 @@ import torch
 from drc.data.images import pixels_to_unit
 from drc.data.prepare import Prepared, prepare
 from drc.data.samples import Sample
-from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
+from drc.eval.metrics import EvalRecord, breakdown, sharpness_ratio, summarize, worst_group
 from drc.eval.probes import ProbeConfig, Probes, train_probes
 from drc.models.inference import pad_history
 from drc.precision import autocast
@@ -178,10 +178,13 @@ def evaluate_run(
     seed: int = 0,
     progress: bool = True,
     max_loo_users: int = 24,
+    variety_n: int = 4,
+    variety_cases: int = 16,
 ) -> dict[str, Any]:
     """Generate for every test sample (at each history length) and compute the metrics, with the
     explanation and fairness metrics of `explanations.py` on labelled data (leave-one-out influence
-    for at most `max_loo_users` noisy users; 0: none).
+    for at most `max_loo_users` noisy users; 0: none), and the output-quality metrics
+    (`quality_metrics`: `variety_n` images of the first `variety_cases` full-length cases).
 
     Returns {"metrics": {...} at the full history length, "by_history_len": {k: joint_acc},
     "by_theme": {...}, "worst_theme": str, "probes": {...}, "grid": [rows], "n_cases": int}.
@@ -238,21 +241,53 @@ def evaluate_run(
                 )
             )
         bar.update(min(start + bs, len(cases)))
+    allout = torch.cat(outputs)
+    quality = quality_metrics(
+        model, prep, cases, allout, lambda x: _features(x, probes, model, centre)[1],
+        seed, variety_n, variety_cases, labelled=probes is not None,
+    )  # fmt: skip
     return _result(
-        model, prep, records, torch.cat(outputs), weights, cases, lens, probes, encoder, seed, max_loo_users
+        model, prep, records, allout, weights, cases, lens, probes, encoder, seed, max_loo_users, quality
     )
+
+
+def quality_metrics(
+    model: DrcModel, prep: Prepared, cases: list[Case], outputs: torch.Tensor, features: Any,
+    seed: int, variety_n: int, variety_cases: int, labelled: bool,
+) -> dict[str, float | int | None]:  # fmt: skip
+    """Would a person keep the outputs: `sharpness_ratio` of the full-length cases' outputs
+    `outputs` (uint8 (len(cases), 3, H, W)) against their real targets; `variety` of `variety_n`
+    images of the first `variety_cases` full-length cases (image 0 is the case's output, 1..n-1 are
+    drawn here: `drc.eval.variety`) in the feature space `features` (uint8 (B, 3, H, W) -> (B, F));
+    `real_variety` of real items of one (style, semantics) pair (None on unlabelled data); and the
+    pixel forms of both, `variety_pixels` and `real_variety_pixels` (`drc.eval.metrics.pixel_variety`)."""
+    from drc.eval.variety import output_variety, real_variety, sample_variants, variety_case_indices
+
+    k_full = model.config.data.history_len
+    full = [i for i, c in enumerate(cases) if c.k == k_full]
+    targets = prep.bank.get([cases[i].sample.target for i in full])
+    out: dict[str, float | int | None] = {"sharpness_ratio": sharpness_ratio(outputs[full], targets)}
+    picked = variety_case_indices(cases, k_full, variety_cases) if variety_n >= 2 else []
+    rest = sample_variants(model, prep, [cases[i] for i in picked], seed, range(1, variety_n))
+    out["variety"], out["variety_pixels"] = output_variety(outputs[picked], rest, features)
+    out["variety_n"] = variety_n if picked else 0
+    out["variety_cases"] = len(picked)
+    real = real_variety(prep, features) if labelled else (None, None)
+    out["real_variety"], out["real_variety_pixels"] = real
+    return out
 
 
 def _result(
     model: DrcModel, prep: Prepared, records: list[EvalRecord], allout: torch.Tensor,
     weights: list[list[float]], cases: list[Case], lens: list[int], probes: Probes | None,
-    encoder: str | Path | None, seed: int, max_loo_users: int,
+    encoder: str | Path | None, seed: int, max_loo_users: int, quality: dict[str, Any],
 ) -> dict[str, Any]:  # fmt: skip
     """`evaluate_run`'s result from its generated cases: the metrics at the full history length, by
     history length and by theme, and the explanation and encoder metrics."""
     k_full = model.config.data.history_len
     full = [r for r in records if r.extra["k"] == k_full]
     metrics = summarize(full)
+    metrics.update(quality)
     if probes is None:  # accuracies need labels; keep only what is defined
         for key in ("style_acc", "semantic_acc", "joint_acc", "collapse_rate"):
             metrics[key] = None

@@ -32,12 +32,18 @@ from drc.atomic import atomic_write
 from drc.atomic import atomic_write_text as _atomic_write
 from drc.eval.metrics import SUMMARY_KEYS, worst_group
 from drc.eval.plots import Grid, GridRow, bar_chart_svg, line_chart_svg, render_grid_png
+from drc.eval.report_quality import QUALITY_COUNTS, quality_note
 
 __all__ = ["Grid", "GridRow", "render_grid_png", "write_report", "render_html", "METRIC_ORDER"]
 
 # table column order; later, unknown numeric metrics are appended in first-seen order
 METRIC_ORDER = (
     *SUMMARY_KEYS,
+    "sharpness_ratio",
+    "variety",
+    "real_variety",
+    "variety_pixels",
+    "real_variety_pixels",
     "clip_i",
     "clip_t",
     "dino",
@@ -55,7 +61,8 @@ HIGHER_IS_BETTER = {
     "dino",
 }
 LOWER_IS_BETTER = {"collapse_rate", "fd", "fid"}  # and any "fid_<encoder>"
-# ref_sim has no "better" side: similar to the reference is right for semantics, wrong for style
+# ref_sim has no "better" side: similar to the reference is right for semantics, wrong for style;
+# sharpness_ratio and variety are best near the real images' (1, real_variety), not at an extreme
 KNOWN_KEYS = {
     "title",
     "dataset",
@@ -126,7 +133,7 @@ def _columns(methods: dict[str, dict[str, Any]]) -> list[str]:
     seen: list[str] = []
     for m in methods.values():
         for k, v in m.items():
-            if _is_num(v) and not k.endswith("_ci") and k not in seen:
+            if _is_num(v) and not k.endswith("_ci") and k not in seen and k not in QUALITY_COUNTS:
                 seen.append(k)
     ordered = [k for k in METRIC_ORDER if k in seen and k != "n"]
     return ordered + [k for k in seen if k not in ordered and k != "n"] + (["n"] if "n" in seen else [])
@@ -309,6 +316,7 @@ def render_html(report: dict[str, Any], grid_files: Sequence[tuple[str, str]] = 
         out.append(_probe_line(report["probes"]))
     if methods:
         out.append(methods_table(methods))
+        out.append(quality_note(methods))
         names = list(methods)
         series = {k: [methods[m].get(k, float("nan")) for m in names] for k in ("joint_acc", "collapse_rate")}
         out.append(
