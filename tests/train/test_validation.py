@@ -10,7 +10,7 @@ from torch import nn
 from drc.config import OptimConfig
 from drc.loop.trainer import StepOutput, Trainer
 from drc.models.instruction import LatentInstruction
-from drc.train.validation import ValidationCases, Validator, judge
+from drc.train.validation import ValidationCases, Validator, content_cells, judge
 
 V, N, D = 4, 3, 4
 
@@ -69,6 +69,7 @@ def test_the_best_evaluation_is_kept_and_loaded_back(tmp_path: Path) -> None:
     assert summary["best_step"] == 10 and summary["acc"] == 1.0 and summary["cases"] == 4
     assert summary["start_ce"] == round(start, 4)
     assert [e["step"] for e in summary["evaluations"]] == [10, 20]
+    assert summary["content_acc"] == 1.0 and summary["evaluations"][1]["content_acc"] < 1.0
     for k, t in model.state_dict().items():
         torch.testing.assert_close(t, good[k])
     assert judge(summary, "copies") is None
@@ -139,3 +140,25 @@ def test_training_stops_early_and_stays_stopped(tmp_path: Path) -> None:
     again = Scores(patience=2)
     res2 = _trainer(tmp_path / "ckpt", again).fit(_step)  # rerun: resumes the stopped stage
     assert res2.steps == 8 and again.calls == [0, 2, 4, 6, 8]
+
+
+def test_content_cells_are_those_no_history_image_has() -> None:
+    hist = torch.tensor([[[0, 1, 2], [1, 2, 3]], [[0, 1, 2], [5, 5, 5]]])  # (B=2, k=2, N=3)
+    target = torch.tensor([[1, 1, 9], [5, 1, 2]])
+    both = torch.ones(2, 2, dtype=torch.bool)
+    assert content_cells(hist, both, target).tolist() == [[False, False, True], [False, False, False]]
+    # a padded history image (mask False) lends no cell
+    only_first = torch.tensor([[True, False], [True, False]])
+    assert content_cells(hist, only_first, target).tolist() == [[True, False, True], [True, False, False]]
+
+
+def test_content_accuracy_counts_only_content_cells(tmp_path: Path) -> None:
+    bank, model = Bank(), RefComposer()
+    cases = _cases(bank)  # cases 1 and 2 have 3 content cells each, cases 0 and 3 none
+    assert int(content_cells(bank.tokens[cases.hist], cases.mask, cases.target).sum()) == 6
+    _solve(model)
+    with torch.no_grad():  # wrong wherever the reference has code 3: two content cells, one other
+        model.proj.weight[:, 3] = torch.nn.functional.one_hot(torch.tensor(1), V).float() * 10
+    row = Validator(cases, bank, model, {"composer": model}, tmp_path, every=1, patience=0)(5)
+    assert row["valid_content_acc"] == 4 / 6
+    assert row["valid_acc"] == 9 / 12

@@ -1,7 +1,12 @@
 """Stage 2's validation: the draft scored on the held-out cases of training users (`drc.data.heldout`).
 
 Label-free and cheap (one composer forward per case, no generator, no probes): the draft's per-cell
-token accuracy (its argmax against the target's tokens) and its cross-entropy. Two trivial drafts
+token accuracy (its argmax against the target's tokens), its cross-entropy, and its *content*
+accuracy: the accuracy on the cells whose target code no history image has at that cell. Those are
+the cells a style copier cannot get right (the subject); on a set where the style fills most of the
+image (a badge body) they are a fifth of the cells, and the plain accuracy hardly moves when the
+subject is right or wrong (bench/README.md, "Badges: which composer levers move held-out pairs").
+It is recorded, not yet used to choose the checkpoint. Two trivial drafts
 score the same cases: copying the reference's tokens and copying the latest history image's. A
 composer that composes beats both; one that does not (a diverged run, or one that learned to copy)
 does not, and `judge` calls the run failed.
@@ -82,21 +87,42 @@ class ValidationCases:
         }
 
 
+def content_cells(hist_tokens: Tensor, mask: Tensor, target: Tensor) -> Tensor:
+    """`(B, N)` bool: the cells where no valid history image has the target's code.
+
+    `hist_tokens (B, k, N)` long, `mask (B, k)` bool (False = padding), `target (B, N)` long.
+    """
+    same = (hist_tokens == target[:, None]) & mask[:, :, None]
+    return ~same.any(1)
+
+
 @torch.no_grad()
 def score(composer: Composer, bank: TokenBank, cases: ValidationCases, batch: int = 64) -> dict[str, float]:
-    """`{"valid_acc", "valid_ce"}`: the draft's per-cell accuracy and mean cross-entropy on `cases`."""
+    """`{"valid_acc", "valid_ce", "valid_content_acc"}`: the draft's per-cell accuracy, mean
+    cross-entropy and accuracy on content cells (`content_cells`; NaN where a set has none) on `cases`."""
     dev = next(composer.parameters()).device
-    correct, ce, n = 0.0, 0.0, 0
+    correct, ce, n, content_hit, n_content = 0.0, 0.0, 0, 0.0, 0
     for i in range(0, len(cases), batch):
-        rows, mask = cases.hist[i : i + batch], cases.mask[i : i + batch]
+        rows, mask = cases.hist[i : i + batch], cases.mask[i : i + batch].to(dev)
         target = cases.target[i : i + batch].to(dev)
-        hist = embed_tokens(bank, bank.tokens[rows.to(bank.tokens.device)]).to(dev)
+        hist_tokens = bank.tokens[rows.to(bank.tokens.device)]
+        hist = embed_tokens(bank, hist_tokens).to(dev)
         ref = embed_tokens(bank, cases.ref[i : i + batch].to(bank.tokens.device)).to(dev)
-        draft = composer(hist, mask.to(dev), ref).draft.float()  # (B, N, V)
-        correct += float((draft.argmax(-1) == target).float().sum())
+        draft = composer(hist, mask, ref).draft.float()  # (B, N, V)
+        hit = draft.argmax(-1) == target
+        content = content_cells(hist_tokens.to(dev), mask, target)
+        correct += float(hit.float().sum())
+        content_hit += float((hit & content).float().sum())
+        n_content += int(content.sum())
         ce += float(F.cross_entropy(draft.transpose(1, 2), target, reduction="sum"))
         n += target.numel()
-    return {"valid_acc": correct / n, "valid_ce": ce / n, "vocab": float(draft.shape[-1])}
+    content_acc = content_hit / n_content if n_content else math.nan
+    return {
+        "valid_acc": correct / n,
+        "valid_ce": ce / n,
+        "valid_content_acc": content_acc,
+        "vocab": float(draft.shape[-1]),
+    }
 
 
 class Validator:
@@ -160,10 +186,14 @@ class Validator:
         out["start_ce"] = _num({"ce": self.start_ce}, "ce")  # type: ignore[dict-item]
         out.update(best_step=int(best["step"]) if best else None, acc=_num(best, "valid_acc"))
         out["ce"] = _num(best, "valid_ce")
+        out["content_acc"] = _num(best, "valid_content_acc")
         out["evaluations"] = [
-            {"step": int(r["step"]), "acc": _num(r, "valid_acc"), "ce": _num(r, "valid_ce")}
+            {
+                "step": int(r["step"]), "acc": _num(r, "valid_acc"), "ce": _num(r, "valid_ce"),
+                "content_acc": _num(r, "valid_content_acc"),
+            }
             for r in self.rows
-        ]
+        ]  # fmt: skip
         return out
 
 
