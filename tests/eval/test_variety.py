@@ -60,7 +60,9 @@ def test_real_groups_hold_one_pair_each(tiny_stickers: Path) -> None:
         assert len({(prep.ds.items[i].style, prep.ds.items[i].semantics) for i in g}) == 1
 
 
-def test_evaluate_run_reports_the_quality_metrics(tiny_drc_run: Path, tiny_stickers: Path) -> None:
+def test_evaluate_run_reports_the_quality_metrics(
+    tiny_drc_run: Path, tiny_stickers: Path, tmp_path: Path
+) -> None:
     model = api.load(tiny_drc_run, device="cpu")
     res = evaluate_run(
         model, tiny_stickers, probe_cfg=QUICK, history_lens=(5,), max_samples=3, progress=False,
@@ -73,6 +75,8 @@ def test_evaluate_run_reports_the_quality_metrics(tiny_drc_run: Path, tiny_stick
     assert m["variety_pixels"] >= 0 and m["real_variety_pixels"] > 0  # the benchmark jitters placement
     off = evaluate_run(
         model, tiny_stickers, probe_cfg=QUICK, history_lens=(5,), max_samples=3, progress=False,
-        max_loo_users=0, variety_n=1,
+        max_loo_users=0, variety_n=1, probe_cache=tmp_path / "probes",
     )  # fmt: skip
     assert math.isnan(off["metrics"]["variety"]) and off["metrics"]["variety_cases"] == 0
+    # probes go where they are asked to (a shipped run's own folder may be read-only)
+    assert any((tmp_path / "probes").iterdir())

@@ -72,6 +72,16 @@ def main(argv: list[str]) -> int:
         from drc.config_io import apply_overrides
 
         model.config = apply_overrides(model.config, over)
+    info_data = RunInfo.load(model.paths.info).data if model.paths.info.is_file() else None
+    out = Path(args.out) if args.out else summary_path(args.run, args.data, args.split, info_data)
+    shipped = resolve_run(args.run)[1]
+    probe_cache = None
+    if shipped is not None:
+        # a shipped run: nothing into the package (it may be read-only), nor into ./NAME/, which
+        # would then hide the shipped run
+        if not args.out:
+            out = Path(f"eval_{shipped}") / out.name
+        probe_cache = Path(f"eval_{shipped}") / "probes"
     res = evaluate_run(
         model,
         args.data,
@@ -83,6 +93,7 @@ def main(argv: list[str]) -> int:
         variety_n=args.variety_n,
         max_loo_users=args.max_loo_users,
         variety_cases=args.variety_cases,
+        probe_cache=probe_cache,
     )
     summary = {
         k: res[k] for k in ("metrics", "by_history_len", "by_theme", "worst_theme", "probes", "n_cases")
@@ -90,11 +101,6 @@ def main(argv: list[str]) -> int:
     summary["data"] = str(Path(args.data).resolve())
     summary["split"] = args.split
     summary["sample"] = dataclasses.asdict(model.config.sample)
-    info_data = RunInfo.load(model.paths.info).data if model.paths.info.is_file() else None
-    out = Path(args.out) if args.out else summary_path(args.run, args.data, args.split, info_data)
-    if not args.out and resolve_run(args.run)[1] is not None:
-        # a shipped run: not into the package, nor into ./NAME/, which would then hide the shipped run
-        out = Path(f"eval_{resolve_run(args.run)[1]}") / out.name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1, default=float))
     print(json.dumps(summary["metrics"], indent=1, default=float))

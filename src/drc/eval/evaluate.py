@@ -180,11 +180,13 @@ def evaluate_run(
     max_loo_users: int = 24,
     variety_n: int = 4,
     variety_cases: int = 16,
+    probe_cache: str | Path | None = None,
 ) -> dict[str, Any]:
     """Generate for every test sample (at each history length) and compute the metrics, with the
     explanation and fairness metrics of `explanations.py` on labelled data (leave-one-out influence
     for at most `max_loo_users` noisy users; 0: none), and the output-quality metrics
     (`quality_metrics`: `variety_n` images of the first `variety_cases` full-length cases).
+    Probes trained here are cached in `probe_cache` (default RUN/eval/probes).
 
     Returns {"metrics": {...} at the full history length, "by_history_len": {k: joint_acc},
     "by_theme": {...}, "worst_theme": str, "probes": {...}, "grid": [rows], "n_cases": int}.
@@ -194,7 +196,7 @@ def evaluate_run(
     k_full = cfg.data.history_len
     lens = sorted({min(k, k_full) for k in history_lens} | {k_full})
     if probes is None:
-        cache = model.paths.root / "eval" / "probes"
+        cache = Path(probe_cache) if probe_cache is not None else model.paths.root / "eval" / "probes"
         probes = probes_for(
             prep, probe_cfg or ProbeConfig(), model.device, cache, model.tokenizer, seed, progress
         )
