@@ -77,3 +77,4 @@ def test_a_fresh_encoder_is_size_agnostic():
     net = FeatureEncoder(EncoderConfig(channels=8, embed_dim=16))
     out = net(torch.zeros(1, 3, 32, 48))
     assert out["content"].shape == (1, 16) and out["pooled"].shape == (1, 32)
+    assert net.features(torch.zeros(1, 3, 32, 48)).shape == (1, net.feat_dim)

@@ -56,7 +56,7 @@ def _mean_std(x: Tensor) -> Tensor:
 
 class FeatureEncoder(nn.Module):
     """forward(x: (B, 3, H, W) float in [-1, 1]) -> {"style": (B, E) unit, "content": (B, E) unit,
-    "pooled": (B, 4c) the last map's mean}. `features(x)` -> (B, 2E + 4c), all three side by side."""
+    "pooled": (B, 4c) the last map's mean, "stats": (B, 12c + 32) the style head's input}."""
 
     def __init__(self, cfg: EncoderConfig | None = None):
         super().__init__()
@@ -74,25 +74,27 @@ class FeatureEncoder(nn.Module):
         self.style_head = nn.Sequential(nn.Linear(12 * c + 32, 4 * c), nn.GELU(), nn.Linear(4 * c, e))
         self.content_head = nn.Sequential(nn.Linear(4 * c, 4 * c), nn.GELU(), nn.Linear(4 * c, e))
         self.embed_dim = e
-        self.feat_dim = 2 * e + 4 * c
+        self.feat_dim = 2 * e + 16 * c + 32
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         mid = self.low(x)
         top = self.high(mid)
         pooled = top.mean(dim=(2, 3))
         palette = _mean_std(self.colour(F.avg_pool2d(x, 2)))
-        style = self.style_head(torch.cat([_mean_std(mid), _mean_std(top), palette], dim=1))
-        content = self.content_head(pooled)
+        stats = torch.cat([_mean_std(mid), _mean_std(top), palette], dim=1)
         return {
-            "style": F.normalize(style, dim=-1),
-            "content": F.normalize(content, dim=-1),
+            "style": F.normalize(self.style_head(stats), dim=-1),
+            "content": F.normalize(self.content_head(pooled), dim=-1),
             "pooled": pooled,
+            "stats": stats,
         }
 
     def features(self, x: Tensor) -> Tensor:
-        """(B, 3, H, W) -> (B, 2E + 4c): [style embedding, content embedding, pooled trunk]."""
+        """(B, 3, H, W) -> (B, feat_dim): [style embedding (E), content embedding (E), pooled trunk
+        (4c), the style head's input statistics (12c + 32)]. The statistics keep the texture and
+        colour that a new dataset's styles may hinge on where the vendor-trained embedding does not."""
         out = self(x)
-        return torch.cat([out["style"], out["content"], out["pooled"]], dim=1)
+        return torch.cat([out["style"], out["content"], out["pooled"], out["stats"]], dim=1)
 
 
 def load_encoder(directory: str | Path = SHIPPED_DIR) -> FeatureEncoder:

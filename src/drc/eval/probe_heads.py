@@ -9,6 +9,7 @@ apart, so the probes only fit two small heads on its features. Training is cheap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,7 +47,7 @@ class EncoderProbeNet(nn.Module):
         self.sem_head = _head(self.encoder.feat_dim, hidden, n_semantics)
 
     def heads(self, full: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Encoder features (B, 2E + 4c) -> the forward's three outputs."""
+        """Encoder features (B, encoder.feat_dim) -> the forward's three outputs."""
         return self.style_head(full), self.sem_head(full), full[:, : self.feat_dim]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -66,7 +67,7 @@ def view_features(
     net: EncoderProbeNet, images: Tensor, views: Tensor | None, cfg: ProbeConfig, gen: torch.Generator,
     device: torch.device, chunk: int = 256,
 ) -> Tensor:  # fmt: skip
-    """Encoder features of `cfg.feature_views` views of each image: (V, N, 2E + 4c) float32 cpu.
+    """Encoder features of `cfg.feature_views` views of each image: (V, N, encoder.feat_dim) float32 cpu.
 
     images uint8 (N, 3, H, W); views: the `extra_views` images (N, 3, H, W) float or None. View 0 is
     the clean image; the others are augmented, each showing its extra view with probability
@@ -102,7 +103,7 @@ def fit_heads(
     net.train()
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = cfg.head_lr * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * step / steps)).item())
+            g["lr"] = cfg.head_lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         vi = torch.randint(0, v, (cfg.batch_size,), generator=gen)
         ni = torch.randint(0, n, (cfg.batch_size,), generator=gen)
         s_logits, m_logits, _ = net.heads(feats[vi, ni].to(device))
