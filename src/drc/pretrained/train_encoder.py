@@ -169,8 +169,8 @@ def save(
         "n_concepts": len(art.content_names),
         "vendors": art.style_names,
         "sources": art.credits,
-        "held_out": "streamline-emojis, emojione-v1 (the emoji benchmark's unseen styles); /work-style "
-        "real icon sets are never used",
+        "held_out": "streamline-emojis and emojione-v1 (the emoji benchmark's unseen styles); no real "
+        "icon set kept as an unseen-source check",
         "train": {**log, "config": asdict(cfg)},
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
