@@ -210,3 +210,23 @@ def test_pixel_variety_hand_computed():
     assert M.pixel_variety([a, torch.from_numpy(b)]) == pytest.approx((20 / 3 + 255) / 2)
     assert M.pixel_variety([np.repeat(b[:1], 4, axis=0)]) == 0.0
     assert math.isnan(M.pixel_variety([b[:1]]))
+
+def test_summarize_reads_style_and_content_embeddings_where_given():
+    """With the shipped encoder's embeddings, hist_sim compares styles and ref_sim contents; the
+    plain features still give target_sim and fd."""
+    e1, e2 = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+
+    def record(**kw):
+        return M.EvalRecord("s", "m", "s", "m", "r", ["h"], out_feat=e1, hist_feats=e2[None], ref_feat=e2,
+                            target_feat=e1, **kw)  # fmt: skip
+
+    plain = M.summarize([record(), record()], ci=False)
+    assert plain["hist_sim"] == pytest.approx(0.0) and plain["ref_sim"] == pytest.approx(0.0)
+    split = M.summarize(
+        [record(out_style=e1, hist_style=e1[None], out_content=e2, ref_content=-e2)] * 2, ci=False
+    )
+    assert split["hist_sim"] == pytest.approx(1.0) and split["ref_sim"] == pytest.approx(-1.0)
+    assert split["target_sim"] == pytest.approx(1.0)
+    # one record without embeddings: all fall back to the plain features
+    mixed = M.summarize([record(out_style=e1, hist_style=e1[None]), record()], ci=False)
+    assert mixed["hist_sim"] == pytest.approx(0.0)

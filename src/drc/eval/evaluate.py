@@ -220,10 +220,11 @@ def evaluate_run(
             weights.append([] if w is None else [float(x) for x in w[b, k_full - L :]])
         tgt_imgs = prep.bank.get([c.sample.target for c in chunk])
         po, fo = _features(out, probes, model, centre)
-        _, fr = _features(ref_imgs, probes, model, centre)
+        pr, fr = _features(ref_imgs, probes, model, centre)
         _, ft = _features(tgt_imgs, probes, model, centre)
         for b, c in enumerate(chunk):
-            _, fh = _features(hist_imgs[b], probes, model, centre)
+            ph, fh = _features(hist_imgs[b], probes, model, centre)
+            split = "style_feats" in po  # the shipped encoder: style and content embeddings apart
             s = c.sample
             h = list(s.history)[-c.k :]
             user_style = _majority([items[i].style for i in s.history])
@@ -239,6 +240,10 @@ def evaluate_run(
                     hist_feats=fh,
                     ref_feat=fr[b],
                     target_feat=ft[b],
+                    out_style=po["style_feats"][b].numpy() if split else None,
+                    hist_style=ph["style_feats"].numpy() if split else None,
+                    out_content=po["content_feats"][b].numpy() if split else None,
+                    ref_content=pr["content_feats"][b].numpy() if split else None,
                     extra={"user": s.user, "k": c.k, "target": s.target, "reference": s.reference},
                 )
             )

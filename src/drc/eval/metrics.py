@@ -324,11 +324,18 @@ class EvalRecord:
     ref_feat: ArrayLike
     target_feat: ArrayLike
     extra: dict[str, Any] = field(default_factory=dict)  # free-form tags for breakdowns (user, k, ...)
+    # where the feature space has separate style and content embeddings (the shipped encoder's):
+    # hist_sim compares styles (out_style (E,) with hist_style (k, E)), ref_sim contents
+    out_style: ArrayLike | None = None
+    hist_style: ArrayLike | None = None
+    out_content: ArrayLike | None = None
+    ref_content: ArrayLike | None = None
 
 
 def summarize(records: Sequence[EvalRecord], ci: bool = True, seed: int = 0) -> dict[str, Any]:
-    """All metrics of one method: style_acc, semantic_acc, joint_acc, collapse_rate, hist_sim,
-    ref_sim, target_sim, fd (outputs vs targets in the same feature space), n, and, with `ci`,
+    """All metrics of one method: style_acc, semantic_acc, joint_acc, collapse_rate, hist_sim (in the
+    style embedding where records carry one), ref_sim (in the content embedding where records carry
+    one), target_sim, fd (outputs vs targets in the same feature space), n, and, with `ci`,
     `<acc>_ci = [lo, hi]` 95% bootstrap intervals for the four rates."""
     n = len(records)
     if n == 0:
@@ -351,9 +358,19 @@ def summarize(records: Sequence[EvalRecord], ci: bool = True, seed: int = 0) -> 
     tgt_f = np.concatenate([_as_2d(r.target_feat) for r in records])
     ref_f = np.concatenate([_as_2d(r.ref_feat) for r in records])
     out = {k: _mean(v) for k, v in hits.items()}
+    if all(r.out_style is not None and r.hist_style is not None for r in records):
+        h_out = np.concatenate([_as_2d(r.out_style) for r in records])
+        h_hist = [r.hist_style for r in records]
+    else:
+        h_out, h_hist = out_f, [r.hist_feats for r in records]
+    if all(r.out_content is not None and r.ref_content is not None for r in records):
+        r_out = np.concatenate([_as_2d(r.out_content) for r in records])
+        r_ref = np.concatenate([_as_2d(r.ref_content) for r in records])
+    else:
+        r_out, r_ref = out_f, ref_f
     out.update(
-        hist_sim=hist_sim(out_f, [r.hist_feats for r in records]),
-        ref_sim=ref_sim(out_f, ref_f),
+        hist_sim=hist_sim(h_out, h_hist),
+        ref_sim=ref_sim(r_out, r_ref),
         target_sim=target_sim(out_f, tgt_f),
         fd=fd(out_f, tgt_f),
         n=n,

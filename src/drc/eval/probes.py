@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +31,11 @@ from torch import Tensor, nn
 
 from drc.atomic import atomic_write_text
 from drc.config import load_yaml
+from drc.config_io import read_yaml, save_yaml
 from drc.data.images import pixels_to_unit
 from drc.errors import DrcError
+from drc.eval.feature_encoder import Block as _Block
+from drc.eval.feature_encoder import EncoderConfig
 from drc.loop.optim import OptimConfig
 from drc.loop.trainer import StageResult, StepOutput, Trainer
 from drc.weights import load_module_weights, save_module
@@ -58,19 +61,14 @@ class ProbeConfig(OptimConfig):
     noise_std: float = 0.03  # std of Gaussian noise in [-1, 1] units (scaled by a random factor)
     extra_view_prob: float = 0.5  # chance of using the `extra_views` image instead of the original
     label_smoothing: float = 0.05
-
-
-class _Block(nn.Module):
-    """conv3x3 -> GroupNorm -> GELU; GroupNorm (not BatchNorm) so train and eval behave the same
-    on augmented vs clean vs generated batches."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.norm = nn.GroupNorm(8 if cout % 8 == 0 else 1, cout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(self.norm(self.conv(x)))
+    # "shipped": small heads on the frozen shipped feature encoder (drc.eval.feature_encoder);
+    # "scratch": the CNN above, trained from scratch on the dataset's real items
+    trunk: Literal["shipped", "scratch"] = "scratch"
+    encoder: str = ""  # trunk "shipped": an encoder folder other than the shipped one
+    head_hidden: int = 128  # trunk "shipped": the heads' hidden width (0: linear heads)
+    head_steps: int = 1500  # trunk "shipped": head training steps on cached features
+    head_lr: float = 3e-3
+    feature_views: int = 8  # trunk "shipped": views per training image (1 clean + augmented)
 
 
 class ProbeNet(nn.Module):
@@ -169,7 +167,7 @@ def augment_for_probes(x: Tensor, cfg: ProbeConfig, gen: torch.Generator) -> Ten
 class Probes:
     """A trained probe net with its label vocabularies and its held-out accuracy on real items."""
 
-    net: ProbeNet
+    net: nn.Module  # ProbeNet (trunk "scratch") or probe_heads.EncoderProbeNet (trunk "shipped")
     styles: list[str]
     semantics: list[str]
     accuracy: dict[str, float]  # {"style_acc", "semantic_acc", "n_heldout", "seconds"} on held-out real items
@@ -183,7 +181,8 @@ class Probes:
     def predict(self, images: Tensor, batch_size: int = 256) -> dict[str, Any]:
         """images: uint8 (B, 3, H, W) (or float in [-1, 1]) ->
         {"style": [str] * B, "semantics": [str] * B, "feats": (B, F) float32 cpu,
-         "style_prob": (B, S), "sem_prob": (B, C)}."""
+         "style_prob": (B, S), "sem_prob": (B, C)}, and on the shipped trunk also
+        "style_feats" / "content_feats" (B, E): the encoder's style and content embeddings."""
         self.net.eval()
         sl, ml, fs = [], [], []
         for i in range(0, len(images), batch_size):
@@ -203,18 +202,24 @@ class Probes:
             }
         sp = torch.cat(sl).softmax(-1)
         mp = torch.cat(ml).softmax(-1)
-        return {
+        out = {
             "style": [self.styles[i] for i in sp.argmax(-1).tolist()],
             "semantics": [self.semantics[i] for i in mp.argmax(-1).tolist()],
             "feats": torch.cat(fs),
             "style_prob": sp,
             "sem_prob": mp,
         }
+        e = getattr(self.net, "embed_dim", None)
+        if e is not None:  # the shipped encoder's embeddings: style for hist_sim, content for ref_sim
+            out["style_feats"], out["content_feats"] = out["feats"][:, :e], out["feats"][:, e : 2 * e]
+        return out
 
     def save(self, directory: str | Path) -> Path:
         """Write probe.safetensors + probe.yaml (config) + probe.json (labels, accuracy)."""
         directory = Path(directory)
         save_module(self.net, directory, self.config, name="probe")
+        if self.config.trunk == "shipped":  # the encoder's size, to rebuild the net on load
+            save_yaml(self.net.encoder.cfg, directory / "encoder.yaml")
         meta = {"styles": self.styles, "semantics": self.semantics, "accuracy": self.accuracy}
         atomic_write_text(directory / "probe.json", json.dumps(meta, indent=1))
         return directory
@@ -233,7 +238,16 @@ class Probes:
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise DrcError(f"{meta_path}: corrupt probe metadata ({e})") from None
         cfg = load_yaml(ProbeConfig, directory / "probe.yaml")
-        net = ProbeNet(len(styles), len(semantics), cfg.channels)
+        if "trunk" not in read_yaml(directory / "probe.yaml"):
+            cfg.trunk = "scratch"  # probes saved before the shipped trunk existed
+        net: nn.Module
+        if cfg.trunk == "shipped":
+            from drc.eval.probe_heads import EncoderProbeNet
+
+            enc_cfg = load_yaml(EncoderConfig, directory / "encoder.yaml")
+            net = EncoderProbeNet(len(styles), len(semantics), enc_cfg, cfg.head_hidden)
+        else:
+            net = ProbeNet(len(styles), len(semantics), cfg.channels)
         load_module_weights(net, directory, name="probe")
         net.to(device).eval()
         return Probes(net, styles, semantics, accuracy, cfg)
@@ -309,6 +323,9 @@ def train_probes(
     train_s, train_m = s_all[train_idx], m_all[train_idx]
     views = _precompute_views(train_x, extra_views) if extra_views is not None else None
 
+    if cfg.trunk == "shipped":
+        return _train_heads(images, train_idx, heldout_idx, s_all, m_all, style_names, sem_names, views,
+                            cfg, device, seed, t0)  # fmt: skip
     torch.manual_seed(seed)  # initial weights
     net = ProbeNet(len(style_names), len(sem_names), cfg.channels).to(device)
     settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(OptimConfig)}
@@ -349,5 +366,27 @@ def train_probes(
     acc = _heldout_accuracy(probes, images[heldout_idx], s_all[heldout_idx], m_all[heldout_idx])
     acc["seconds"] = time.perf_counter() - t0
     acc["train_seconds"] = result.seconds
+    probes.accuracy = acc
+    return probes
+
+
+def _train_heads(
+    images: Tensor, train_idx: Tensor, heldout_idx: Tensor, s_all: Tensor, m_all: Tensor,
+    style_names: list[str], sem_names: list[str], views: Tensor | None, cfg: ProbeConfig,
+    device: torch.device, seed: int, t0: float,
+) -> Probes:  # fmt: skip
+    """`train_probes` on the shipped trunk: cache the encoder's features of augmented views, fit heads."""
+    from drc.eval.probe_heads import fit_heads, shipped_net, view_features
+
+    torch.manual_seed(seed)  # initial head weights
+    gen = torch.Generator().manual_seed(seed)
+    net = shipped_net(len(style_names), len(sem_names), cfg).to(device)
+    t1 = time.perf_counter()
+    feats = view_features(net, images[train_idx], views, cfg, gen, device)
+    fit_heads(net, feats, s_all[train_idx], m_all[train_idx], cfg, gen, device)
+    probes = Probes(net.eval(), style_names, sem_names, {}, cfg)
+    acc = _heldout_accuracy(probes, images[heldout_idx], s_all[heldout_idx], m_all[heldout_idx])
+    acc["seconds"] = time.perf_counter() - t0
+    acc["train_seconds"] = time.perf_counter() - t1
     probes.accuracy = acc
     return probes
