@@ -22,8 +22,9 @@ import torch
 from drc.data.images import pixels_to_unit
 from drc.data.prepare import Prepared, prepare
 from drc.data.samples import Sample
-from drc.eval.metrics import EvalRecord, breakdown, sharpness_ratio, summarize, worst_group
+from drc.eval.metrics import EvalRecord, breakdown, summarize, worst_group
 from drc.eval.probes import ProbeConfig, Probes, train_probes
+from drc.eval.quality import sharpness_ratio
 from drc.models.inference import pad_history
 from drc.precision import autocast
 from drc.runtime import Progress, derived_seed

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from drc.data.prepare import Prepared
-from drc.eval.metrics import pixel_variety, variety
+from drc.eval.quality import pixel_variety, variety
 from drc.models.inference import pad_history
 from drc.seeding import image_generators, images_key
 
