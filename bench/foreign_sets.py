@@ -57,8 +57,11 @@ def kind_module(kind: str):  # type: ignore[no-untyped-def]
     return foreign_badges
 
 
-def prepare_out(out: Path) -> None:
-    """An empty/new folder, or one this script built before (emptied); anything else is refused."""
+def prepare_out(out: Path, made_by: str = "", files: tuple[str, ...] = ()) -> None:
+    """An empty/new folder, or one the builder `made_by` (default: this script) built before, emptied
+    of its `files` (default: this script's) and images; anything else is refused."""
+    made_by = made_by or MADE_BY
+    files = files or (ITEMS_FILE, USERS_FILE, INFO_FILE, common.CONTACT_SHEET, SAMPLE_SHEET)
     if out.exists() and not out.is_dir():
         raise SystemExit(f"--out {out}: is a file")
     if not out.exists() or not any(out.iterdir()):
@@ -68,9 +71,9 @@ def prepare_out(out: Path) -> None:
         info = json.loads((out / INFO_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         info = None
-    if not isinstance(info, dict) or info.get("made_by") != MADE_BY:
-        raise SystemExit(f"--out {out}: not empty and not built by {MADE_BY}; give a new or empty folder")
-    for f in (ITEMS_FILE, USERS_FILE, INFO_FILE, common.CONTACT_SHEET, SAMPLE_SHEET):
+    if not isinstance(info, dict) or info.get("made_by") != made_by:
+        raise SystemExit(f"--out {out}: not empty and not built by {made_by}; give a new or empty folder")
+    for f in files:
         (out / f).unlink(missing_ok=True)
     shutil.rmtree(out / "images", ignore_errors=True)
 

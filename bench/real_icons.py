@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from collections import Counter
@@ -49,24 +48,6 @@ INSTRUCTION = "a desktop icon"
 LICENSE_FILE = "LICENSES.md"
 HISTORY_LEN = 5
 OURS = (ITEMS_FILE, USERS_FILE, INFO_FILE, common.CONTACT_SHEET, foreign_sets.SAMPLE_SHEET, LICENSE_FILE)
-
-
-def prepare_out(out: Path) -> None:
-    """An empty/new folder, or one this script built before (emptied); anything else is refused."""
-    if out.exists() and not out.is_dir():
-        raise SystemExit(f"--out {out}: is a file")
-    if not out.exists() or not any(out.iterdir()):
-        out.mkdir(parents=True, exist_ok=True)
-        return
-    try:
-        info = json.loads((out / INFO_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        info = None
-    if not isinstance(info, dict) or info.get("made_by") != MADE_BY:
-        raise SystemExit(f"--out {out}: not empty and not built by {MADE_BY}; give a new or empty folder")
-    for f in OURS:
-        (out / f).unlink(missing_ok=True)
-    shutil.rmtree(out / "images", ignore_errors=True)
 
 
 def find_icons(icon_root: Path) -> dict[tuple[str, str], tuple[str, Path]]:
@@ -98,7 +79,7 @@ def build(
     icons = find_icons(icon_root)
     held = common.choose_held_out(themes, sems, seed)
     plans = common.plan_users(themes, sems, held, n_users, seed, history_len=HISTORY_LEN)
-    prepare_out(out)
+    foreign_sets.prepare_out(out, MADE_BY, OURS)
     (out / "images").mkdir()
     title = {t.name: t.title for t in it.THEMES}
     pairs = [(t, s) for t in themes for s in sems]
