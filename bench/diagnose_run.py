@@ -10,8 +10,10 @@ when choosing anything) at the full history length, the probes read five images 
     draft      the composer's draft, argmax decoded      (does the composer carry the semantics?)
     output     the run's generation                       (the method as shipped)
 
-and the draft's per-cell agreement with the target's tokens. Probes come from `--probes` (a demo's
-probe folder) or are trained on the dataset's real items and cached in RUN/eval/probes.
+and the draft's per-cell agreement with the target's tokens, overall and on content cells (no
+history image has the target's code there: `drc.train.validation.content_cells`). Probes come
+from `--probes` (a demo's probe folder) or are trained on the dataset's real items and cached in
+RUN/eval/probes.
 
     python bench/diagnose_run.py --run RUN --data DATA [--split valid] [--max-samples 96] [--json OUT]
 """
@@ -29,6 +31,7 @@ from drc.data.prepare import prepare
 from drc.eval.evaluate import _cases, case_generator, probes_for
 from drc.eval.probes import ProbeConfig, Probes
 from drc.models.instruction import LatentInstruction
+from drc.train.validation import content_cells
 
 
 def _acc(pred: dict, cases: list, prep, field: str) -> float:
@@ -77,6 +80,7 @@ def _diagnose(model, prep, probes, run, data, split, max_samples, seed, sample) 
     V = model.tokenizer.config.codebook_size if hasattr(model.tokenizer, "config") else None
     rows: dict[str, list[torch.Tensor]] = {n: [] for n in ("recon", "oracle", "ref_draft", "draft", "output")}
     cell_acc, ref_cell_acc = [], []
+    content_hits, content_n = [], []
     bs = model.config.sample.batch_size
     for start in range(0, len(cases), bs):
         chunk = cases[start : start + bs]
@@ -97,7 +101,11 @@ def _diagnose(model, prep, probes, run, data, split, max_samples, seed, sample) 
             oracle = LatentInstruction.hard(tgt_tok.to(model.device), V or instr.draft.shape[-1])
             gens = [case_generator(seed + 1, c, h, model.prompt) for c, h in zip(chunk, hist_imgs)]
             rows["oracle"].append(model.sample(oracle, [model.prompt] * B, generators=gens))
-        cell_acc.append((instr.argmax().cpu() == tgt_tok).float().mean(1))
+        hit = instr.argmax().cpu() == tgt_tok
+        cell_acc.append(hit.float().mean(1))
+        content = content_cells(hist.cpu(), mask, tgt_tok.cpu())  # the cells a style copier misses
+        content_hits.append((hit & content).sum())
+        content_n.append(content.sum())
         ref_cell_acc.append((ref_tok == tgt_tok).float().mean(1))
     out = {
         "run": str(run),
@@ -106,6 +114,7 @@ def _diagnose(model, prep, probes, run, data, split, max_samples, seed, sample) 
         "n_cases": len(cases),
         "probes": dict(probes.accuracy),
         "draft_cell_acc": round(float(torch.cat(cell_acc).mean()), 3),
+        "draft_content_acc": round(float(sum(content_hits)) / max(int(sum(content_n)), 1), 3),
         "ref_cell_acc": round(float(torch.cat(ref_cell_acc).mean()), 3),
     }
     for name, imgs in rows.items():
