@@ -1,7 +1,8 @@
 """Where a run loses composition: one table from the tokenizer to the generated image.
 
-For the samples of one split (default `valid`: training users' held-out pairs, never test pairs
-when choosing anything) at the full history length, the probes read five images per case:
+For the samples of one split (default `valid`: new users' pairs; `heldout`: training users' pairs no
+training sample shows; never test pairs when choosing anything) at the full history length, the
+probes read five images per case:
 
     recon      the target's own VQ reconstruction       (can the tokenizer draw the pair at all?)
     oracle     the generator given the target's tokens   (can the generator render the pair from a
@@ -74,7 +75,8 @@ def diagnose(run: Path, data: Path, split: str, max_samples: int | None, probes_
 
 def _diagnose(model, prep, probes, run, data, split, max_samples, seed, sample) -> dict:
     k = model.config.data.history_len
-    cases = [c for c in _cases(prep, split, (k,), seed, max_samples) if c.k == k]
+    # full histories only: a validation case of a young training user may have fewer than k images
+    cases = [c for c in _cases(prep, split, (k,), seed, max_samples) if len(c.sample.history) >= k]
     if not cases:
         raise SystemExit(f"no {split} samples in {data}")
     V = model.tokenizer.config.codebook_size if hasattr(model.tokenizer, "config") else None
@@ -127,7 +129,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, type=Path)
     p.add_argument("--data", required=True, type=Path)
-    p.add_argument("--split", default="valid", choices=("valid", "test"))
+    # heldout: training users' pairs that no training sample shows (the validation cases `drc train`
+    # checkpoints on): the held-out-pair question on training users, for choosing settings
+    p.add_argument("--split", default="valid", choices=("valid", "heldout", "test"))
     p.add_argument("--max-samples", type=int, default=None)
     p.add_argument("--probes", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)

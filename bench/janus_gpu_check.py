@@ -219,14 +219,15 @@ def sampling_check(tok: Any, gen: Any, x: torch.Tensor, device: torch.device, ou
 
 def stage2_step(tok: Any, gen: Any, cfg: Any, codes: torch.Tensor, device: torch.device) -> dict:
     """One Stage 2 step of a default DRC composer with the generator's token loss, batch 1 and 2."""
-    from drc.models.composers import build_composer
+    from drc.models.composers import build_composer, codebook_of
     from drc.precision import autocast, resolve_precision
     from drc.train.batches import encode_text
     from drc.train.losses import composer_loss
 
     res: dict[str, Any] = {}
     composer = build_composer("drc", cfg.composer, tok.config.code_dim, gen.config.visual_vocab,
-                              gen.config.n_visual, cfg.data.history_len).to(device)  # fmt: skip
+                              gen.config.n_visual, cfg.data.history_len,
+                              codebook=codebook_of(tok)).to(device)  # fmt: skip
     opt = torch.optim.AdamW(composer.parameters(), lr=1e-4)
     precision, _ = resolve_precision("auto", device)
     k = cfg.data.history_len

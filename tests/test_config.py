@@ -27,6 +27,8 @@ def test_a_run_saved_before_style_pool_existed_loads_with_the_value_it_was_train
     del old["composer"]["style_pool"]
     del old["stage2"]["weight_supervision"]
     del old["composer"]["sem_window"]
+    del old["composer"]["fusion_window"]
+    del old["composer"]["draft_head"]
     path.write_text(yaml.safe_dump(old))
     loaded = load_yaml(RunConfig, path)
     assert loaded.composer.style_pool == 1
@@ -34,6 +36,8 @@ def test_a_run_saved_before_style_pool_existed_loads_with_the_value_it_was_train
     assert loaded.stage2.weight_supervision == 0.0 < RunConfig().stage2.weight_supervision
     # ... and a composer saved before the window existed read the whole reference
     assert loaded.composer.sem_window == 0
+    # ... and one saved before the fusion's own window let the windows add up, with a linear head
+    assert loaded.composer.fusion_window == -1 and loaded.composer.draft_head == "linear"
 
 
 def test_the_old_instruction_key_fails_naming_data_prompt_but_a_saved_run_config_still_loads(tmp_path):

@@ -277,6 +277,8 @@ SAVED_BEFORE = {
     ("composer", "style_pool"): 1,
     ("stage2", "weight_supervision"): 0.0,
     ("composer", "sem_window"): 0,
+    ("composer", "fusion_window"): -1,
+    ("composer", "draft_head"): "linear",
 }
 
 

@@ -22,7 +22,7 @@ from drc.backends import Backend, TokenGenerator, VisualTokenizer, check_config,
 from drc.config import build_config  # noqa: E402
 from drc.errors import CheckpointError, DrcError  # noqa: E402
 from drc.models.composer_config import ComposerConfig  # noqa: E402
-from drc.models.composers import build_composer  # noqa: E402
+from drc.models.composers import build_composer, codebook_of  # noqa: E402
 from drc.models.instruction import LatentInstruction  # noqa: E402
 from drc.models.text import ByteTokenizer  # noqa: E402
 from drc.train.batches import encode_text, trainable_scope  # noqa: E402
@@ -215,7 +215,9 @@ def test_stage1_and_stage2_losses_fall_through_the_frozen_llm(tiny_janus, lora):
     b = load_backend(janus_cfg(tiny_janus, **over), CPU)
     tok, gen = b.tokenizer, b.generator
     torch.manual_seed(0)
-    composer = build_composer("drc", ComposerConfig(d_model=32, n_heads=2), CODE, V, GRID * GRID, 3)
+    composer = build_composer(
+        "drc", ComposerConfig(d_model=32, n_heads=2), CODE, V, GRID * GRID, 3, codebook=codebook_of(tok)
+    )
     B = 2
     a, s, m = (tok.encode(images(B, seed)).flatten(1) for seed in (1, 2, 3))
     base = {k: v.clone() for k, v in gen.janus.named_parameters() if "lora_" not in k}

@@ -11,7 +11,9 @@ from drc.methods import METHOD_ARCHITECTURE
 from drc.models.composer_config import ComposerConfig
 from drc.models.composers import DRCComposer, EntangledComposer, build_composer
 
-CFG = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1)
+# the linear head: these tests are about what the composers read; tests/models/test_draft_head.py
+# covers the default codebook head with every method
+CFG = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1, draft_head="linear")
 CODE, VOCAB, K = 8, 24, 5
 
 
@@ -86,8 +88,9 @@ def test_errors_name_the_valid_options():
 def test_default_composers_are_of_comparable_size():
     """Fairness: the entangled baseline is not starved of parameters next to DRC."""
     cfg = RunConfig()
+    cb = torch.randn(512, 32)
     sizes = {
-        m: sum(p.numel() for p in build_composer(m, cfg.composer, 32, 512, 64, 5).parameters())
+        m: sum(p.numel() for p in build_composer(m, cfg.composer, 32, 512, 64, 5, codebook=cb).parameters())
         for m in ("drc", "entangled")
     }
     assert 0.4 < sizes["entangled"] / sizes["drc"] < 1.5, sizes
@@ -116,3 +119,29 @@ def test_a_sem_window_keeps_the_reference_local(grid):
     assert cells_changed(whole)[far].any()  # without the window every cell reads the whole reference
     with pytest.raises(ValueError, match="sem_window"):
         build_composer("drc", replace(CFG, sem_window=1), CODE, VOCAB, n, K, grid=(grid[0] + 1, grid[1]))
+
+
+def test_a_fusion_window_of_zero_keeps_the_reach_at_the_sem_window():
+    """Stacked windows add up (SemTower w, then each fusion block w more); `fusion_window=0` keeps
+    a draft cell to the reference within `sem_window` cells, however many fusion blocks there are."""
+    from dataclasses import replace
+
+    grid = (8, 8)
+    n = 64
+    hist, mask, ref = inputs(n)
+    moved = ref.clone()
+    moved[:, 0] += 3.0  # the top-left cell of the reference changes
+    rows, cols = torch.arange(n) // 8, torch.arange(n) % 8
+    reach = torch.maximum(rows, cols)  # Chebyshev distance from the changed cell
+
+    def changed(c):
+        with torch.no_grad():
+            return (c(hist, mask, ref).draft - c(hist, mask, moved).draft).abs().amax((0, 2)) > 1e-6
+
+    deep = replace(CFG, sem_window=1, fusion_layers=3)
+    strict_cfg = replace(deep, fusion_window=0)
+    strict = changed(build_composer("drc", strict_cfg, CODE, VOCAB, n, K, grid=grid).eval())
+    assert strict[reach <= 1].all() and not strict[reach > 1].any()
+    stacked_cfg = replace(deep, fusion_window=-1)
+    stacked = changed(build_composer("drc", stacked_cfg, CODE, VOCAB, n, K, grid=grid).eval())
+    assert stacked[reach == 4].any() and not stacked[reach > 4].any()  # (3 + 1) * 1 cells

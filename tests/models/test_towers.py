@@ -10,7 +10,7 @@ from drc.models.composers import DRCComposer, importance_weights
 from drc.models.fusion import FusionNetwork
 from drc.models.towers import SemTower, StyleTower, Tower
 
-CFG = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1)
+CFG = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1, draft_head="linear")
 CODE, N, K, VOCAB = 8, 6, 4, 24
 
 
@@ -122,7 +122,7 @@ def test_pooled_style_memory_averages_runs_of_cells_within_an_image():
 
 def test_pooled_history_style_matches_the_tower_on_its_partners_and_ignores_padding():
     torch.manual_seed(0)
-    cfg = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1, style_pool=2)
+    cfg = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1, style_pool=2, draft_head="linear")
     c = DRCComposer(cfg, CODE, VOCAB, N, K).eval()
     hist = torch.randn(2, K, N, CODE)
     mask = torch.tensor([[True, True, True, False], [False, False, False, True]])

@@ -134,7 +134,9 @@ def models(cfg, bank, make_generator, k: int = 3):
     torch.manual_seed(0)
     gen = make_generator(d_model=32)
     code_dim = bank.codebook.shape[1]
-    comp = build_composer("drc", cfg.composer, code_dim, gen.config.visual_vocab, bank.n_visual, k)
+    comp = build_composer(
+        "drc", cfg.composer, code_dim, gen.config.visual_vocab, bank.n_visual, k, codebook=bank.codebook
+    )
     return comp, gen
 
 
@@ -170,7 +172,8 @@ def test_stage1_refuses_a_baseline_composer(bank, make_generator, tmp_path):
     cfg = tiny_cfg(steps=1)
     gen = make_generator(d_model=32)
     comp = build_composer(
-        "entangled", cfg.composer, bank.codebook.shape[1], bank.codebook.shape[0], bank.n_visual, 3
+        "entangled", cfg.composer, bank.codebook.shape[1], bank.codebook.shape[0], bank.n_visual, 3,
+        codebook=bank.codebook,
     )
     with pytest.raises(DrcError, match="drc composer"):
         train_stage1(cfg, comp, gen, bank, bank.ids, {}, "x", tmp_path, torch.device("cpu"), progress=False)

@@ -71,7 +71,8 @@ def test_condition_equals_the_composer_on_embedded_tokens(bank):
     torch.manual_seed(0)
     cfg = build_config("drc", "tiny")
     comp = build_composer(
-        "drc", cfg.composer, bank.codebook.shape[1], bank.codebook.shape[0], bank.n_visual, K
+        "drc", cfg.composer, bank.codebook.shape[1], bank.codebook.shape[0], bank.n_visual, K,
+        codebook=bank.codebook,
     ).eval()
     hist_tokens = bank.tokens[:6].view(2, K, bank.n_visual)
     mask = torch.tensor([[True, True, True], [False, True, True]])
@@ -113,7 +114,8 @@ def tiny(method: str, steps: int, bank, make_generator, **extra):
     torch.manual_seed(0)
     gen = make_generator(d_model=32)
     comp = build_composer(
-        method, cfg.composer, bank.codebook.shape[1], bank.codebook.shape[0], bank.n_visual, K
+        method, cfg.composer, bank.codebook.shape[1], bank.codebook.shape[0], bank.n_visual, K,
+        codebook=bank.codebook,
     )
     return cfg, comp, gen
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drc.models.draft_head import DraftHead
+
 
 @dataclass
 class ComposerConfig:
@@ -21,9 +23,18 @@ class ComposerConfig:
     # (measured: bench/README.md, "Speed levers for the 20-minute demo").
     style_pool: int = 4
     # How far a draft cell sees the reference, in token cells (Chebyshev distance on the token grid).
-    # 0 (the paper): every cell reads the whole reference. w > 0: the SemTower, the fusion's cells
-    # among themselves and the fusion's reading of the semantic features stay within w cells, while
-    # the style features are read whole; the draft is then a local translation of the reference in
-    # the history's style and cannot recall a whole seen image for a recognised subject
-    # (bench/README.md, "Own folders").
-    sem_window: int = 1
+    # 0 (the paper): every cell reads the whole reference. w > 0: the SemTower reads the reference
+    # within w cells of each cell, while the style features are read whole; the draft is then a
+    # local translation of the reference in the history's style and cannot recall a whole seen
+    # image for a recognised subject (bench/README.md, "Own folders").
+    sem_window: int = 2
+    # The window (in cells) of the fusion's cells among themselves and of their reading of the
+    # semantic features, when `sem_window` > 0; -1 = `sem_window`. Windows add up through the
+    # stacked blocks: with the SemTower's window w and F fusion blocks, a draft cell sees the
+    # reference within (F + 1) * w cells at -1, and within w at 0 (each cell reads only its own
+    # SemTower feature, and the cells do not talk), so that `sem_window` alone says the reach.
+    fusion_window: int = 0
+    # How a cell's feature becomes scores over the codes (`drc.models.draft_head`): `codebook`
+    # (minus the distance to the tokenizer's frozen code vectors: codes that look alike score alike)
+    # or `linear` (a free row per code, the paper's form).
+    draft_head: DraftHead = "codebook"

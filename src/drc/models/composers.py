@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from drc.errors import DrcError
 from drc.methods import METHOD_ARCHITECTURE
 from drc.models.composer_config import ComposerConfig
+from drc.models.draft_head import make_draft_head
 from drc.models.fusion import FusionBlock, FusionNetwork
 from drc.models.instruction import LatentInstruction
 from drc.models.towers import AttentionPool, SemTower, StyleTower, local_window_mask
@@ -50,11 +51,14 @@ class Composer(nn.Module):
     uses_history = True
     uses_reference = True
 
-    def __init__(self, code_dim: int, vocab: int, n_visual: int, history_len: int, d_model: int) -> None:
+    def __init__(
+        self, code_dim: int, vocab: int, n_visual: int, history_len: int, d_model: int,
+        draft_head: str = "linear", codebook: Tensor | None = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.code_dim, self.vocab, self.n_visual, self.history_len = code_dim, vocab, n_visual, history_len
         self.mask_embed = nn.Parameter(torch.randn(code_dim) * 0.02)
-        self.head = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, vocab))
+        self.head = make_draft_head(draft_head, d_model, vocab, codebook)
 
     def draft(self, cells: Tensor, weights: Tensor | None = None) -> LatentInstruction:
         """One feature per cell `(B, N, D)` -> the latent instruction (draft logits `(B, N, V)`)."""
@@ -102,19 +106,23 @@ class DRCComposer(Composer):
 
     def __init__(
         self, cfg: ComposerConfig, code_dim: int, vocab: int, n_visual: int, history_len: int,
-        grid: tuple[int, int] | None = None,
+        grid: tuple[int, int] | None = None, codebook: Tensor | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(code_dim, vocab, n_visual, history_len, cfg.d_model)
+        super().__init__(code_dim, vocab, n_visual, history_len, cfg.d_model, cfg.draft_head, codebook)
         D = cfg.d_model
-        local = None
+        local = fusion_local = None
         if cfg.sem_window > 0:
             grid = grid or squarest_grid(n_visual)
             if grid[0] * grid[1] != n_visual:
                 raise ValueError(f"composer.sem_window needs the grid of the {n_visual} cells, got {grid}")
             local = local_window_mask(grid, cfg.sem_window)
+            fw = cfg.sem_window if cfg.fusion_window < 0 else cfg.fusion_window
+            fusion_local = local_window_mask(grid, fw)
         # derived from the config, not learned: not part of the saved weights
         self.sem_local: Tensor | None
+        self.fusion_local: Tensor | None
         self.register_buffer("sem_local", local, persistent=False)
+        self.register_buffer("fusion_local", fusion_local, persistent=False)
         tower_args = (code_dim, n_visual, D, cfg.n_heads, cfg.tower_layers, cfg.ffn_mult, cfg.dropout)
         # runs of gcd(style_pool, N) cells: never straddling two images, whatever the token grid
         self.style_tower = StyleTower(*tower_args, mem_pool=math.gcd(cfg.style_pool, n_visual))
@@ -135,7 +143,7 @@ class DRCComposer(Composer):
 
     def fuse(self, style: Tensor, sem: Tensor, weights: Tensor | None = None) -> LatentInstruction:
         """FusionNetwork over `(B, Ns, D)` style and `(B, Nm, D)` semantic features -> the draft."""
-        return self.draft(self.fusion(style, sem, self.sem_local), weights)
+        return self.draft(self.fusion(style, sem, self.fusion_local), weights)
 
     # ---- the history
     def history_style(self, hist: Tensor, hist_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -197,8 +205,9 @@ class EntangledComposer(Composer):
         *,
         use_history: bool = True,
         use_reference: bool = True,
+        codebook: Tensor | None = None,
     ) -> None:
-        super().__init__(code_dim, vocab, n_visual, history_len, cfg.d_model)
+        super().__init__(code_dim, vocab, n_visual, history_len, cfg.d_model, cfg.draft_head, codebook)
         if not (use_history or use_reference):
             raise ValueError("an entangled composer needs the history, the reference, or both")
         self.uses_history, self.uses_reference = use_history, use_reference
@@ -249,13 +258,19 @@ def register_composer(name: str) -> Callable[[ComposerFactory], ComposerFactory]
 
 
 @register_composer("drc")
-def _drc(cfg: ComposerConfig, *dims: int, grid: tuple[int, int] | None = None) -> Composer:
-    return DRCComposer(cfg, *dims, grid=grid)
+def _drc(
+    cfg: ComposerConfig, *dims: int, grid: tuple[int, int] | None = None, codebook: Tensor | None = None
+) -> Composer:
+    return DRCComposer(cfg, *dims, grid=grid, codebook=codebook)
 
 
 def _entangled_factory(use_history: bool, use_reference: bool) -> ComposerFactory:
-    def make(cfg: ComposerConfig, *dims: int, grid: tuple[int, int] | None = None) -> Composer:
-        return EntangledComposer(cfg, *dims, use_history=use_history, use_reference=use_reference)
+    def make(
+        cfg: ComposerConfig, *dims: int, grid: tuple[int, int] | None = None, codebook: Tensor | None = None
+    ) -> Composer:
+        return EntangledComposer(
+            cfg, *dims, use_history=use_history, use_reference=use_reference, codebook=codebook
+        )
 
     return make
 
@@ -273,18 +288,20 @@ def architecture_of(method: str) -> str:
 
 def build_composer(
     method: str, cfg: ComposerConfig, code_dim: int, vocab: int, n_visual: int, history_len: int,
-    grid: tuple[int, int] | None = None,
+    grid: tuple[int, int] | None = None, codebook: Tensor | None = None,
 ) -> Composer:  # fmt: skip
     """The composer of `method`, reading `code_dim`-wide token embeddings and drafting `n_visual`
     cells over `vocab` codes (the tokenizer's codebook); `grid` (h, w) is the token grid (h * w =
-    n_visual), needed by `cfg.sem_window`."""
+    n_visual), needed by `cfg.sem_window`; `codebook (vocab, code_dim)`, the code vectors, by
+    `cfg.draft_head="codebook"`."""
     arch = architecture_of(method)
-    return _ARCHITECTURES[arch](cfg, code_dim, vocab, n_visual, history_len, grid=grid)
+    return _ARCHITECTURES[arch](cfg, code_dim, vocab, n_visual, history_len, grid=grid, codebook=codebook)
 
 
 def composer_for(cfg: RunConfig, tokenizer: VisualTokenizer, generator: TokenGenerator) -> Composer:
     """The composer of `cfg.method` (a RunConfig), sized for this tokenizer and generator (training
     and loading)."""
+    codebook = codebook_of(tokenizer) if cfg.composer.draft_head == "codebook" else None
     return build_composer(
         cfg.method,
         cfg.composer,
@@ -293,7 +310,17 @@ def composer_for(cfg: RunConfig, tokenizer: VisualTokenizer, generator: TokenGen
         n_visual=generator.config.n_visual,
         history_len=cfg.data.history_len,
         grid=(generator.config.n_visual // generator.config.grid_w, generator.config.grid_w),
+        codebook=codebook,
     )
+
+
+@torch.no_grad()
+def codebook_of(tokenizer: VisualTokenizer) -> Tensor:
+    """The tokenizer's code vectors, float32 `(V, code_dim)` on the CPU (for `draft_head="codebook"`)."""
+    V = tokenizer.config.codebook_size
+    ref = next(iter(tokenizer.parameters()), None)  # type: ignore[attr-defined]
+    idx = torch.arange(V, device=ref.device if ref is not None else "cpu")[None]
+    return tokenizer.embed(idx)[0].float().cpu()
 
 
 def squarest_grid(n: int) -> tuple[int, int]:

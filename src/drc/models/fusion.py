@@ -55,7 +55,7 @@ class FusionNetwork(nn.Module):
         return int(self.queries.shape[0])
 
     def forward(self, style: Tensor, sem: Tensor, local: Tensor | None = None) -> Tensor:
-        """`local (n_cells, Nm)` bool (`ComposerConfig.sem_window`): which semantic features, and
+        """`local (n_cells, Nm)` bool (`ComposerConfig.fusion_window`): which semantic features, and
         which other cells, each cell may read; the style features are always read whole."""
         mem = torch.cat([style + self.type_embed[self.STYLE], sem + self.type_embed[self.SEM]], dim=1)
         q = self.queries.unsqueeze(0).expand(style.shape[0], -1, -1).to(mem.dtype)
