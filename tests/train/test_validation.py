@@ -85,6 +85,9 @@ def test_judge_names_why_a_run_failed() -> None:
     assert judge({**base, "acc": 0.35, "ce": 2.0}, "diverged") is None
     diverged = judge({**base, "acc": 0.9, "ce": 5.0, "start_ce": 4.5}, "diverged")
     assert diverged is not None and "uniform guess" in diverged
+    # a codebook head that diverged ends at exactly the uniform guess: that is no better, so failed
+    assert judge({**base, "acc": 0.0, "ce": 4.0, "start_ce": 0.06}, "diverged") is not None
+    assert judge({**base, "acc": 0.5, "ce": 3.9, "start_ce": 0.06}, "diverged") is None
     # a barely trained composer that starts above a uniform guess has not diverged while it improves
     assert judge({**base, "acc": 0.1, "ce": 5.0, "start_ce": 5.1}, "diverged") is None
     assert "not finite" in str(judge({**base, "acc": None, "ce": None}, "diverged"))

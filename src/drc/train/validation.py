@@ -207,19 +207,21 @@ def judge(
     summary: dict[str, Any], fail_if: str, margin: float = 0.0, uses_reference: bool = True
 ) -> str | None:
     """Why the run failed, or None (`ValidationConfig.fail_if`). "diverged": the kept draft's
-    cross-entropy is not finite, or above both a uniform guess's and the untrained composer's;
+    cross-entropy is not finite, or not below both a uniform guess's and the untrained composer's;
     "copies": that, or its accuracy does not beat every trivial draft it could copy by `margin`."""
     if fail_if == "never":
         return None
     acc, ce, n = summary.get("acc"), summary.get("ce"), summary["cases"]
     if acc is None or ce is None:
         return f"validation cross-entropy is not finite on {n} held-out cases (the weights diverged)"
-    # worse than a uniform guess and than the untrained composer: training made it worse
+    # no better than a uniform guess, and worse than the untrained composer: training made it worse.
+    # "Not below", not "above": a diverged codebook head ends at exactly the uniform guess (its
+    # scale runs to 0), a diverged linear head above it. The summary is rounded to 4 decimals.
     start = summary.get("start_ce")
-    if ce > max(summary["uniform_ce"], start or 0.0):
+    if ce > max(summary["uniform_ce"], start or 0.0) - 1e-3:
         was = f" and the untrained composer's ({start:.3f})" if start is not None else ""
         return (
-            f"validation cross-entropy {ce:.3f} is above a uniform guess's ({summary['uniform_ce']:.3f})"
+            f"validation cross-entropy {ce:.3f} is not below a uniform guess's ({summary['uniform_ce']:.3f})"
             f"{was} on {n} held-out cases (the weights diverged)"
         )
     if fail_if != "copies":
