@@ -158,7 +158,8 @@ class ValidationConfig(ChoiceChecked):
     # stop Stage 2 after this many evaluations in a row without a lower cross-entropy (0 = never)
     patience: int = 0
     # when a run is reported as failed (`drc train` exits with code 3; run.json "status": "failed"),
-    # judged on the kept evaluation. "diverged": the draft's cross-entropy is not finite, or not below both
+    # judged on the kept evaluation. "diverged": the draft got worse than the untrained composer and
+    # than one code drafted everywhere, or its cross-entropy is not finite, or not below both
     # a uniform guess's (log of the codebook size) and the untrained composer's (an evaluation before
     # the first step). "copies": that, or its per-cell accuracy does not
     # beat copying the reference's tokens or the latest history image's by `margin` (a composer that

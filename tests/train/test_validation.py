@@ -88,6 +88,15 @@ def test_judge_names_why_a_run_failed() -> None:
     # a codebook head that diverged ends at exactly the uniform guess: that is no better, so failed
     assert judge({**base, "acc": 0.0, "ce": 4.0, "start_ce": 0.06}, "diverged") is not None
     assert judge({**base, "acc": 0.5, "ce": 3.9, "start_ce": 0.06}, "diverged") is None
+    # ... or one that ends below the uniform guess but draws no better than one code everywhere
+    one_code = judge({**base, "acc": 0.0, "ce": 2.1, "start_ce": 0.06, "constant_acc": 0.2}, "diverged")
+    assert one_code is not None and "one code everywhere (0.200)" in one_code
+    # matching one code everywhere (a tiny set whose targets are all one code) is not a failure
+    tiny = {**base, "acc": 1.0, "ce": 0.004, "start_ce": 0.002, "constant_acc": 1.0}
+    assert judge(tiny, "diverged") is None
+    assert judge({**base, "acc": 0.5, "ce": 2.1, "start_ce": 0.06, "constant_acc": 0.2}, "diverged") is None
+    # a composer that improved on its start has not diverged, even where one code scores high
+    assert judge({**base, "acc": 0.5, "ce": 0.9, "start_ce": 3.0, "constant_acc": 0.7}, "diverged") is None
     # a barely trained composer that starts above a uniform guess has not diverged while it improves
     assert judge({**base, "acc": 0.1, "ce": 5.0, "start_ce": 5.1}, "diverged") is None
     assert "not finite" in str(judge({**base, "acc": None, "ce": None}, "diverged"))

@@ -80,10 +80,13 @@ class ValidationCases:
         return ValidationCases(hist, mask, torch.stack(refs).cpu(), bank.tokens[target_rows].cpu(), last)
 
     def baselines(self) -> dict[str, float]:
-        """Per-cell accuracy of the trivial drafts: the reference's tokens, the latest history image's."""
+        """Per-cell accuracy of the trivial drafts: the reference's tokens, the latest history image's,
+        and one code everywhere (the targets' most frequent code)."""
+        counts = torch.bincount(self.target.flatten())
         return {
             "copy_reference_acc": round(float((self.ref == self.target).float().mean()), 4),
             "copy_history_acc": round(float((self.last == self.target).float().mean()), 4),
+            "constant_acc": round(float(counts.max()) / max(self.target.numel(), 1), 4),
         }
 
 
@@ -223,6 +226,15 @@ def judge(
         return (
             f"validation cross-entropy {ce:.3f} is not below a uniform guess's ({summary['uniform_ce']:.3f})"
             f"{was} on {n} held-out cases (the weights diverged)"
+        )
+    # worse than where it started, and worse than drafting one code everywhere: it draws nothing.
+    # (A tiny tokenizer's few codes let one code score high: matching it is not a failure.)
+    constant = summary.get("constant_acc")
+    if constant is not None and start is not None and ce > start and acc < constant:
+        return (
+            f"validation draft accuracy {acc:.3f} is below drafting one code everywhere "
+            f"({constant:.3f}) and its cross-entropy {ce:.3f} is above the untrained composer's "
+            f"({start:.3f}) on {n} held-out cases (the weights diverged)"
         )
     if fail_if != "copies":
         return None
