@@ -24,6 +24,7 @@ from torch import Tensor
 
 from drc.atomic import atomic_write
 from drc.errors import DrcError
+from drc.models.composers import codebook_of
 from drc.models.inference import encode_images
 
 if TYPE_CHECKING:
@@ -178,8 +179,7 @@ class TokenBank:
             for a in range(n_aug):
                 out = augment_fn(chunk, np.random.default_rng([seed, a, c]))  # type: ignore[misc]
                 aug[sel.to(aug.device), a] = encode(torch.as_tensor(np.asarray(out)))
-        V = int(tokenizer.config.codebook_size)
-        codebook = tokenizer.embed(torch.arange(V, device=device)[None])[0].float().detach()
+        codebook = codebook_of(tokenizer).to(device)
         tokenizer.train(was_training)
         ids = list(bank.ids)
         items = [ds_items.get(i) for i in ids]
