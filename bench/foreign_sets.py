@@ -4,12 +4,16 @@ that is not the built-in sticker benchmark (issue 22).
 
     PYTHONPATH=src python bench/foreign_sets.py --kind glyphs --users 240 --out /work/data/foreign_glyphs_240
     PYTHONPATH=src python bench/foreign_sets.py --kind badges --users 240 --out DIR --check
+    PYTHONPATH=src python bench/foreign_sets.py --kind cards --users 240 --out DIR --check
 
-Kinds (the artwork and layout are in bench/foreign_glyphs.py and bench/foreign_badges.py):
+Kinds (the artwork and layout are in bench/foreign_glyphs.py, foreign_badges.py and foreign_cards.py):
 - glyphs: a DejaVu Sans symbol (semantics), large and centred, on a full-bleed textured tile whose
   texture, colours, ink and outline/shadow are the theme (style). 10 themes x 10 symbols.
 - badges: an OpenMoji concept as single-colour line art (semantics) inside a badge whose shape,
   border, colours, texture, ribbon and icon place are the theme (style). 10 themes x 10 concepts.
+- cards: a Twemoji drawing (semantics), large and centred, recoloured in the theme's two inks, on a
+  card whose shape, fill, border, background texture and outline are the theme (style). Fetches
+  `@iconify-json/twemoji` once with npm. 10 themes x 10 concepts.
 
 The plan is the built-in one, reused from drc.data.benchmarks: `choose_held_out` (about 12% of the
 pairs, every semantics label held out somewhere), `plan_users` (valid ~10%, test ~25%, histories of
@@ -43,7 +47,7 @@ from drc.data.manifest import INFO_FILE, ITEMS_FILE, USERS_FILE, Item, User, wri
 MADE_BY = "bench/foreign_sets.py"
 SAMPLE_SHEET = "sample40.png"
 HISTORY_LEN = 5
-DEFAULT_SEED = {"glyphs": 0, "badges": 1}
+DEFAULT_SEED = {"glyphs": 0, "badges": 1, "cards": 2}
 
 
 def kind_module(kind: str):  # type: ignore[no-untyped-def]
@@ -52,6 +56,11 @@ def kind_module(kind: str):  # type: ignore[no-untyped-def]
 
         foreign_glyphs.check_font()
         return foreign_glyphs
+    if kind == "cards":
+        import foreign_cards
+
+        foreign_cards.check_art()
+        return foreign_cards
     import foreign_badges
 
     return foreign_badges
@@ -214,9 +223,9 @@ def check(out: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--kind", choices=("glyphs", "badges"), required=True)
+    p.add_argument("--kind", choices=("glyphs", "badges", "cards"), required=True)
     p.add_argument("--users", type=int, default=240)
-    p.add_argument("--seed", type=int, default=None, help="default: 0 for glyphs, 1 for badges")
+    p.add_argument("--seed", type=int, default=None, help="default: 0 for glyphs, 1 for badges, 2 for cards")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--noisy-share", type=float, default=DEFAULT_SHARE)
     p.add_argument("--out", type=Path, required=True)

@@ -29,6 +29,7 @@ def test_a_run_saved_before_style_pool_existed_loads_with_the_value_it_was_train
     del old["composer"]["sem_window"]
     del old["composer"]["fusion_window"]
     del old["composer"]["draft_head"]
+    del old["sample"]["draft_guide"]
     path.write_text(yaml.safe_dump(old))
     loaded = load_yaml(RunConfig, path)
     assert loaded.composer.style_pool == 1
@@ -38,6 +39,8 @@ def test_a_run_saved_before_style_pool_existed_loads_with_the_value_it_was_train
     assert loaded.composer.sem_window == 0
     # ... and one saved before the fusion's own window let the windows add up, with a linear head
     assert loaded.composer.fusion_window == -1 and loaded.composer.draft_head == "linear"
+    # ... and sampled from the generator alone, as its reported results were measured
+    assert loaded.sample.draft_guide == 0.0 < RunConfig().sample.draft_guide
 
 
 def test_the_old_instruction_key_fails_naming_data_prompt_but_a_saved_run_config_still_loads(tmp_path):

@@ -154,6 +154,7 @@ class DrcModel:
         s = self.config.sample
         if s.renderer == "draft":
             return self.decode(instr.argmax())
+        from drc.models.token_model import draft_guide
         from drc.precision import autocast
 
         ids, mask = ByteTokenizer().encode(list(texts), self.generator.config.max_text_len)
@@ -169,6 +170,7 @@ class DrcModel:
                 top_k=s.top_k,
                 cfg_scale=s.cfg_scale,
                 generator=gen,
+                guide=draft_guide(instr, s.draft_guide),
             )
         return self.decode(idx)
 

@@ -17,8 +17,9 @@ DEFAULT_PROMPT = "<|User|>: {text}\n\n<|Assistant|>:"  # Janus-Pro's chat format
 
 # Janus's own sampling settings (DeepSeek's generation_inference.py: cfg_weight 5, temperature 1,
 # every code allowed): what `drc config` / `drc train` resolve `sample.*` to with this backend
-# unless a config file or an override sets them (the built-in generator's are SampleConfig's)
-JANUS_SAMPLE: dict[str, float | int] = {"cfg_scale": 5.0, "temperature": 1.0, "top_k": 0}
+# unless a config file or an override sets them (the built-in generator's are SampleConfig's).
+# No draft guide: its weight was chosen for the built-in generator and never measured on Janus.
+JANUS_SAMPLE: dict[str, float | int] = {"cfg_scale": 5.0, "temperature": 1.0, "top_k": 0, "draft_guide": 0.0}
 
 
 @dataclass

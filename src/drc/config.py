@@ -179,11 +179,14 @@ class SampleConfig(ChoiceChecked):
 
     temperature: float = 0.7
     top_k: int = 32
-    cfg_scale: float = 1.5
+    cfg_scale: float = 3.0
     batch_size: int = 32
     # the composer's draft as the generator reads it: logits / draft_temperature; 0 = its argmax,
     # one-hot (the form pretraining showed the generator)
     draft_temperature: float = 0.0
+    # weight w of the composer's draft in sampling: each cell is drawn from p_gen * p_draft^w
+    # (`drc.models.token_model.draft_guide`); 0 = the generator alone
+    draft_guide: float = 1.0
     # "generator": the generator renders the image from the draft (the method); "draft": the
     # draft's argmax is decoded by the tokenizer with no generator (an ablation: what rendering adds)
     renderer: Literal["generator", "draft"] = "generator"
@@ -254,6 +257,9 @@ def preset_overrides(preset: str) -> dict[str, Any]:
             # cell, so accuracy tells nothing there; a diverged run still fails
             "validation.fail_if": "diverged",
             "sample.batch_size": 16,
+            # the tiny composer drafts a handful of codes with certainty: guided by its draft, every
+            # seed would draw the same image, and a tiny run exists to show the plumbing (seeds too)
+            "sample.draft_guide": 0.0,
         }
     raise DrcError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
 
@@ -280,6 +286,7 @@ SAVED_BEFORE = {
     ("composer", "sem_window"): 0,
     ("composer", "fusion_window"): -1,
     ("composer", "draft_head"): "linear",
+    ("sample", "draft_guide"): 0.0,
 }
 
 

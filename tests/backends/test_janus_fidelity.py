@@ -73,9 +73,9 @@ def test_encoding_follows_janus_normalised_rule_not_the_raw_nearest_code(backend
 
 def test_sampling_defaults_are_the_backend_s_and_explicit_settings_win(tiny_janus, capsys, tmp_path):
     builtin = build_config(preset="tiny").sample
-    assert (builtin.cfg_scale, builtin.temperature, builtin.top_k) == (1.5, 0.7, 32)
+    assert (builtin.cfg_scale, builtin.temperature, builtin.top_k, builtin.draft_guide) == (3.0, 0.7, 32, 1.0)
     janus = janus_cfg(tiny_janus).sample
-    assert (janus.cfg_scale, janus.temperature, janus.top_k) == (5.0, 1.0, 0)
+    assert (janus.cfg_scale, janus.temperature, janus.top_k, janus.draft_guide) == (5.0, 1.0, 0, 0.0)
     set_ = janus_cfg(tiny_janus, **{"sample.cfg_scale": 2.0}).sample
     assert (set_.cfg_scale, set_.temperature, set_.top_k) == (2.0, 1.0, 0)
     # drc config shows them, and a saved config (a file setting every key) keeps its own values
@@ -90,7 +90,7 @@ def test_sampling_defaults_are_the_backend_s_and_explicit_settings_win(tiny_janu
     assert main(["config"]) == 0
     path.write_text(capsys.readouterr().out)
     over = {"generator.backend": "janus", "generator.model_dir": str(tiny_janus)}
-    assert build_config(config_file=path, overrides=over).sample.cfg_scale == 1.5  # the file set it
+    assert build_config(config_file=path, overrides=over).sample.cfg_scale == 3.0  # the file set it
 
 
 # --------------------------------------------------------------------------- 3. LoRA in fp32

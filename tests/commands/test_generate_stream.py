@@ -36,6 +36,26 @@ def _pngs(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.glob("*.png"))}
 
 
+def test_the_draft_guide_reaches_the_sampler(model: api.DrcModel, tiny_stickers: Path) -> None:
+    import dataclasses
+
+    hist, ref = _inputs(tiny_stickers)
+    saved = model.config
+    try:
+        # a strong guide leaves each cell only the codes the composer believes in: the images are
+        # the draft's, whatever the seed; without it (the tiny preset) seeds draw other images
+        guided = dataclasses.replace(saved.sample, draft_guide=1e4)
+        model.config = dataclasses.replace(saved, sample=guided)
+        a = model.generate(hist, ref, n=4, seed=0).images
+        b = model.generate(hist, ref, n=4, seed=1).images
+        assert all(np.array_equal(x, a[0]) for x in [*a, *b])
+    finally:
+        model.config = saved
+    assert saved.sample.draft_guide == 0.0
+    free = model.generate(hist, ref, n=4, seed=0).images
+    assert not all(np.array_equal(x, free[0]) for x in free)
+
+
 def test_cli_writes_n_images_in_batches_and_reproduces_them(
     model: api.DrcModel, tiny_drc_run: Path, tiny_stickers: Path, tmp_path: Path, capsys
 ) -> None:

@@ -10,6 +10,7 @@ from drc.models.generator import Generator, flops_per_token
 from drc.models.generator_config import GeneratorConfig
 from drc.models.instruction import LatentInstruction
 from drc.models.text import ByteTokenizer
+from drc.models.token_model import draft_guide
 
 V, GRID, D = 32, (3, 4), 32
 TEXTS = ["a cat sticker, love", "", "a dog"]
@@ -189,6 +190,40 @@ def test_cfg_scale_changes_samples_only_when_conditions_differ() -> None:
     a = g.generate(ids, mask, None, cfg_scale=1.0, generator=torch.Generator().manual_seed(0))
     b = g.generate(ids, mask, None, cfg_scale=3.0, generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b)  # cond == uncond, so guidance is a no-op
+
+
+def test_draft_guide_is_the_draft_log_probability_times_its_weight_and_none_at_zero() -> None:
+    instr = _instr()
+    assert draft_guide(instr, 0.0) is None
+    guide = draft_guide(instr, 2.0)
+    assert guide is not None and guide.dtype == torch.float32 and guide.shape == instr.draft.shape
+    assert torch.allclose(guide, 2.0 * instr.draft.log_softmax(-1))
+    with pytest.raises(ValueError, match="< 0"):
+        draft_guide(instr, -1.0)
+
+
+def test_a_strong_draft_guide_samples_the_draft_and_a_mild_one_keeps_samples_varied() -> None:
+    g = _model()
+    ids, mask = _text()
+    instr = LatentInstruction.hard(_tokens(), V)
+    # a one-hot draft's log-probability is 0 at its code and -1e4 elsewhere: any positive weight
+    # leaves only that code, at every temperature
+    out = g.generate(ids, mask, instr, temperature=1.0, cfg_scale=2.0, guide=draft_guide(instr, 1.0),
+                     generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert torch.equal(out, _tokens())
+    # a soft draft with a mild weight narrows the choice without fixing it: other seeds, other images
+    soft = _instr()
+    guide = draft_guide(soft, 0.5)
+    a = g.generate(ids, mask, soft, temperature=1.0, guide=guide, generator=torch.Generator().manual_seed(1))
+    b = g.generate(ids, mask, soft, temperature=1.0, guide=guide, generator=torch.Generator().manual_seed(2))
+    assert not torch.equal(a, b)
+
+
+def test_draft_guide_of_the_wrong_shape_is_refused() -> None:
+    g = _model()
+    ids, mask = _text()
+    with pytest.raises(ValueError, match="guide of shape"):
+        g.generate(ids, mask, None, guide=torch.zeros(2, GRID[0] * GRID[1], V))
 
 
 def test_sampling_and_training_under_bf16_autocast() -> None:

@@ -41,6 +41,23 @@ def sample_from_logits(
     return (cdf < u).sum(-1).clamp(max=logits.shape[-1] - 1)
 
 
+def draft_guide(instr: LatentInstruction, weight: float) -> Tensor | None:
+    """`(B, N, V)` float32 `weight * log softmax(draft)`: the composer's own belief about each cell,
+    added to the generator's logits (`generate(guide=...)`), or None for weight 0.
+
+    Why: the generator, pretrained to repair corrupted drafts of training images, repairs a draft of
+    a pair it never saw towards a pair it did see (bench/README.md, "Sampling that follows the
+    draft"). Multiplying its distribution by the composer's `p_draft^weight` keeps every cell among
+    the codes the composer finds likely, while the generator still chooses among them, so outputs
+    stay sharp and the n images of one request still differ (the draft's argmax gives n copies).
+    """
+    if weight < 0:
+        raise ValueError(f"draft guide weight {weight} < 0")
+    if weight == 0:
+        return None
+    return weight * instr.draft.float().log_softmax(-1)
+
+
 # a function from the tokens sampled at the previous step `(R,)` long (None at the first step) to the
 # next cell's logits `(R, V)` float, for R = B rows, or 2B under classifier-free guidance
 StepFn = Callable[[Tensor | None], Tensor]
@@ -87,11 +104,14 @@ class VisualTokenModel(nn.Module):
         cfg_scale: float = 1.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
         use_cache: bool = True,
+        guide: Tensor | None = None,
     ) -> Tensor:
         """Sample `(B, N)` long visual tokens, seeded by `generator` (one, or a list of one per row).
 
         cfg_scale != 1 runs the conditional rows and the unconditional ones (no text, no draft) as
-        one batch of 2B and samples from uncond + cfg_scale * (cond - uncond). `use_cache=False`
+        one batch of 2B and samples from uncond + cfg_scale * (cond - uncond). `guide (B, N, V)`
+        float, if given, is added to cell i's guided logits before temperature and top-k: with
+        `w * log p_draft` it samples from the product p_gen * p_draft^w (`draft_guide`). `use_cache=False`
         recomputes the whole sequence at every step where the model supports it (the reference the
         cache must match); the tokens are the same either way.
         """
@@ -106,11 +126,16 @@ class VisualTokenModel(nn.Module):
         step = self._decoder(text_ids, text_mask, instr, drop, use_cache)
         out: list[Tensor] = []  # (B,) per cell, on the model's device
         prev: Tensor | None = None
-        for _ in range(self.config.n_visual):
+        n = self.config.n_visual
+        if guide is not None and guide.shape[:2] != (b, n):
+            raise ValueError(f"guide of shape {tuple(guide.shape)} for {b} rows of {n} cells")
+        for i in range(self.config.n_visual):
             logits = step(prev)
             if guided:
                 cond, uncond = logits[:b], logits[b:]
                 logits = uncond + cfg_scale * (cond - uncond)
+            if guide is not None:
+                logits = logits.float() + guide[:, i].to(logits.device, torch.float32)
             nxt = sample_from_logits(logits, temperature, top_k, generator)
             out.append(nxt)
             prev = nxt.repeat(2) if guided else nxt
