@@ -73,7 +73,9 @@ def test_encoding_follows_janus_normalised_rule_not_the_raw_nearest_code(backend
 
 def test_sampling_defaults_are_the_backend_s_and_explicit_settings_win(tiny_janus, capsys, tmp_path):
     builtin = build_config(preset="tiny").sample
-    assert (builtin.cfg_scale, builtin.temperature, builtin.top_k, builtin.draft_guide) == (3.0, 0.7, 32, 1.0)
+    assert (builtin.cfg_scale, builtin.temperature, builtin.top_k) == (3.0, 0.7, 32)
+    # the draft guide is on by default, off in the tiny preset (its composer is certain of every cell)
+    assert build_config().sample.draft_guide == 1.0 and builtin.draft_guide == 0.0
     janus = janus_cfg(tiny_janus).sample
     assert (janus.cfg_scale, janus.temperature, janus.top_k, janus.draft_guide) == (5.0, 1.0, 0, 0.0)
     set_ = janus_cfg(tiny_janus, **{"sample.cfg_scale": 2.0}).sample
