@@ -86,6 +86,21 @@ def texture(
     return Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
+def jitter(rng: np.random.Generator | None, scale: float) -> float:
+    """A uniform draw in [-scale, scale] (a per-item jitter), or 0 for the canonical look (rng None)."""
+    return 0.0 if rng is None else float(rng.uniform(-scale, scale))
+
+
+def jittered_background(
+    bg: tuple[str, str, str, float], side: int, u: float, rng: np.random.Generator | None
+) -> Image.Image:
+    """A theme's full-canvas `texture` (kind, colour 1, colour 2, period in base pixels) as RGBA,
+    `side` square, its pattern shifted by up to one period (`u`: canvas pixels per base pixel)."""
+    kind, c1, c2, period = bg
+    phase = (jitter(rng, period * u), jitter(rng, period * u))
+    return texture(kind, (side, side), c1, c2, period * u, phase).convert("RGBA")
+
+
 @functools.lru_cache(maxsize=64)
 def glyph_mask(char: str, box: int, font: str = "DejaVuSans.ttf") -> Image.Image:
     """An 'L' mask of font glyph `char`, its larger side scaled to `box` pixels (tight bounding box)."""

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from foreign_art import badge_mask, line_art, offset, solid, texture
+from foreign_art import badge_mask, jitter, jittered_background, line_art, offset, solid, texture
 from PIL import Image, ImageChops, ImageDraw
 
 from drc.data.benchmarks import common
@@ -143,25 +143,18 @@ def _badge(theme: str, n: int) -> tuple[Image.Image, Image.Image]:
     return out, mask
 
 
-def _j(rng: np.random.Generator | None, scale: float) -> float:
-    return 0.0 if rng is None else float(rng.uniform(-scale, scale))
-
-
 def render(theme: str, symbol: str, rng: np.random.Generator | None, size: tuple[int, int]):
     """One badge: (RGB image of `size`, caption). rng None: the canonical look (contact sheet)."""
     t = THEME_BY_NAME[theme]
     n = size[0]
     u = n * SS / BASE
-    side = n * SS
-    kind, c1, c2, period = t.canvas
-    phase = (_j(rng, period * u), _j(rng, period * u))
-    canvas = texture(kind, (side, side), c1, c2, period * u, phase).convert("RGBA")
+    canvas = jittered_background(t.canvas, n * SS, u, rng)
     canvas.alpha_composite(_badge(theme, n)[0])
     x, y, box = t.icon
     art = line_art(SYMBOL_CODE[symbol], round(box * u), t.ink, t.line_w)
-    s = 1.0 + _j(rng, 0.05)
-    art = common.posed(art, s, s, _j(rng, 6.0), False)
-    common.paste_center(canvas, art, (x + _j(rng, 1.5)) * u, (y + _j(rng, 1.5)) * u)
+    s = 1.0 + jitter(rng, 0.05)
+    art = common.posed(art, s, s, jitter(rng, 6.0), False)
+    common.paste_center(canvas, art, (x + jitter(rng, 1.5)) * u, (y + jitter(rng, 1.5)) * u)
     return common.finish(canvas, size), f"{common.with_article(symbol.replace('_', ' '))} on {t.desc}"
 
 

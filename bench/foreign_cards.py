@@ -20,7 +20,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from foreign_art import badge_mask, pad, solid, texture
+from foreign_art import badge_mask, jitter, jittered_background, pad, solid
 from PIL import Image
 
 from drc.data.benchmarks import common, iconify
@@ -147,23 +147,17 @@ def _card(theme: str, n: int) -> Image.Image | None:
     return out
 
 
-def _j(rng: np.random.Generator | None, scale: float) -> float:
-    return 0.0 if rng is None else float(rng.uniform(-scale, scale))
-
-
 def render(theme: str, symbol: str, rng: np.random.Generator | None, size: tuple[int, int]):
     """One card: (RGB image of `size`, caption). rng None: the canonical look (contact sheet)."""
     t = THEME_BY_NAME[theme]
     n = size[0]
     u = n * SS / BASE
-    kind, c1, c2, period = t.bg
-    phase = (_j(rng, period * u), _j(rng, period * u))
-    canvas = texture(kind, (n * SS, n * SS), c1, c2, period * u, phase).convert("RGBA")
+    canvas = jittered_background(t.bg, n * SS, u, rng)
     card = _card(theme, n)
     if card is not None:
         canvas.alpha_composite(card)
-    s = 1.0 + _j(rng, 0.06)
-    art = common.posed(_art(theme, symbol, n), s, s, _j(rng, 8.0), False)
-    common.paste_center(canvas, art, (32 + _j(rng, 2.0)) * u, (32 + _j(rng, 2.0)) * u)
+    s = 1.0 + jitter(rng, 0.06)
+    art = common.posed(_art(theme, symbol, n), s, s, jitter(rng, 8.0), False)
+    common.paste_center(canvas, art, (32 + jitter(rng, 2.0)) * u, (32 + jitter(rng, 2.0)) * u)
     words = symbol.replace("_", " ")
     return common.finish(canvas, size), f"{common.with_article(words)} on {t.desc}"

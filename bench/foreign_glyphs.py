@@ -14,7 +14,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from foreign_art import glyph_mask, has_glyph, offset, pad, solid, texture
+from foreign_art import glyph_mask, has_glyph, jitter, jittered_background, offset, pad, solid
 from PIL import Image
 
 from drc.data.benchmarks import common
@@ -105,21 +105,15 @@ def _art(theme: str, symbol: str, n: int) -> Image.Image:
     return out
 
 
-def _j(rng: np.random.Generator | None, scale: float) -> float:
-    return 0.0 if rng is None else float(rng.uniform(-scale, scale))
-
-
 def render(theme: str, symbol: str, rng: np.random.Generator | None, size: tuple[int, int]):
     """One tile: (RGB image of `size`, caption). rng None: the canonical look (contact sheet)."""
     t = THEME_BY_NAME[theme]
     n = size[0]
     u = n * SS / BASE
-    kind, c1, c2, period = t.bg
-    phase = (_j(rng, period * u), _j(rng, period * u))
-    canvas = texture(kind, (n * SS, n * SS), c1, c2, period * u, phase).convert("RGBA")
-    s = 1.0 + _j(rng, 0.06)
-    art = common.posed(_art(theme, symbol, n), s, s, _j(rng, 8.0), False)
-    cx, cy = (32 + _j(rng, 2.0)) * u, (32 + _j(rng, 2.0)) * u
+    canvas = jittered_background(t.bg, n * SS, u, rng)
+    s = 1.0 + jitter(rng, 0.06)
+    art = common.posed(_art(theme, symbol, n), s, s, jitter(rng, 8.0), False)
+    cx, cy = (32 + jitter(rng, 2.0)) * u, (32 + jitter(rng, 2.0)) * u
     if t.shadow is not None:
         dx, dy, blur, colour, opacity = t.shadow
         room = int((abs(dx) + abs(dy) + 2 * blur) * u) + 2
