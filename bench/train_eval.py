@@ -1,7 +1,8 @@
 """Train one method on a base with config overrides, then score it on the test and the train split.
 
 The quick loop behind the Stage 2 measurements in bench/README.md: one run, a few minutes on 2 CPU
-cores, one JSON line appended to OUT/results.jsonl.
+cores, one JSON line appended to OUT/results.jsonl, with each test case's joint hit (`test_cases`) for
+`bench/paired.py`. `--score-only` scores a finished run again without training.
 
     python bench/train_eval.py --data data/stickers --probes demo_out/probes --out runs/exp \
         --name frozen drc stage2.trainable=composer
@@ -25,12 +26,26 @@ from drc.api import DrcModel
 from drc.config import build_config, parse_overrides
 from drc.data.prepare import prepare
 from drc.eval.evaluate import evaluate_run
+from drc.eval.metrics import joint_hits
 from drc.eval.probes import Probes
 from drc.pipeline import train_run
 
 KEYS = ("style_acc", "semantic_acc", "joint_acc", "collapse_rate")
 # issue 13's figures, where the split has noisy users (test split, generator rendering only)
 EXPLAIN_KEYS = ("noisy_style_acc", "intruder_weight_ratio", "influence_agreement")
+
+
+def case_hits(records: list, k: int) -> list[dict]:
+    """Each full-history test case's key (user, target, reference) and whether it was a joint hit:
+    what `bench/paired.py` pairs across methods and seeds."""
+    out = []
+    for r in records:
+        if r.extra["k"] != k:
+            continue
+        hit = joint_hits([r.pred_style], [r.user_style], [r.pred_sem], [r.target_sem])[0]
+        key = {f: r.extra[f] for f in ("user", "target", "reference")}
+        out.append({**key, "joint": int(hit)})
+    return out
 
 
 def main() -> None:
@@ -47,15 +62,22 @@ def main() -> None:
     p.add_argument(
         "--test-only", action="store_true", help="score the test split as the method generates, nothing else"
     )
+    p.add_argument(
+        "--score-only", action="store_true", help="score the finished run OUT/NAME again; train nothing"
+    )
     a = p.parse_args()
     h, w = (int(v) for v in a.size.split("x"))
     over = {"data.image_height": h, "data.image_width": w, **parse_overrides(a.overrides)}
     out = Path(a.out)
     run = out / a.name
-    t0 = time.perf_counter()
-    train_run(a.data, run, method=a.method, overrides=over, base=a.base, progress=False)
     row: dict = {"name": a.name, "method": a.method, "overrides": a.overrides}
-    row["train_s"] = round(time.perf_counter() - t0, 1)
+    if a.score_only:
+        if not (run / "run.json").is_file():
+            raise SystemExit(f"train_eval: {run}: no finished run to score (run.json missing)")
+    else:
+        t0 = time.perf_counter()
+        train_run(a.data, run, method=a.method, overrides=over, base=a.base, progress=False)
+        row["train_s"] = round(time.perf_counter() - t0, 1)
     probes = Probes.load(a.probes)
     model = DrcModel.load(run, device="cpu")
     prep = prepare(a.data, build_config(a.method, overrides=over), cache=run / "images.pt")
@@ -80,6 +102,7 @@ def main() -> None:
             )
             row[split + suffix] = {k: round(float(r["metrics"][k]), 3) for k in KEYS}
             if split == "test" and not suffix:
+                row["test_cases"] = case_hits(r["records"], model.config.data.history_len)
                 m = r["metrics"]
                 row["explain"] = {
                     k: m[k] if m.get(k) is None else round(float(m[k]), 3) for k in EXPLAIN_KEYS

@@ -30,6 +30,7 @@ def test_a_run_saved_before_style_pool_existed_loads_with_the_value_it_was_train
     del old["composer"]["fusion_window"]
     del old["composer"]["draft_head"]
     del old["sample"]["draft_guide"]
+    del old["stage2"]["content_weight"]
     path.write_text(yaml.safe_dump(old))
     loaded = load_yaml(RunConfig, path)
     assert loaded.composer.style_pool == 1
@@ -41,6 +42,8 @@ def test_a_run_saved_before_style_pool_existed_loads_with_the_value_it_was_train
     assert loaded.composer.fusion_window == -1 and loaded.composer.draft_head == "linear"
     # ... and sampled from the generator alone, as its reported results were measured
     assert loaded.sample.draft_guide == 0.0 < RunConfig().sample.draft_guide
+    # ... and its composer was trained on the plain mean of the cells
+    assert loaded.stage2.content_weight == 0.0 < RunConfig().stage2.content_weight
 
 
 def test_the_old_instruction_key_fails_naming_data_prompt_but_a_saved_run_config_still_loads(tmp_path):

@@ -130,6 +130,12 @@ class Stage2Config(ChoiceChecked):
     # rows in pretraining).
     gen_weight: float = 0.0
     cond_drop: float = 0.1
+    # extra weight of the draft loss on content cells (where no visible history image has the
+    # target's code: the reference's subject), beside 1 on every cell (drc.train.losses.content_weights).
+    # Three quarters of a foreign set's cells are background and frame that the history already
+    # shows; unweighted, the loss is spent there and the subject's few cells stay blurred
+    # (bench/README.md, "Content cells and dropout in the composer"). Needs no labels.
+    content_weight: float = 3.0
     # weight of the importance-weight supervision (drc.train.losses.weight_loss; labelled data only):
     # KL from "uniform over the history images that share the target's style label" to the weights.
     # Learned end to end from the draft loss alone, the weights stay blind on noisy histories:
@@ -287,6 +293,7 @@ SAVED_BEFORE = {
     ("composer", "fusion_window"): -1,
     ("composer", "draft_head"): "linear",
     ("sample", "draft_guide"): 0.0,
+    ("stage2", "content_weight"): 0.0,
 }
 
 

@@ -12,8 +12,9 @@ from drc.models.composer_config import ComposerConfig
 from drc.models.composers import DRCComposer, EntangledComposer, build_composer
 
 # the linear head: these tests are about what the composers read; tests/models/test_draft_head.py
-# covers the default codebook head with every method
-CFG = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1, draft_head="linear")
+# covers the default codebook head with every method; no dropout, as the tests compare forward
+# passes of modules in training mode
+CFG = ComposerConfig(d_model=16, n_heads=2, fusion_layers=1, draft_head="linear", dropout=0.0)
 CODE, VOCAB, K = 8, 24, 5
 
 

@@ -79,11 +79,11 @@ def test_only_the_codebook_head_drafts_codes_no_target_showed():
 def test_every_method_takes_the_codebook_head_and_loads_strictly(method):
     cfg = dataclasses.replace(ComposerConfig(d_model=16, n_heads=2, fusion_layers=1), draft_head="codebook")
     cb = codebook()
-    c = build_composer(method, cfg, CODE, VOCAB, N, K, codebook=cb)
+    c = build_composer(method, cfg, CODE, VOCAB, N, K, codebook=cb).eval()
     hist, mask, ref = torch.randn(2, K, N, CODE), torch.ones(2, K, dtype=torch.bool), torch.randn(2, N, CODE)
     out = c(hist, mask, ref)
     assert out.draft.shape == (2, N, VOCAB) and torch.isfinite(out.draft).all()
-    again = build_composer(method, cfg, CODE, VOCAB, N, K, codebook=cb)
+    again = build_composer(method, cfg, CODE, VOCAB, N, K, codebook=cb).eval()
     again.load_state_dict(c.state_dict(), strict=True)
     assert torch.allclose(again(hist, mask, ref).draft, out.draft)
     # the linear head's weights do not load into a codebook head (strict loading says so)

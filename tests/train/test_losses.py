@@ -7,7 +7,7 @@ import math
 import torch
 
 from drc.models.instruction import LatentInstruction
-from drc.train.losses import composer_loss, draft_loss, weight_loss
+from drc.train.losses import composer_loss, content_cells, content_weights, draft_loss, weight_loss
 
 V = 16
 
@@ -58,3 +58,35 @@ def test_weight_loss_is_zero_on_the_own_images_and_log_five_fourths_for_blind_we
     wrong = torch.tensor([[0.0, 0.0, 1.0, 0.0, 0.0]] * 2)
     out = weight_loss(wrong, own)
     assert torch.isfinite(out).all() and float(out[0]) > 10 and float(out[1]) == 0.0
+
+
+def test_content_cells_are_those_no_history_image_has() -> None:
+    hist = torch.tensor([[[0, 1, 2], [1, 2, 3]], [[0, 1, 2], [5, 5, 5]]])  # (B=2, k=2, N=3)
+    target = torch.tensor([[1, 1, 9], [5, 1, 2]])
+    both = torch.ones(2, 2, dtype=torch.bool)
+    assert content_cells(hist, both, target).tolist() == [[False, False, True], [False, False, False]]
+    # a padded history image (mask False) lends no cell
+    only_first = torch.tensor([[True, False], [True, False]])
+    assert content_cells(hist, only_first, target).tolist() == [[True, False, True], [True, False, False]]
+
+
+def test_content_weights_add_the_extra_weight_on_content_cells_only() -> None:
+    hist = torch.tensor([[[0, 1, 2], [1, 2, 3]]])  # (B=1, k=2, N=3)
+    target = torch.tensor([[1, 1, 9]])
+    w = content_weights(hist, torch.ones(1, 2, dtype=torch.bool), target, 3.0)
+    assert w.tolist() == [[1.0, 1.0, 4.0]]
+
+
+def test_weighted_draft_loss_is_the_weighted_mean_of_the_cells() -> None:
+    target = torch.tensor([[0, 1, 2]])
+    draft = torch.zeros(1, 3, V)
+    draft[0, 0, 0] = 20.0  # cell 0 right and sure; cells 1 and 2 uniform
+    instr = LatentInstruction(draft)
+    per_cell = torch.nn.functional.cross_entropy(draft.transpose(1, 2), target, reduction="none")[0]
+    assert torch.allclose(draft_loss(instr, target), per_cell.mean()[None])
+    w = torch.tensor([[1.0, 1.0, 4.0]])
+    want = (per_cell * w[0]).sum() / w.sum()
+    assert torch.allclose(draft_loss(instr, target, w), want[None])
+    # weighting the wrong cells more raises the loss; uniform weights change nothing
+    assert draft_loss(instr, target, w) > draft_loss(instr, target)
+    assert torch.allclose(draft_loss(instr, target, torch.full((1, 3), 2.0)), draft_loss(instr, target))

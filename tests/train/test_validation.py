@@ -10,7 +10,8 @@ from torch import nn
 from drc.config import OptimConfig
 from drc.loop.trainer import StepOutput, Trainer
 from drc.models.instruction import LatentInstruction
-from drc.train.validation import ValidationCases, Validator, content_cells, judge
+from drc.train.losses import content_cells
+from drc.train.validation import ValidationCases, Validator, judge
 
 V, N, D = 4, 3, 4
 
@@ -152,16 +153,6 @@ def test_training_stops_early_and_stays_stopped(tmp_path: Path) -> None:
     again = Scores(patience=2)
     res2 = _trainer(tmp_path / "ckpt", again).fit(_step)  # rerun: resumes the stopped stage
     assert res2.steps == 8 and again.calls == [0, 2, 4, 6, 8]
-
-
-def test_content_cells_are_those_no_history_image_has() -> None:
-    hist = torch.tensor([[[0, 1, 2], [1, 2, 3]], [[0, 1, 2], [5, 5, 5]]])  # (B=2, k=2, N=3)
-    target = torch.tensor([[1, 1, 9], [5, 1, 2]])
-    both = torch.ones(2, 2, dtype=torch.bool)
-    assert content_cells(hist, both, target).tolist() == [[False, False, True], [False, False, False]]
-    # a padded history image (mask False) lends no cell
-    only_first = torch.tensor([[True, False], [True, False]])
-    assert content_cells(hist, only_first, target).tolist() == [[True, False, True], [True, False, False]]
 
 
 def test_content_accuracy_counts_only_content_cells(tmp_path: Path) -> None:

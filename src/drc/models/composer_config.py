@@ -15,7 +15,11 @@ class ComposerConfig:
     tower_layers: int = 1  # cross-attention + FFN blocks per tower (the paper: one)
     fusion_layers: int = 2
     ffn_mult: int = 4
-    dropout: float = 0.0
+    # dropout in the towers and the fusion (attention weights and FFN outputs): a regulariser against
+    # recalling the seen (style, subject) image a reference resembles. With 0.1 (and Stage 2's
+    # content_weight) held-out pairs of foreign sets were drafted more often, averaged over seeds;
+    # 0.2 was worse (bench/README.md, "Content cells and dropout in the composer")
+    dropout: float = 0.1
     # The StyleTower reads its partners' tokens averaged over runs of gcd(style_pool, N) neighbouring
     # cells (raster order; a run never straddles two images; 1 = every token). Style (palette, line,
     # texture) is a statistic of a region, not of a cell, and the (k*N)^2 attention over the whole

@@ -22,10 +22,33 @@ if TYPE_CHECKING:
     from drc.backends.base import TokenGenerator
 
 
-def draft_loss(instr: LatentInstruction, target: Tensor) -> Tensor:
-    """`(B,)` mean cross-entropy of the draft `(B, N, V)` against the target tokens `(B, N)` long."""
+def draft_loss(instr: LatentInstruction, target: Tensor, cell_weight: Tensor | None = None) -> Tensor:
+    """`(B,)` cross-entropy of the draft `(B, N, V)` against the target tokens `(B, N)` long: the mean
+    over cells, or the `cell_weight (B, N)`-weighted mean."""
     ce = F.cross_entropy(instr.draft.float().transpose(1, 2), target, reduction="none")
-    return ce.mean(1)
+    if cell_weight is None:
+        return ce.mean(1)
+    w = cell_weight.float()
+    return (ce * w).sum(1) / w.sum(1).clamp(min=1e-8)
+
+
+def content_cells(hist_tokens: Tensor, mask: Tensor, target: Tensor) -> Tensor:
+    """`(B, N)` bool: the cells where no valid history image has the target's code.
+
+    `hist_tokens (B, k, N)` long, `mask (B, k)` bool (False = padding), `target (B, N)` long.
+    """
+    same = (hist_tokens == target[:, None]) & mask[:, :, None]
+    return ~same.any(1)
+
+
+def content_weights(hist_tokens: Tensor, mask: Tensor, target: Tensor, extra: float) -> Tensor:
+    """`(B, N)` cell weights for `draft_loss`: 1, plus `extra` on the target's content cells (no
+    visible history image has the target's code there; `hist_tokens (B, k, N)`, `mask (B, k)`).
+
+    Most of a cell's cross-entropy is spent on what the history already shows (background, frame),
+    which a composer learns first; the few cells that carry the reference's subject are what a
+    held-out pair needs."""
+    return 1.0 + extra * content_cells(hist_tokens, mask, target).float()
 
 
 def weight_loss(weights: Tensor, own: Tensor) -> Tensor:
@@ -48,6 +71,7 @@ def composer_loss(
     text_mask: Tensor,
     gen_weight: float,
     drop: Tensor | None = None,
+    cell_weight: Tensor | None = None,
 ) -> Tensor:
     """`(B,)` per-example loss: draft cross-entropy (+ `gen_weight` x the generator's token loss).
 
@@ -55,7 +79,7 @@ def composer_loss(
     `drop (B,) bool` marks unconditional rows (classifier-free guidance), which get no draft term
     either, since they carry no instruction.
     """
-    loss = draft_loss(instr, target)
+    loss = draft_loss(instr, target, cell_weight)
     if gen_weight > 0:
         gen = generator.loss(text_ids, text_mask, instr, target, drop)
         if drop is not None:

@@ -42,7 +42,7 @@ from drc.train.batches import (
     history_rows,
     random_mask,
 )
-from drc.train.losses import composer_loss, weight_loss
+from drc.train.losses import composer_loss, content_weights, weight_loss
 from drc.train.stage1 import text_len
 from drc.train.token_bank import TokenBank
 
@@ -179,7 +179,8 @@ def train_stage2(
         else:
             rows, mask = data.hist[pos], data.hist_mask[pos]
         mask = history_dropout(mask, gen, s2.history_dropout, s2.max_short_history)
-        hist = embed_tokens(bank, bank.tokens[rows.to(dev)]).to(device)  # (B, k, N, code_dim)
+        hist_tokens = bank.tokens[rows.to(dev)]  # (B, k, N)
+        hist = embed_tokens(bank, hist_tokens).to(device)  # (B, k, N, code_dim)
         y = bank.tokens[data.target[pos].to(dev)].to(device)  # (B, N)
         real_share = 0.0
         if not composer.uses_reference:
@@ -193,7 +194,10 @@ def train_stage2(
             ref = composer.mask_reference(embed_tokens(bank, y).to(device), masked)
         instr = composer(hist, mask.to(device), ref)
         drop = (torch.rand(B, generator=gen) < s2.cond_drop).to(device) if s2.gen_weight > 0 else None
-        loss = composer_loss(instr, y, generator, text_ids, text_mask, s2.gen_weight, drop)
+        cell_w = None
+        if s2.content_weight > 0:
+            cell_w = content_weights(hist_tokens.to(device), mask.to(device), y, s2.content_weight)
+        loss = composer_loss(instr, y, generator, text_ids, text_mask, s2.gen_weight, drop, cell_w)
         logs = {"hist_len": float(mask.sum(1).float().mean()), "real_ref": real_share}
         if s2.weight_supervision > 0 and data.style_id is not None and instr.weights is not None:
             # own = the history images in the target's style: the user's main theme, not an intruder

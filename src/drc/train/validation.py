@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from drc.models.inference import embed_tokens
 from drc.runtime import barrier, derived_seed, dist_info
 from drc.train.batches import history_rows
+from drc.train.losses import content_cells
 from drc.weights import atomic_save_tensors, load_state_strict, read_tensors
 
 if TYPE_CHECKING:
@@ -88,15 +89,6 @@ class ValidationCases:
             "copy_history_acc": round(float((self.last == self.target).float().mean()), 4),
             "constant_acc": round(float(counts.max()) / max(self.target.numel(), 1), 4),
         }
-
-
-def content_cells(hist_tokens: Tensor, mask: Tensor, target: Tensor) -> Tensor:
-    """`(B, N)` bool: the cells where no valid history image has the target's code.
-
-    `hist_tokens (B, k, N)` long, `mask (B, k)` bool (False = padding), `target (B, N)` long.
-    """
-    same = (hist_tokens == target[:, None]) & mask[:, :, None]
-    return ~same.any(1)
 
 
 @torch.no_grad()
