@@ -32,7 +32,12 @@ def test_a_learning_rate_of_10_ends_with_the_failed_run_message(
     assert "lower learning rate" in failed[0]
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "failed" and info["failure"] in failed[0]
-    assert (out / "composer" / "model.safetensors").is_file()  # the folder is kept, to look into
+    # the folder is kept, to look into. A learning rate of 10 either drives the loss to inf/nan (the
+    # loop stops: no weights worth keeping) or leaves a finite composer that the validation judges
+    # failed (its weights are saved); which one depends on the machine's matmul precision
+    assert (out / "config.yaml").is_file()
+    if "loss became" not in info["failure"]:
+        assert (out / "composer" / "model.safetensors").is_file()
     # the same command again: the run is finished, and still reported as failed
     assert main(argv) == 3
     assert "FAILED" in capsys.readouterr().err
