@@ -38,14 +38,12 @@ EXPLAIN_KEYS = ("noisy_style_acc", "intruder_weight_ratio", "influence_agreement
 def case_hits(records: list, k: int) -> list[dict]:
     """Each full-history test case's key (user, target, reference) and whether it was a joint hit:
     what `bench/paired.py` pairs across methods and seeds."""
-    out = []
-    for r in records:
-        if r.extra["k"] != k:
-            continue
-        hit = joint_hits([r.pred_style], [r.user_style], [r.pred_sem], [r.target_sem])[0]
-        key = {f: r.extra[f] for f in ("user", "target", "reference")}
-        out.append({**key, "joint": int(hit)})
-    return out
+    full = [r for r in records if r.extra["k"] == k]
+    if not full:
+        return []
+    hits = joint_hits(*zip(*((r.pred_style, r.user_style, r.pred_sem, r.target_sem) for r in full)))
+    keys = [{f: r.extra[f] for f in ("user", "target", "reference")} for r in full]
+    return [{**key, "joint": int(h)} for key, h in zip(keys, hits)]
 
 
 def main() -> None:
