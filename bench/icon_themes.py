@@ -290,19 +290,25 @@ def read_credit(theme: Theme, doc_root: Path) -> Credit:
     )
 
 
-def license_text(credits: list[Credit]) -> str:
-    """LICENSES.md: each theme's package, authors and licence."""
+ICONS_INTRO = (
+    "Every image in images/ is one icon of a desktop icon theme installed from Debian (package named "
+    "below), rendered (scaled to the image size and composited on white, not otherwise changed)."
+)
+
+
+def license_text(credits: list[Credit], intro: str = ICONS_INTRO, kind: str = "theme") -> str:
+    """LICENSES.md: each style's package, authors and licence; `intro` says what an image is."""
     lines = [
         "# Artwork licences",
         "",
-        "Every image in images/ is one icon of a desktop icon theme installed from Debian (package named",
-        "below), rendered (scaled to the image size and composited on white, not otherwise changed). The",
-        "artwork belongs to its authors and is used under the licence its package states in",
+        intro,
+        "",
+        "The artwork belongs to its authors and is used under the licence its package states in",
         "/usr/share/doc/PACKAGE/copyright (the stanza named below; a few files of some packages have other",
         "licences, see there). A redistributed or derived work must keep these credits and licences (GPL",
         "and LGPL: with the licence text and a way to get the source; CC BY-SA: share alike).",
         "",
-        "| style | theme | Debian package | upstream | copyright | licence (stanza) |",
+        f"| style | {kind} | Debian package | upstream | copyright | licence (stanza) |",
         "|---|---|---|---|---|---|",
     ]
     for c in credits:

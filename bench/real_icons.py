@@ -10,13 +10,8 @@ file, ...), found by its freedesktop icon names in the theme's own full-colour i
 themes it inherits; no symbolic icons). Themes and concepts are in bench/icon_themes.py: 7 themes x
 34 concepts = 238 images, one per (theme, concept), rendered at --size (64; 128 works too) on white.
 
-The plan is the built-in one, as in bench/foreign_sets.py: `choose_held_out` (about 12% of the pairs,
-every concept held out somewhere), `plan_users` (valid ~10%, test ~25%, histories of 8-12 items, test
-users 5 seen items then one held-out target) and `add_intruders` (--noisy-share of every split gets
-1-2 items of another theme). Users share the images (a real set has one image per icon). As in a
-user's own folder: item ids are opaque (`icon0123`, numbered in a shuffled order: the id names
-neither user, theme nor concept), users.jsonl is shuffled and user ids are numbered after the
-shuffle (they do not tell the split), and dataset.json has no built-in `builder` mark.
+The plan of users and the folder layout are bench/real_sets.py's (the built-in plan, held-out
+test pairs, opaque ids `icon0123`, shuffled users).
 
 Files: items.jsonl, users.jsonl, dataset.json, images/*.png, LICENSES.md (each theme's licence and
 authors from /usr/share/doc/PACKAGE/copyright), contact_sheet.png (theme x concept, held-out cells
@@ -30,24 +25,19 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import foreign_sets
 import icon_themes as it
+import real_sets
 
-from drc.atomic import atomic_write_text
 from drc.data.benchmarks import common
-from drc.data.benchmarks.intruders import DEFAULT_SHARE, add_intruders
-from drc.data.manifest import INFO_FILE, ITEMS_FILE, USERS_FILE, Item, User, write_dataset
+from drc.data.benchmarks.intruders import DEFAULT_SHARE
 
 MADE_BY = "bench/real_icons.py"
 NAME = "icons_real"
 INSTRUCTION = "a desktop icon"
-LICENSE_FILE = "LICENSES.md"
-HISTORY_LEN = 5
-OURS = (ITEMS_FILE, USERS_FILE, INFO_FILE, common.CONTACT_SHEET, foreign_sets.SAMPLE_SHEET, LICENSE_FILE)
 
 
 def find_icons(icon_root: Path) -> dict[tuple[str, str], tuple[str, Path]]:
@@ -77,72 +67,28 @@ def build(
     words = {it.label(w): w for w, _ in it.CONCEPTS}
     credits = [it.read_credit(t, doc_root) for t in it.THEMES]
     icons = find_icons(icon_root)
-    held = common.choose_held_out(themes, sems, seed)
-    plans = common.plan_users(themes, sems, held, n_users, seed, history_len=HISTORY_LEN)
-    foreign_sets.prepare_out(out, MADE_BY, OURS)
-    (out / "images").mkdir()
     title = {t.name: t.title for t in it.THEMES}
     pairs = [(t, s) for t in themes for s in sems]
-    number = common.rng_for(seed, 606).permutation(len(pairs))  # ids in no telling order
-    items: list[Item] = []
-    id_of: dict[tuple[str, str], str] = {}
-    cells = {}
-    for k, (t, s) in enumerate(pairs):
-        iid = f"icon{int(number[k]):04d}"
-        img = it.render_file(icons[(t, s)][1], size)
-        img.save(out / "images" / f"{iid}.png", format="PNG")
-        cells[(t, s)] = img
-        caption = f"{common.with_article(words[s])} icon, {title[t]} style"
-        items.append(Item(iid, f"images/{iid}.png", caption, style=t, semantics=s))
-        id_of[(t, s)] = iid
-    items.sort(key=lambda i: i.id)
-    users = [
-        User(f"user{ui:04d}", tuple(id_of[(p.theme, s)] for s in p.semantics), p.split)
-        for ui, p in enumerate(plans)
-    ]
-    users, noisy = add_intruders(users, items, HISTORY_LEN, noisy_share, common.rng_for(seed, 808))
-    n_intruders = sum(map(len, noisy.values()))
-    # a user's own file is in no split order, and its user ids do not tell the split either
-    order = common.rng_for(seed, 909).permutation(len(users))
-    users = [User(f"user{k:04d}", users[int(i)].history, users[int(i)].split) for k, i in enumerate(order)]
-    info = {
-        "name": NAME,
-        "instruction": INSTRUCTION,
-        "made_by": MADE_BY,
-        "themes": themes,
-        "semantics": sems,
-        "held_out": [list(p) for p in held],
-        "seed": seed,
-        "size": [size, size],
-        "history_len": HISTORY_LEN,
-        "noisy_users": {"share": noisy_share, "count": len(noisy), "intruders": n_intruders},
-        "style": "theme: the icon theme's design team (line, shading, perspective, palette)",
-        "semantic": "concept: the object the icon shows, by its freedesktop icon names",
-        "icon_names": {f"{t}/{s}": icons[(t, s)][0] for t, s in pairs},
-        "credits": [c.as_json() for c in credits],
-        "description": (__doc__ or "").split("\n\n")[0],
-    }
-    write_dataset(out, items, users, info)
-    atomic_write_text(out / LICENSE_FILE, it.license_text(credits))
-    common.contact_sheet(cells, themes, sems, set(held), out / common.CONTACT_SHEET)
-    foreign_sets.sample_sheet(out, items, seed)
-    split_of = {u.id: u.split for u in users}
-    tests = [p for p in plans if p.split == "test"]
-    return {
-        "name": NAME,
-        "out": str(out),
-        "items": len(items),
-        "users": len(users),
-        "users_per_split": dict(Counter(split_of.values())),
-        "themes": len(themes),
-        "semantics": len(sems),
-        "held_out_pairs": len(held),
-        "pairs": len(pairs),
-        "held_out_untested": len(set(held) - {(p.theme, p.semantics[-1]) for p in tests}),
-        "samples": sum(max(0, len(u.history) - HISTORY_LEN) for u in users),
-        "noisy_users": len(noisy),
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
+    rs = real_sets.RealSet(
+        name=NAME,
+        made_by=MADE_BY,
+        instruction=INSTRUCTION,
+        id_prefix="icon",
+        styles=themes,
+        semantics=sems,
+        images={(t, s): it.render_file(icons[(t, s)][1], size) for t, s in pairs},
+        captions={(t, s): f"{common.with_article(words[s])} icon, {title[t]} style" for t, s in pairs},
+        licenses=it.license_text(credits),
+        info={
+            "style": "theme: the icon theme's design team (line, shading, perspective, palette)",
+            "semantic": "concept: the object the icon shows, by its freedesktop icon names",
+            "icon_names": {f"{t}/{s}": icons[(t, s)][0] for t, s in pairs},
+            "credits": [c.as_json() for c in credits],
+            "description": (__doc__ or "").split("\n\n")[0],
+        },
+    )
+    stats = real_sets.write(rs, out, n_users, seed, size, noisy_share)
+    return {**stats, "themes": stats.pop("styles"), "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,14 @@ class Case:
     k: int
 
 
+def split_probe_items(n: int, seed: int = 0) -> tuple[list[int], list[int]]:
+    """(held-out, training) indices of `n` real items for the probes: 15 % held out, by `seed`."""
+    order = list(range(n))
+    random.Random(f"probes/{seed}").shuffle(order)
+    n_held = max(1, n * 15 // 100)
+    return sorted(order[:n_held]), sorted(order[n_held:])
+
+
 def probes_for(
     prep: Prepared,
     cfg: ProbeConfig,
@@ -61,13 +69,8 @@ def probes_for(
         return None
     if cache is not None and (cache / "probe.json").is_file():
         return Probes.load(cache, device)
-    ids = prep.bank.ids
-    items = [prep.ds.items[i] for i in ids]
-    rng = random.Random(f"probes/{seed}")
-    order = list(range(len(ids)))
-    rng.shuffle(order)
-    n_held = max(1, len(order) * 15 // 100)
-    held, train = sorted(order[:n_held]), sorted(order[n_held:])
+    items = [prep.ds.items[i] for i in prep.bank.ids]
+    held, train = split_probe_items(len(items), seed)
     extra = None
     if tokenizer is not None:
         # the probes also see VQ reconstructions of real items, so that they read decoded images
