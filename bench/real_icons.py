@@ -33,7 +33,6 @@ import icon_themes as it
 import real_sets
 
 from drc.data.benchmarks import common
-from drc.data.benchmarks.intruders import DEFAULT_SHARE
 
 MADE_BY = "bench/real_icons.py"
 NAME = "icons_real"
@@ -93,20 +92,11 @@ def build(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--users", type=int, default=240)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=64, help="image side in pixels (64; 128 works too)")
-    p.add_argument("--noisy-share", type=float, default=DEFAULT_SHARE)
+    real_sets.add_args(p)
     p.add_argument("--icon-root", type=Path, default=it.ICON_ROOT, help="where the themes are installed")
-    p.add_argument("--doc-root", type=Path, default=Path("/usr/share/doc"), help="packages' copyright files")
-    p.add_argument("--check", action="store_true", help="after building, verify it with drc's reader")
     p.add_argument("--check-only", action="store_true", help="verify an existing build; build nothing")
     a = p.parse_args(argv)
-    if not 16 <= a.size <= 512:
-        raise SystemExit(f"--size {a.size}: give 16..512 pixels")
-    if not 0.0 <= a.noisy_share <= 1.0:
-        raise SystemExit(f"--noisy-share {a.noisy_share}: give a share between 0 and 1")
+    real_sets.check_args(a)
     if not a.check_only:
         stats = build(a.out, a.users, a.seed, a.size, a.noisy_share, a.icon_root, a.doc_root)
         print(json.dumps(stats))

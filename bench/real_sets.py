@@ -12,6 +12,7 @@ do not tell the split), and dataset.json has no built-in `builder` mark.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from PIL import Image
 
 from drc.atomic import atomic_write_text
 from drc.data.benchmarks import common
-from drc.data.benchmarks.intruders import add_intruders
+from drc.data.benchmarks.intruders import DEFAULT_SHARE, add_intruders
 from drc.data.manifest import INFO_FILE, ITEMS_FILE, USERS_FILE, Item, User, write_dataset
 
 HISTORY_LEN = 5
@@ -107,3 +108,22 @@ def write(rs: RealSet, out: Path, n_users: int, seed: int, size: int, noisy_shar
         "noisy_users": len(noisy),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    """The options every real-set builder takes (its own source folder option is added by it)."""
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--users", type=int, default=240)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=64, help="image side in pixels (64; 128 works too)")
+    p.add_argument("--noisy-share", type=float, default=DEFAULT_SHARE)
+    p.add_argument("--doc-root", type=Path, default=Path("/usr/share/doc"), help="packages' copyright files")
+    p.add_argument("--check", action="store_true", help="after building, verify it with drc's reader")
+
+
+def check_args(a: argparse.Namespace) -> None:
+    """A one-line error for a size or share out of range."""
+    if not 16 <= a.size <= 512:
+        raise SystemExit(f"--size {a.size}: give 16..512 pixels")
+    if not 0.0 <= a.noisy_share <= 1.0:
+        raise SystemExit(f"--noisy-share {a.noisy_share}: give a share between 0 and 1")
